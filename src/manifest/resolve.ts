@@ -1,0 +1,194 @@
+import { posix } from 'node:path';
+import type { Machine, Models, Service } from '../model/types.ts';
+import { hashOf, sha256 } from './hash.ts';
+import type { ArtifactRef, ArtifactSource, ArtifactInfo, Item, Manifest, MachineManifest, TargetSpec } from './types.ts';
+import { itemId } from './types.ts';
+
+/** Hashes an artifact's bytes; injected so this module does no I/O. */
+export type HashArtifact = (source: ArtifactSource) => ArtifactInfo;
+
+export const DEFAULT_ROOT = '/var/lib/strata';
+const DEFAULT_READY_TIMEOUT = 30;
+
+/**
+ * Resolves validated models into the desired manifest: one item per machine file, directory
+ * and daemon, and one per service instance, with dependency addresses bound into each
+ * dependent's environment. Deterministic: equal inputs give byte-equal output.
+ */
+export function resolveManifest(models: Models, hashArtifact: HashArtifact): Manifest {
+  const artifacts: Record<string, ArtifactRef> = {};
+  const addArtifact = (source: ArtifactSource): string => {
+    const info = hashArtifact(source);
+    artifacts[info.hash] ??= { ...source, ...info };
+    return info.hash;
+  };
+
+  const machines: Record<string, MachineManifest> = {};
+  for (const name of Object.keys(models.machines).sort()) {
+    const m = models.machines[name]!;
+    machines[name] = { name, address: m.address, target: targetOf(m), items: infrastructureItems(m, addArtifact) };
+  }
+
+  for (const serviceName of Object.keys(models.distribution).sort()) {
+    const service = models.services[serviceName]!;
+    for (const placement of models.distribution[serviceName]!) {
+      const machine = models.machines[placement.machine]!;
+      const env: Record<string, string> = {
+        ...stringEnv(service.env),
+        ...selfEnv(machine, service),
+        ...containerEnv(machine, placement.container),
+        ...dependencyEnv(models, service),
+      };
+      const artifact = service.artifactDir ? addArtifact({ kind: 'dir', path: service.artifactDir }) : undefined;
+      const container = placement.container;
+      const daemon = container ? machine.containers?.[container]?.daemon : undefined;
+      const dependsOn = [
+        ...(daemon ? [itemId({ machine: machine.name, key: `d.${daemon}` })] : []),
+        ...service.dependsOn.flatMap((d) => (models.distribution[d] ?? []).map((p) => itemId({ machine: p.machine, key: `s.${d}` }))),
+      ].sort();
+      const spec =
+        service.type === 'process'
+          ? { start: service.start!, env, ready: readyOf(service.ready, service.ports) }
+          : service.type === 'file'
+            ? { path: service.path!, allowed: machine.allowedPaths ?? [] }
+            : { env };
+      machines[machine.name]!.items.push(
+        withHash({
+          key: `s.${service.name}`,
+          machine: machine.name,
+          layer: 'service',
+          name: service.name,
+          module: service.type,
+          container,
+          artifact,
+          spec,
+          dependsOn,
+          stateful: service.stateful ?? false,
+        }),
+      );
+    }
+  }
+
+  for (const m of Object.values(machines)) m.items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const manifest: Omit<Manifest, 'hash'> = { version: 1, deployment: models.name, machines, artifacts: sortedRecord(artifacts) };
+  return { ...manifest, hash: hashOf({ machines }) };
+}
+
+function infrastructureItems(m: Machine, addArtifact: (s: ArtifactSource) => string): Item[] {
+  const allowed = m.allowedPaths ?? [];
+  const items: Item[] = [];
+  for (const d of m.directories ?? []) {
+    items.push(withHash({ key: `dir.${sha256(d.path).slice(0, 16)}`, machine: m.name, layer: 'infrastructure', name: d.path, module: 'directory', spec: { path: d.path, mode: octal(d.mode ?? '755'), allowed }, dependsOn: [], stateful: false }));
+  }
+  const dirIds = items.map(itemId);
+  for (const f of m.files) {
+    const name = posix.basename(f.path);
+    const mode = octal(f.mode ?? '644');
+    const source: ArtifactSource = f.sourceFile !== undefined ? { kind: 'file', path: f.sourceFile, name, mode } : { kind: 'inline', name, content: f.content ?? '', mode };
+    items.push(
+      withHash({ key: `f.${sha256(f.path).slice(0, 16)}`, machine: m.name, layer: 'infrastructure', name: f.path, module: 'file', artifact: addArtifact(source), spec: { path: posix.dirname(f.path), allowed }, dependsOn: dirIds, stateful: false }),
+    );
+  }
+  const fileIds = items.map(itemId);
+  for (const [name, d] of Object.entries(m.daemons).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const env = { ...stringEnv(d.env), HOST: m.address, ...portEnv(d.ports) };
+    items.push(
+      withHash({
+        key: `d.${name}`,
+        machine: m.name,
+        layer: 'infrastructure',
+        name,
+        module: 'process',
+        artifact: d.artifactDir ? addArtifact({ kind: 'dir', path: d.artifactDir }) : undefined,
+        spec: { start: d.start, env, ready: readyOf(d.ready, d.ports) },
+        dependsOn: fileIds,
+        stateful: false,
+      }),
+    );
+  }
+  return items;
+}
+
+function withHash(item: Omit<Item, 'hash'>): Item {
+  const { dependsOn: _order, ...affecting } = item;
+  return { ...item, hash: hashOf(affecting) };
+}
+
+function targetOf(m: Machine): TargetSpec {
+  if (m.target === 'local') return { kind: 'local', ...(m.root ? { root: m.root } : {}) };
+  return {
+    kind: 'ssh',
+    host: m.address,
+    port: m.ssh?.port ?? 22,
+    user: m.ssh?.user ?? 'root',
+    hostKey: m.ssh?.hostKey,
+    knownHosts: m.ssh?.knownHosts,
+    identity: m.ssh?.identity,
+    root: m.root ?? DEFAULT_ROOT,
+  };
+}
+
+/** The name a service's address is given under: `hello-world-server` → `HELLO_WORLD_SERVER`. */
+export function envPrefix(name: string): string {
+  return name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
+
+function selfEnv(machine: Machine, service: Service): Record<string, string> {
+  return { HOST: machine.address, STRATA_SERVICE: service.name, STRATA_MACHINE: machine.name, ...portEnv(service.ports) };
+}
+
+function portEnv(ports: Record<string, number> | undefined): Record<string, string> {
+  const entries = Object.entries(ports ?? {});
+  const out: Record<string, string> = {};
+  if (entries[0]) out.PORT = String(entries[0][1]);
+  for (const [n, p] of entries) out[`PORT_${envPrefix(n)}`] = String(p);
+  return out;
+}
+
+function containerEnv(machine: Machine, container: string | undefined): Record<string, string> {
+  if (!container) return {};
+  const props = machine.containers?.[container]?.properties ?? {};
+  return { CONTAINER: container, ...Object.fromEntries(Object.entries(props).map(([k, v]) => [`CONTAINER_${envPrefix(k)}`, String(v)])) };
+}
+
+/**
+ * Each dependsOn / connectsTo service's address: `DEP_HOST`, `DEP_PORT` (its first port),
+ * `DEP_PORT_NAME` per port; with several instances, the first machine by name, and
+ * `DEP_ADDRESSES` lists every `host:port`.
+ */
+function dependencyEnv(models: Models, service: Service): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const dep of [...new Set([...service.dependsOn, ...service.connectsTo])].sort()) {
+    const placements = [...(models.distribution[dep] ?? [])].sort((a, b) => (a.machine < b.machine ? -1 : 1));
+    const first = placements[0];
+    if (!first) continue;
+    const prefix = envPrefix(dep);
+    const ports = Object.entries(models.services[dep]?.ports ?? {});
+    out[`${prefix}_HOST`] = models.machines[first.machine]!.address;
+    if (ports[0]) out[`${prefix}_PORT`] = String(ports[0][1]);
+    for (const [n, p] of ports) out[`${prefix}_PORT_${envPrefix(n)}`] = String(p);
+    out[`${prefix}_ADDRESSES`] = placements.map((p) => `${models.machines[p.machine]!.address}${ports[0] ? `:${ports[0][1]}` : ''}`).join(',');
+  }
+  return out;
+}
+
+function readyOf(ready: { port?: string; command?: string; timeout?: number } | undefined, ports: Record<string, number> | undefined) {
+  if (!ready) return undefined;
+  return {
+    port: ready.port ? (ports?.[ready.port] ?? Number(ready.port)) : undefined,
+    command: ready.command,
+    timeout: ready.timeout ?? DEFAULT_READY_TIMEOUT,
+  };
+}
+
+function stringEnv(env: Record<string, string | number | boolean> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(env ?? {}).map(([k, v]) => [k, String(v)]));
+}
+
+function octal(mode: string): string {
+  return mode.replace(/^0(?=[0-7]{3}$)/, '');
+}
+
+function sortedRecord<T>(r: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : 1)));
+}

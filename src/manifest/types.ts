@@ -1,0 +1,84 @@
+/**
+ * The manifest: the resolved desired (or recorded) state of a deployment. Pure, serialisable
+ * data; the same shape is recorded on the machines and in the controller's state.
+ */
+export interface Manifest {
+  version: 1;
+  deployment: string;
+  machines: Record<string, MachineManifest>;
+  /** Every artifact an item names, by content hash, and where its bytes come from. */
+  artifacts: Record<string, ArtifactRef>;
+  /** Hash over every machine's items and target: equal hashes mean nothing to do. */
+  hash: string;
+}
+
+export interface MachineManifest {
+  name: string;
+  address: string;
+  target: TargetSpec;
+  /** Items sorted by key; infrastructure and services alike. */
+  items: Item[];
+}
+
+/** How to reach a machine. Secrets are never here: `identity` is a path, not a key. */
+export type TargetSpec =
+  | { kind: 'ssh'; host: string; port: number; user: string; hostKey?: string; knownHosts?: string; identity?: string; root: string }
+  | { kind: 'local'; root?: string };
+
+export type ItemLayer = 'infrastructure' | 'service';
+export type ModuleName = 'process' | 'file' | 'script' | 'directory';
+
+export interface Item {
+  /** Unique on its machine and safe as a path segment: `s.NAME`, `d.NAME`, `f.HASH`, `dir.HASH`. */
+  key: string;
+  machine: string;
+  layer: ItemLayer;
+  /** What a person calls it: the service or daemon name, or the path of a file or directory. */
+  name: string;
+  module: ModuleName;
+  container?: string;
+  /** Content hash of the artifact this item runs or places, if any. */
+  artifact?: string;
+  spec: ItemSpec;
+  /** Ids (`machine/key`) of items that must be active before this one. */
+  dependsOn: string[];
+  stateful: boolean;
+  /** Hash over everything that affects this item; unchanged hash, nothing to do. */
+  hash: string;
+}
+
+export type ItemSpec = ProcessSpec | FileSpec | ScriptSpec | DirectorySpec;
+
+export interface ProcessSpec {
+  start: string;
+  env: Record<string, string>;
+  ready?: { port?: number; command?: string; timeout: number };
+}
+export interface FileSpec {
+  path: string;
+  allowed: string[];
+}
+export interface ScriptSpec {
+  env: Record<string, string>;
+}
+export interface DirectorySpec {
+  path: string;
+  mode: string;
+  allowed: string[];
+}
+
+/** Where an artifact's bytes come from on the controller. */
+export type ArtifactSource =
+  | { kind: 'dir'; path: string }
+  | { kind: 'file'; path: string; name: string; mode: string }
+  | { kind: 'inline'; name: string; content: string; mode: string };
+
+export interface ArtifactInfo {
+  hash: string;
+  size: number;
+  files: number;
+}
+
+export type ArtifactRef = ArtifactSource & ArtifactInfo;
+
+export const itemId = (i: Pick<Item, 'machine' | 'key'>): string => `${i.machine}/${i.key}`;

@@ -1,0 +1,166 @@
+import { posix } from 'node:path';
+import type { ModelIssue } from '../errors.ts';
+import { ModelError } from '../errors.ts';
+import { mergeNetwork } from './mergeNetwork.ts';
+import { rootFile, schemas, type ModelKind } from './schema.ts';
+import type { Models, Placement, Service } from './types.ts';
+import { validateModels } from './validate.ts';
+import { parseYaml, type FieldPath, type YamlSource } from './yamlSource.ts';
+import { fieldName, toModelIssues } from './zodIssues.ts';
+
+/** Reads one model file's text; the caller decides where files come from (disk, a Git tree). */
+export type ReadText = (path: string) => string | undefined;
+
+export interface LoadOptions {
+  readText: ReadText;
+  /** Repository paths must stay inside this directory (default: the root file's directory). */
+  baseDir?: string;
+}
+
+export interface ParsedFile {
+  source: YamlSource;
+  value: any;
+}
+
+/**
+ * Loads a deployment from its root file: parses and validates every model file, merges the
+ * network files, and checks every reference. Throws ModelError with every issue found.
+ */
+export function loadModels(rootPath: string, opts: LoadOptions): Models {
+  const issues: ModelIssue[] = [];
+  const rootFilePath = posix.normalize(rootPath);
+  const baseDir = posix.normalize(opts.baseDir ?? posix.dirname(rootFilePath));
+
+  const root = parseModelFile(rootFilePath, 'root', opts.readText, issues);
+  if (!root) throw new ModelError(issues);
+  const listed = (kind: Exclude<ModelKind, 'root'>): { path: string; at: FieldPath }[] => {
+    const v = root.value[kind] as string | string[];
+    const list = Array.isArray(v) ? v : [v];
+    return list.map((p, i) => ({ path: posix.join(posix.dirname(rootFilePath), p), at: Array.isArray(v) ? [kind, i] : [kind] }));
+  };
+
+  const filesOf = (kind: Exclude<ModelKind, 'root'>): ParsedFile[] =>
+    listed(kind).flatMap(({ path, at }) => {
+      if (!isInside(baseDir, path)) {
+        issues.push({ ...root.source.locate(at), field: fieldName(at), message: `"${path}" is outside the deployment directory ${baseDir}` });
+        return [];
+      }
+      const parsed = parseModelFile(path, kind, opts.readText, issues, { ...root.source.locate(at), field: fieldName(at) });
+      return parsed ? [parsed] : [];
+    });
+
+  const networkFiles = filesOf('network');
+  const serviceFiles = filesOf('services');
+  const distributionFiles = filesOf('distribution');
+  if (issues.length > 0) throw new ModelError(issues);
+
+  const machines = mergeNetwork(networkFiles, baseDir, issues);
+  const services = mergeServices(serviceFiles, baseDir, issues);
+  const distribution = mergeDistribution(distributionFiles, issues);
+
+  const locate: Models['locate'] = (kind, path) => {
+    const files = kind === 'network' ? networkFiles : kind === 'services' ? serviceFiles : distributionFiles;
+    const holder = files.find((f) => f.source.has(path)) ?? files.find((f) => f.source.has(path.slice(0, 2))) ?? files[0];
+    return holder ? holder.source.locate(path) : { file: rootFilePath, line: 1, column: 1 };
+  };
+
+  const models: Models = { name: root.value.name, rootFile: rootFilePath, baseDir, machines, services, distribution, locate };
+  issues.push(...validateModels(models));
+  if (issues.length > 0) throw new ModelError(dedupe(issues));
+  return models;
+}
+
+function parseModelFile(
+  path: string,
+  kind: ModelKind,
+  readText: ReadText,
+  issues: ModelIssue[],
+  namedAt?: Omit<ModelIssue, 'message'>,
+): ParsedFile | undefined {
+  let text: string | undefined;
+  try {
+    text = readText(path);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) {
+    issues.push(
+      namedAt
+        ? { ...namedAt, message: `${kind} file "${path}" cannot be read` }
+        : { file: path, line: 1, column: 1, field: '', message: `root file cannot be read` },
+    );
+    return undefined;
+  }
+  const { source, issues: yamlIssues } = parseYaml(path, text);
+  if (!source) {
+    issues.push(...yamlIssues);
+    return undefined;
+  }
+  const schema = kind === 'root' ? rootFile : schemas[kind];
+  const result = schema.safeParse(source.value);
+  if (!result.success) {
+    issues.push(...toModelIssues(source, result.error));
+    return undefined;
+  }
+  return { source, value: result.data };
+}
+
+function mergeServices(files: ParsedFile[], baseDir: string, issues: ModelIssue[]): Record<string, Service> {
+  const out: Record<string, Service> = {};
+  const origin: Record<string, ParsedFile> = {};
+  for (const f of files) {
+    for (const [name, s] of Object.entries<any>(f.value.services)) {
+      const first = origin[name];
+      if (first) {
+        issues.push(duplicateIssue(f, ['services', name], first, `service "${name}"`));
+        continue;
+      }
+      origin[name] = f;
+      const artifactDir = s.artifact === undefined ? undefined : posix.join(posix.dirname(f.source.file), s.artifact);
+      if (artifactDir !== undefined && !isInside(baseDir, artifactDir)) {
+        issues.push({ ...f.source.locate(['services', name, 'artifact']), field: `services.${name}.artifact`, message: `"${s.artifact}" leaves the deployment directory ${baseDir}` });
+      }
+      const { artifact: _artifact, ...rest } = s;
+      out[name] = { ...rest, name, artifactDir, dependsOn: s.dependsOn ?? [], connectsTo: s.connectsTo ?? [] };
+    }
+  }
+  return out;
+}
+
+function mergeDistribution(files: ParsedFile[], issues: ModelIssue[]): Record<string, Placement[]> {
+  const out: Record<string, Placement[]> = {};
+  const origin: Record<string, ParsedFile> = {};
+  for (const f of files) {
+    for (const [name, p] of Object.entries<any>(f.value.distribution)) {
+      const first = origin[name];
+      if (first) {
+        issues.push(duplicateIssue(f, ['distribution', name], first, `distribution of "${name}"`));
+        continue;
+      }
+      origin[name] = f;
+      const list = Array.isArray(p) ? p : [p];
+      out[name] = list.map((x: any) => (typeof x === 'string' ? { machine: x } : { machine: x.machine, container: x.container }));
+    }
+  }
+  return out;
+}
+
+function duplicateIssue(f: ParsedFile, path: FieldPath, first: ParsedFile, what: string): ModelIssue {
+  const a = first.source.locate(path);
+  return { ...f.source.locate(path), field: fieldName(path), message: `${what} is also defined at ${a.file}:${a.line}:${a.column}` };
+}
+
+export function isInside(dir: string, path: string): boolean {
+  const rel = posix.relative(dir, path);
+  return rel === '' || (!rel.startsWith('..') && !posix.isAbsolute(rel));
+}
+
+function dedupe(issues: ModelIssue[]): ModelIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const k = `${i.file}:${i.line}:${i.column}:${i.field}:${i.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

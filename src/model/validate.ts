@@ -1,0 +1,109 @@
+import type { ModelIssue } from '../errors.ts';
+import { findCycle } from '../graph.ts';
+import type { Models } from './types.ts';
+import { fieldName } from './zodIssues.ts';
+
+const LOOPBACK = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+
+/** Cross-file checks: references, cycles, ports, paths. Returns every issue found. */
+export function validateModels(m: Models): ModelIssue[] {
+  const issues: ModelIssue[] = [];
+  const at = (kind: 'network' | 'services' | 'distribution', path: (string | number)[], message: string) =>
+    issues.push({ ...m.locate(kind, path), field: fieldName(path), message });
+
+  for (const machine of Object.values(m.machines)) {
+    const base = ['machines', machine.name];
+    if (machine.target === 'local' && machine.address && !LOOPBACK.test(machine.address)) {
+      at('network', [...base, 'address'], `a local machine needs a loopback address (127.x.y.z), got "${machine.address}"`);
+    }
+    for (const [c, spec] of Object.entries(machine.containers ?? {})) {
+      if (spec.daemon && !machine.daemons[spec.daemon]) {
+        at('network', [...base, 'containers', c, 'daemon'], `unknown daemon "${spec.daemon}" on machine "${machine.name}"`);
+      }
+    }
+    machine.files.forEach((f, i) => {
+      if (!pathAllowed(f.path, machine.allowedPaths)) {
+        at('network', [...base, 'files', i, 'path'], `"${f.path}" is outside this machine's allowedPaths (${(machine.allowedPaths ?? []).join(', ') || 'none declared'})`);
+      }
+    });
+    (machine.directories ?? []).forEach((d, i) => {
+      if (!pathAllowed(d.path, machine.allowedPaths)) {
+        at('network', [...base, 'directories', i, 'path'], `"${d.path}" is outside this machine's allowedPaths (${(machine.allowedPaths ?? []).join(', ') || 'none declared'})`);
+      }
+    });
+    for (const [d, spec] of Object.entries(machine.daemons)) {
+      if (spec.ready?.port && !spec.ready.port.match(/^\d+$/) && !spec.ports?.[spec.ready.port]) {
+        at('network', [...base, 'daemons', d, 'ready', 'port'], `no port named "${spec.ready.port}" in this daemon's ports`);
+      }
+    }
+  }
+
+  for (const s of Object.values(m.services)) {
+    const base = ['services', s.name];
+    if (s.type === 'process' && !s.start) at('services', [...base, 'start'], 'is required for a service of type "process"');
+    if (s.type === 'file' && !s.path) at('services', [...base, 'path'], 'is required for a service of type "file"');
+    if ((s.type === 'file' || s.type === 'script') && !s.artifactDir) at('services', [...base, 'artifact'], `is required for a service of type "${s.type}"`);
+    if (s.ready?.port && !s.ports?.[s.ready.port]) at('services', [...base, 'ready', 'port'], `no port named "${s.ready.port}" in this service's ports`);
+    for (const rel of ['dependsOn', 'connectsTo'] as const) {
+      s[rel].forEach((d, i) => {
+        if (d === s.name) at('services', [...base, rel, i], `a service cannot name itself in ${rel}`);
+        else if (!m.services[d]) at('services', [...base, rel, i], `unknown service "${d}"`);
+        else if (!m.distribution[d]?.length) at('services', [...base, rel, i], `"${d}" is not distributed to any machine, so there is no address to give`);
+      });
+    }
+  }
+
+  const deps = new Map(Object.values(m.services).map((s) => [s.name, s.dependsOn.filter((d) => m.services[d] && d !== s.name)]));
+  const cycle = findCycle(deps.keys(), deps);
+  if (cycle) {
+    const first = cycle[0]!;
+    const idx = m.services[first]!.dependsOn.indexOf(cycle[1]!);
+    at('services', ['services', first, 'dependsOn', idx], `dependency cycle: ${cycle.join(' -> ')}`);
+  }
+
+  const portsByMachine = new Map<string, Map<number, string>>();
+  const claimPort = (machine: string, port: number, owner: string, kind: 'network' | 'services' | 'distribution', path: (string | number)[]) => {
+    const used = portsByMachine.get(machine) ?? new Map<number, string>();
+    portsByMachine.set(machine, used);
+    const prior = used.get(port);
+    if (prior) at(kind, path, `port ${port} on machine "${machine}" is already used by ${prior}`);
+    else used.set(port, owner);
+  };
+  for (const machine of Object.values(m.machines)) {
+    for (const [d, spec] of Object.entries(machine.daemons)) {
+      for (const [pn, p] of Object.entries(spec.ports ?? {})) claimPort(machine.name, p, `daemon "${d}"`, 'network', ['machines', machine.name, 'daemons', d, 'ports', pn]);
+    }
+  }
+
+  for (const [name, placements] of Object.entries(m.distribution)) {
+    const s = m.services[name];
+    if (!s) {
+      at('distribution', ['distribution', name], `unknown service "${name}"`);
+      continue;
+    }
+    const seen = new Set<string>();
+    placements.forEach((p, i) => {
+      const path = ['distribution', name, i];
+      const machine = m.machines[p.machine];
+      if (!machine) {
+        at('distribution', path, `unknown machine "${p.machine}"`);
+        return;
+      }
+      if (seen.has(p.machine)) at('distribution', path, `"${name}" is placed on machine "${p.machine}" twice`);
+      seen.add(p.machine);
+      if (p.container && !machine.containers?.[p.container]) {
+        at('distribution', path, `unknown container "${p.container}" on machine "${p.machine}"`);
+      }
+      if (s.type === 'file' && s.path && !pathAllowed(s.path, machine.allowedPaths)) {
+        at('distribution', path, `service "${name}" writes to ${s.path}, outside the allowedPaths of machine "${p.machine}"`);
+      }
+      for (const [pn, port] of Object.entries(s.ports ?? {})) claimPort(p.machine, port, `service "${name}" (port ${pn})`, 'distribution', path);
+    });
+  }
+  return issues;
+}
+
+/** Paths outside the runtime root are allowed only under a declared allowed path. */
+export function pathAllowed(path: string, allowed: readonly string[] | undefined): boolean {
+  return (allowed ?? []).some((a) => a === '/' || path === a || path.startsWith(`${a}/`));
+}

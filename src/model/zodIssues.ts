@@ -1,0 +1,31 @@
+import type { z } from 'zod';
+import type { ModelIssue } from '../errors.ts';
+import type { FieldPath, YamlSource } from './yamlSource.ts';
+
+/** Turns zod's issues into model issues that point at the offending field in the file. */
+export function toModelIssues(source: YamlSource, error: z.ZodError, prefix: FieldPath = []): ModelIssue[] {
+  const out: ModelIssue[] = [];
+  for (const issue of error.issues) {
+    const path = [...prefix, ...(issue.path as (string | number)[])];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const at = [...path, key];
+        out.push({ ...source.locate(at), field: fieldName(at), message: `unknown field "${key}"` });
+      }
+      continue;
+    }
+    out.push({ ...source.locate(path), field: fieldName(path), message: describe(issue) });
+  }
+  return out;
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) return `is required (${issue.expected})`;
+  if (issue.code === 'invalid_type') return issue.message.replace(/^Invalid input: /, '');
+  if (issue.code === 'too_big' && issue.origin === 'string') return `is too long (at most ${issue.maximum} characters)`;
+  return issue.message;
+}
+
+export function fieldName(path: FieldPath): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
+}
