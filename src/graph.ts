@@ -32,6 +32,7 @@ export function findCycle(nodes: Iterable<string>, edges: Edges): string[] | und
 /** Dependencies before dependents; ties broken by name. Throws on a cycle. */
 export function topologicalOrder(nodes: Iterable<string>, edges: Edges): string[] {
   const all = [...new Set(nodes)].sort();
+  const members = new Set(all);
   const cycle = findCycle(all, edges);
   if (cycle) throw new Error(`dependency cycle: ${cycle.join(' -> ')}`);
   const out: string[] = [];
@@ -39,7 +40,7 @@ export function topologicalOrder(nodes: Iterable<string>, edges: Edges): string[
   const visit = (n: string) => {
     if (done.has(n)) return;
     done.add(n);
-    for (const m of [...(edges.get(n) ?? [])].sort()) if (all.includes(m)) visit(m);
+    for (const m of [...(edges.get(n) ?? [])].sort()) if (members.has(m)) visit(m);
     out.push(n);
   };
   for (const n of all) visit(n);

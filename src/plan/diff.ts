@@ -1,0 +1,171 @@
+import type { Item, Manifest } from '../manifest/types.ts';
+import { itemId } from '../manifest/types.ts';
+import { topologicalOrder } from '../graph.ts';
+import type { Change, Plan, Step, StepPhase } from './types.ts';
+
+/** The recorded state a plan starts from; undefined for a first deployment. */
+export interface RecordedState {
+  generation: number;
+  manifest: Manifest;
+}
+
+/**
+ * Diffs the recorded manifest against the desired one. Items with an unchanged hash are left
+ * alone; a changed item is deactivated and activated again. Phases run in order
+ * (infrastructure, deactivate, activate, cleanup); within one, a step waits only for the
+ * steps named in its `after`.
+ */
+export function planTransition(recorded: RecordedState | undefined, desired: Manifest): Plan {
+  const before = itemsById(recorded?.manifest);
+  const after = itemsById(desired);
+  const added: Item[] = [];
+  const removed: Item[] = [];
+  const upgraded: { from: Item; to: Item }[] = [];
+  for (const [id, to] of after) {
+    const from = before.get(id);
+    if (!from) added.push(to);
+    else if (from.hash !== to.hash) upgraded.push({ from, to });
+  }
+  for (const [id, from] of before) if (!after.has(id)) removed.push(from);
+
+  const steps = orderSteps(before, after, [
+    ...upgraded.filter((u) => u.to.layer === 'infrastructure').flatMap((u) => [step('infrastructure', 'deactivate', u.from), step('infrastructure', 'activate', u.to)]),
+    ...added.filter((i) => i.layer === 'infrastructure').map((i) => step('infrastructure', 'activate', i)),
+    ...[...removed, ...upgraded.map((u) => u.from)].filter((i) => i.layer === 'service').map((i) => step('deactivate', 'deactivate', i)),
+    ...[...added, ...upgraded.map((u) => u.to)].filter((i) => i.layer === 'service').map((i) => step('activate', 'activate', i)),
+    ...removed.filter((i) => i.layer === 'infrastructure').map((i) => step('cleanup', 'deactivate', i)),
+  ]);
+
+  const uploads = uploadsFor(recorded?.manifest, desired, steps);
+  const machines = [...new Set([...steps.map((s) => s.machine), ...Object.keys(uploads)])].sort();
+  return {
+    format: 'strata-plan/1',
+    deployment: desired.deployment,
+    basis: { generation: recorded?.generation ?? null, manifestHash: recorded?.manifest.hash ?? null },
+    generation: (recorded?.generation ?? 0) + 1,
+    desired,
+    changes: describeChanges(added, removed, upgraded),
+    steps,
+    uploads,
+    machines,
+  };
+}
+
+/** A plan with nothing to do on any machine. */
+export function isEmptyPlan(plan: Plan): boolean {
+  return plan.steps.length === 0 && plan.basis.manifestHash === plan.desired.hash;
+}
+
+type Draft = Omit<Step, 'id' | 'after'>;
+
+function step(phase: StepPhase, action: Step['action'], item: Item): Draft {
+  return { phase, action, machine: item.machine, item };
+}
+
+const PHASES: StepPhase[] = ['infrastructure', 'deactivate', 'activate', 'cleanup'];
+
+/**
+ * Orders the steps of each phase along the dependency graph: activations after the
+ * activations of what they depend on, deactivations after those of their dependents, and an
+ * item's deactivation before its own re-activation.
+ */
+function orderSteps(before: Map<string, Item>, after: Map<string, Item>, drafts: Draft[]): Step[] {
+  const out: Step[] = [];
+  const idOf = new Map<string, string>();
+  const nodeKey = (d: Draft) => `${d.action}:${itemId(d.item)}`;
+  const dependentsBefore = reverseEdges(before);
+  for (const phase of PHASES) {
+    const inPhase = new Map(drafts.filter((d) => d.phase === phase).map((d) => [nodeKey(d), d]));
+    const edges = new Map<string, string[]>();
+    for (const [k, d] of inPhase) {
+      const id = itemId(d.item);
+      const deps =
+        d.action === 'activate'
+          ? [...d.item.dependsOn.map((x) => `activate:${x}`), `deactivate:${id}`]
+          : (dependentsBefore.get(id) ?? []).map((x) => `deactivate:${x}`);
+      edges.set(k, deps.filter((x) => inPhase.has(x)));
+    }
+    for (const k of topologicalOrder(inPhase.keys(), edges)) {
+      const d = inPhase.get(k)!;
+      const id = String(out.length + 1);
+      idOf.set(k, id);
+      out.push({ id, ...d, after: (edges.get(k) ?? []).map((x) => idOf.get(x)!).sort((a, b) => Number(a) - Number(b)) });
+    }
+  }
+  return out;
+}
+
+function reverseEdges(items: Map<string, Item>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [id, item] of items) {
+    for (const dep of item.dependsOn) {
+      const list = out.get(dep) ?? [];
+      list.push(id);
+      out.set(dep, list);
+    }
+  }
+  return out;
+}
+
+function itemsById(m: Manifest | undefined): Map<string, Item> {
+  const out = new Map<string, Item>();
+  for (const machine of Object.values(m?.machines ?? {})) for (const item of machine.items) out.set(itemId(item), item);
+  return out;
+}
+
+function uploadsFor(recorded: Manifest | undefined, desired: Manifest, steps: Step[]): Plan['uploads'] {
+  const out: Plan['uploads'] = {};
+  const had = new Map<string, Set<string>>();
+  for (const m of Object.values(recorded?.machines ?? {})) had.set(m.name, new Set(m.items.flatMap((i) => (i.artifact ? [i.artifact] : []))));
+  for (const s of steps) {
+    const hash = s.item.artifact;
+    if (s.action !== 'activate' || !hash || had.get(s.machine)?.has(hash)) continue;
+    const list = (out[s.machine] ??= []);
+    if (!list.some((u) => u.hash === hash)) list.push({ hash, size: desired.artifacts[hash]?.size ?? 0 });
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+function describeChanges(added: Item[], removed: Item[], upgraded: { from: Item; to: Item }[]): Change[] {
+  const changes: Change[] = upgraded.map(({ from, to }) => ({ action: 'upgrade', layer: to.layer, name: to.name, machine: to.machine, reasons: reasonsFor(from, to) }));
+  // A service that leaves one machine and arrives on another in the same plan has moved.
+  const leaving = new Map<string, Item[]>();
+  for (const i of removed) if (i.layer === 'service') leaving.set(i.name, [...(leaving.get(i.name) ?? []), i]);
+  const moved = new Set<Item>();
+  for (const to of added) {
+    const from = to.layer === 'service' ? leaving.get(to.name)?.shift() : undefined;
+    if (from) {
+      moved.add(from);
+      changes.push({ action: 'move', layer: to.layer, name: to.name, machine: to.machine, from: from.machine, reasons: [`moved from ${from.machine} to ${to.machine}`] });
+    } else {
+      changes.push({ action: 'add', layer: to.layer, name: to.name, machine: to.machine, reasons: ['new'] });
+    }
+  }
+  for (const from of removed) {
+    if (!moved.has(from)) changes.push({ action: 'remove', layer: from.layer, name: from.name, machine: from.machine, reasons: ['no longer in the models'] });
+  }
+  const layerRank = (c: Change) => (c.layer === 'infrastructure' ? 0 : 1);
+  return changes.sort((a, b) => layerRank(a) - layerRank(b) || cmp(a.name, b.name) || cmp(a.machine, b.machine));
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Says what differs between two versions of an item, naming moved dependencies. */
+export function reasonsFor(from: Item, to: Item): string[] {
+  const reasons: string[] = [];
+  if (from.artifact !== to.artifact) reasons.push('artifact changed');
+  if (from.module !== to.module) reasons.push(`type changed from ${from.module} to ${to.module}`);
+  if (from.container !== to.container) reasons.push(`container changed to ${to.container ?? 'none'}`);
+  const envA = (from.spec as { env?: Record<string, string> }).env ?? {};
+  const envB = (to.spec as { env?: Record<string, string> }).env ?? {};
+  const changedEnv = [...new Set([...Object.keys(envA), ...Object.keys(envB)])].filter((k) => envA[k] !== envB[k]).sort();
+  const moved = new Set(changedEnv.filter((k) => k.endsWith('_HOST') || k.endsWith('_ADDRESSES')).map((k) => k.replace(/_(HOST|ADDRESSES)$/, '')));
+  for (const dep of [...moved].sort()) reasons.push(`address of ${dep.toLowerCase().replace(/_/g, '-')} changed`);
+  const otherEnv = changedEnv.filter((k) => ![...moved].some((d) => k.startsWith(`${d}_`)));
+  if (otherEnv.length) reasons.push(`environment changed: ${otherEnv.join(', ')}`);
+  const { env: _a, ...restA } = from.spec as unknown as Record<string, unknown>;
+  const { env: _b, ...restB } = to.spec as unknown as Record<string, unknown>;
+  if (JSON.stringify(restA) !== JSON.stringify(restB)) reasons.push('configuration changed');
+  if (from.stateful !== to.stateful) reasons.push('stateful flag changed');
+  return reasons.length ? reasons : ['changed'];
+}

@@ -1,0 +1,60 @@
+import type { Item, Manifest } from '../manifest/types.ts';
+
+/**
+ * A plan: the diff between a recorded manifest and a desired one, as ordered steps. Pure data,
+ * serialised as JSON by `strata plan --format json` (docs/plan-format.md); apply executes it
+ * and nothing else.
+ */
+export interface Plan {
+  /** Format version of this document. */
+  format: 'strata-plan/1';
+  deployment: string;
+  /**
+   * The recorded state the plan was computed from. Apply refuses the plan when the recorded
+   * state has moved on since ("stale plan").
+   */
+  basis: { generation: number | null; manifestHash: string | null };
+  /** The generation apply records when every step succeeds. */
+  generation: number;
+  /** The manifest apply makes true. */
+  desired: Manifest;
+  /** What changes, one entry per item, for people. */
+  changes: Change[];
+  /** What apply does, in order; steps whose `after` are done may run in parallel. */
+  steps: Step[];
+  /** Artifacts the desired state needs on each machine that its recorded state did not use. */
+  uploads: Record<string, { hash: string; size: number }[]>;
+  /** Every machine a step or an upload touches, sorted. */
+  machines: string[];
+}
+
+/** add `+`, remove `-`, upgrade `~` (same machine, new content), move `>` (other machine). */
+export type ChangeAction = 'add' | 'remove' | 'upgrade' | 'move';
+
+export interface Change {
+  action: ChangeAction;
+  layer: Item['layer'];
+  name: string;
+  /** Machine(s) the item runs on after the change (for remove: where it ran). */
+  machine: string;
+  /** For a move: the machine it leaves. */
+  from?: string;
+  /** Why, in words: "artifact changed", "address of hello-world-server changed", … */
+  reasons: string[];
+}
+
+export type StepPhase = 'infrastructure' | 'deactivate' | 'activate' | 'cleanup';
+
+export interface Step {
+  /** Stable within the plan: "1", "2", … in order. */
+  id: string;
+  phase: StepPhase;
+  action: 'activate' | 'deactivate';
+  machine: string;
+  /** The item activated, or the recorded item deactivated. */
+  item: Item;
+  /** Ids of steps that must finish first, and so the answer to "why is it waiting". */
+  after: string[];
+}
+
+export const CHANGE_SYMBOL: Record<ChangeAction, string> = { add: '+', remove: '-', upgrade: '~', move: '>' };

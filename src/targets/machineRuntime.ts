@@ -1,0 +1,117 @@
+import { TargetError } from '../errors.ts';
+import type { ArtifactEntry } from '../artifact/hash.ts';
+import type { Item, Manifest } from '../manifest/types.ts';
+import { itemSpecFiles } from './itemSpec.ts';
+import { RUNTIME_SCRIPT, runtimePath } from './runtime/script.ts';
+import { encodeFiles, encodeUpload } from './stream.ts';
+import type { RunResult, Target } from './target.ts';
+
+/** Exit code of the command wrapper when the runtime is not on the machine yet. */
+const NOT_INSTALLED = 113;
+const LOCKED = 75;
+
+export interface ItemStatus {
+  key: string;
+  module: string;
+  state: 'running' | 'stopped' | 'present';
+  pid?: number;
+}
+
+export interface MachineStatus {
+  generation: number | null;
+  lock: string | null;
+  items: ItemStatus[];
+}
+
+/**
+ * The controller's side of the target runtime: one method per runtime verb, each one
+ * command on the machine. The runtime is installed (content-addressed) the first time a
+ * verb finds it missing, so a machine that has it costs no extra round trip.
+ */
+export class MachineRuntime {
+  constructor(
+    readonly target: Target,
+    readonly root: string,
+    readonly address: string,
+  ) {}
+
+  get machine(): string {
+    return this.target.machine;
+  }
+
+  async lock(owner: string): Promise<void> {
+    const r = await this.call(['lock', owner]);
+    if (r.code === LOCKED) throw new TargetError('MACHINE_LOCKED', `${this.machine} is ${r.stderr.trim() || 'locked'}`, { machine: this.machine });
+    this.check(r, 'lock');
+  }
+
+  async unlock(owner: string): Promise<void> {
+    this.check(await this.call(['unlock', owner]), 'unlock');
+  }
+
+  /** Which of these artifacts the machine's store lacks. */
+  async missing(hashes: readonly string[]): Promise<string[]> {
+    if (hashes.length === 0) return [];
+    const r = this.check(await this.call(['missing', ...hashes]), 'check the artifact store');
+    return r.stdout.split('\n').filter(Boolean);
+  }
+
+  async upload(artifacts: readonly { hash: string; entries: readonly ArtifactEntry[] }[]): Promise<void> {
+    if (artifacts.length === 0) return;
+    this.check(await this.call(['upload'], encodeUpload(artifacts)), 'upload artifacts');
+  }
+
+  async activate(item: Item): Promise<RunResult> {
+    return this.call(['activate', item.key], encodeFiles(itemSpecFiles(item, this.address)));
+  }
+
+  async deactivate(item: Item): Promise<RunResult> {
+    return this.call(['deactivate', item.key]);
+  }
+
+  async commit(generation: number, manifest: Manifest): Promise<void> {
+    this.check(await this.call(['commit', String(generation)], Buffer.from(JSON.stringify(manifest))), 'record the generation');
+  }
+
+  /** The manifest this machine recorded for its current generation (or GENERATION). */
+  async recordedManifest(generation?: number): Promise<Manifest | undefined> {
+    const r = this.check(await this.call(generation === undefined ? ['manifest'] : ['manifest', String(generation)]), 'read the recorded manifest');
+    return r.stdout.trim() ? (JSON.parse(r.stdout) as Manifest) : undefined;
+  }
+
+  async status(): Promise<MachineStatus> {
+    const r = this.check(await this.call(['status']), 'read status');
+    const out: MachineStatus = { generation: null, lock: null, items: [] };
+    for (const line of r.stdout.split('\n')) {
+      const [kind, ...rest] = line.split(' ');
+      if (kind === 'generation') out.generation = rest[0] === 'none' ? null : Number(rest[0]);
+      else if (kind === 'lock') out.lock = rest.join(' ') === 'none' ? null : rest.join(' ');
+      else if (kind === 'item') {
+        const [key, module, state, pid] = rest;
+        out.items.push({ key: key!, module: module!, state: state as ItemStatus['state'], ...(pid && pid !== '-' ? { pid: Number(pid) } : {}) });
+      }
+    }
+    return out;
+  }
+
+  private async call(args: readonly string[], input?: Buffer): Promise<RunResult> {
+    const argv = ['sh', '-c', `test -f "$1" || exit ${NOT_INSTALLED}; exec sh "$@"`, 'strata', runtimePath(this.root), this.root, ...args];
+    const r = await this.target.run(argv, { input });
+    if (r.code !== NOT_INSTALLED) return r;
+    await this.install();
+    return this.target.run(argv, { input });
+  }
+
+  private async install(): Promise<void> {
+    const path = runtimePath(this.root);
+    const r = await this.target.run(['sh', '-c', 'mkdir -p "${1%/*}" && cat > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"', 'strata', path], { input: RUNTIME_SCRIPT });
+    if (r.code !== 0) throw new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
+  }
+
+  private check(r: RunResult, what: string): RunResult {
+    if (r.code !== 0) {
+      throw new TargetError('RUNTIME_FAILED', `${this.machine}: cannot ${what}: ${r.stderr.trim() || `exit ${r.code}`}`, { machine: this.machine, output: r.stderr });
+    }
+    return r;
+  }
+}

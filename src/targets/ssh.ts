@@ -1,0 +1,215 @@
+import { readFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { TargetError } from '../errors.ts';
+import { keyBlob, knownHostKeys } from './hostKeys.ts';
+import { commandLine } from './shellQuote.ts';
+import type { RunOptions, RunResult, Target } from './target.ts';
+
+const { Client } = ssh2;
+type Conn = InstanceType<typeof Client>;
+
+export interface SshTargetOptions {
+  machine: string;
+  host: string;
+  port: number;
+  user: string;
+  /** Pinned public host key line; wins over knownHosts. */
+  hostKey?: string;
+  /** known_hosts file to check the host key against (default ~/.ssh/known_hosts). */
+  knownHosts?: string;
+  /** Private key file; else STRATA_SSH_KEY_FILE, else the key text in STRATA_SSH_KEY. */
+  identity?: string;
+  connectTimeoutMs?: number;
+  commandTimeoutMs?: number;
+  /** Channels open at once on the connection; OpenSSH's MaxSessions defaults to 10. */
+  maxChannels?: number;
+}
+
+/**
+ * One SSH connection per machine for a whole transition (ssh2, TCP_NODELAY), opened on first
+ * use. The host key is checked before authentication; a mismatch refuses to connect, so
+ * nothing is ever sent to a machine that is not the one pinned.
+ */
+export class SshTarget implements Target {
+  readonly machine: string;
+  bytesSent = 0;
+  private conn?: Promise<Conn>;
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly opts: SshTargetOptions) {
+    this.machine = opts.machine;
+  }
+
+  async run(argv: readonly string[], runOpts: RunOptions = {}): Promise<RunResult> {
+    const conn = await this.connection();
+    await this.acquireChannel();
+    try {
+      return await this.exec(conn, commandLine(argv), runOpts);
+    } finally {
+      this.releaseChannel();
+    }
+  }
+
+  async close(): Promise<void> {
+    const pending = this.conn;
+    this.conn = undefined;
+    if (!pending) return;
+    try {
+      const conn = await pending;
+      await new Promise<void>((resolve) => {
+        conn.once('close', () => resolve());
+        conn.end();
+        setTimeout(resolve, 1000).unref();
+      });
+    } catch {
+      // A connection that never opened has nothing to close.
+    }
+  }
+
+  private connection(): Promise<Conn> {
+    this.conn ??= this.open().catch((e) => {
+      this.conn = undefined;
+      throw e;
+    });
+    return this.conn;
+  }
+
+  private open(): Promise<Conn> {
+    const o = this.opts;
+    const expected = this.expectedHostKeys();
+    const privateKey = this.privateKey();
+    const timeoutMs = o.connectTimeoutMs ?? 10_000;
+    return new Promise((resolve, reject) => {
+      const conn = new Client();
+      let rejection: TargetError | undefined;
+      const fail = (e: TargetError) => {
+        rejection ??= e;
+        clearTimeout(timer);
+        sock.destroy();
+        reject(rejection);
+      };
+      const timer = setTimeout(
+        () => fail(new TargetError('CONNECT_TIMEOUT', `cannot reach ${o.machine} at ${o.host}:${o.port} within ${timeoutMs / 1000}s`, { machine: o.machine })),
+        timeoutMs,
+      );
+      const sock = netConnect({ host: o.host, port: o.port });
+      sock.setNoDelay(true);
+      sock.on('error', (e) => fail(new TargetError('CONNECT_FAILED', `cannot connect to ${o.machine} at ${o.host}:${o.port}: ${e.message}`, { machine: o.machine })));
+      conn.on('ready', () => {
+        clearTimeout(timer);
+        resolve(conn);
+      });
+      conn.on('error', (e) => {
+        const level = (e as { level?: string }).level;
+        const reason = level === 'client-authentication' ? `authentication as ${o.user} failed` : e.message;
+        fail(new TargetError(level === 'client-authentication' ? 'AUTH_FAILED' : 'CONNECT_FAILED', `cannot connect to ${o.machine} at ${o.host}:${o.port}: ${reason}`, { machine: o.machine }));
+      });
+      conn.connect({
+        sock,
+        username: o.user,
+        privateKey,
+        readyTimeout: timeoutMs,
+        keepaliveInterval: 15_000,
+        hostVerifier: (key: Buffer) => {
+          const presented = key.toString('base64');
+          if (expected.includes(presented)) return true;
+          rejection = new TargetError(
+            'HOST_KEY_MISMATCH',
+            `host key of ${o.machine} (${o.host}:${o.port}) does not match the ${o.hostKey ? 'pinned ssh.hostKey' : `known_hosts entry in ${this.knownHostsFile()}`}; refusing to connect`,
+            { machine: o.machine, host: o.host, port: o.port },
+          );
+          return false;
+        },
+      });
+    });
+  }
+
+  private knownHostsFile(): string {
+    return this.opts.knownHosts ?? join(homedir(), '.ssh', 'known_hosts');
+  }
+
+  private expectedHostKeys(): string[] {
+    const o = this.opts;
+    if (o.hostKey) return [keyBlob(o.hostKey)!];
+    let keys: string[];
+    try {
+      keys = knownHostKeys(this.knownHostsFile(), o.host, o.port);
+    } catch {
+      keys = [];
+    }
+    if (keys.length === 0) {
+      throw new TargetError(
+        'HOST_KEY_UNKNOWN',
+        `no host key is known for ${o.machine} (${o.host}:${o.port}): set ssh.hostKey or ssh.knownHosts in the network model`,
+        { machine: o.machine },
+      );
+    }
+    return keys;
+  }
+
+  private privateKey(): Buffer | string {
+    const file = this.opts.identity ?? process.env.STRATA_SSH_KEY_FILE;
+    if (file) {
+      try {
+        return readFileSync(file);
+      } catch (e) {
+        throw new TargetError('IDENTITY_UNREADABLE', `cannot read the SSH identity file ${file} for ${this.machine}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { machine: this.machine });
+      }
+    }
+    const inline = process.env.STRATA_SSH_KEY;
+    if (inline) return inline;
+    throw new TargetError('NO_IDENTITY', `no SSH key for ${this.machine}: set ssh.identity, STRATA_SSH_KEY_FILE or STRATA_SSH_KEY`, { machine: this.machine });
+  }
+
+  private exec(conn: Conn, line: string, runOpts: RunOptions): Promise<RunResult> {
+    const timeoutMs = runOpts.timeoutMs ?? this.opts.commandTimeoutMs ?? 120_000;
+    this.bytesSent += line.length;
+    return new Promise((resolve, reject) => {
+      conn.exec(line, (err, stream) => {
+        if (err) return reject(new TargetError('EXEC_FAILED', `cannot run a command on ${this.machine}: ${err.message}`, { machine: this.machine }));
+        const out: Buffer[] = [];
+        const errOut: Buffer[] = [];
+        let code = 1;
+        const timer = setTimeout(() => {
+          stream.close();
+          reject(new TargetError('COMMAND_TIMEOUT', `command on ${this.machine} did not finish within ${timeoutMs / 1000}s`, { machine: this.machine }));
+        }, timeoutMs);
+        stream.on('data', (d: Buffer) => out.push(d));
+        stream.stderr.on('data', (d: Buffer) => errOut.push(d));
+        stream.on('exit', (c: number | null, signal?: string) => (code = c ?? (signal ? 128 : 1)));
+        stream.on('close', () => {
+          clearTimeout(timer);
+          resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(errOut).toString() });
+        });
+        const input = runOpts.input;
+        if (input === undefined) stream.end();
+        else if (Buffer.isBuffer(input)) {
+          this.bytesSent += input.length;
+          stream.end(input);
+        } else {
+          input.on('data', (d: Buffer) => (this.bytesSent += d.length));
+          input.pipe(stream);
+        }
+      });
+    });
+  }
+
+  private async acquireChannel(): Promise<void> {
+    const max = this.opts.maxChannels ?? 8;
+    if (this.active < max) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private releaseChannel(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+}

@@ -1,0 +1,4 @@
+export type { Testnet, TestnetHost } from './types.ts';
+export { testnetUp, testnetDown } from './testnet.ts';
+export { readTestnet } from './state.ts';
+export { hostPath } from './hostPath.ts';
