@@ -191,8 +191,10 @@ describe.skipIf(!canRun)('testnet', () => {
     const r = await exec(clients[0]!, 'setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!');
     const bgPid = Number(r.stdout.trim());
     expect(bgPid).toBeGreaterThan(0);
-    expect(isRunning(bgPid)).toBe(true);
-    expect(readFileSync(`/proc/${bgPid}/cmdline`, 'utf8')).toContain('sleep');
+    // `$!` is known right after the fork; wait until that process has exec'd sleep.
+    const cmdline = () => (isRunning(bgPid) ? readFileSync(`/proc/${bgPid}/cmdline`, 'utf8') : 'gone');
+    for (let i = 0; i < 200 && !cmdline().startsWith('sleep'); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(cmdline()).toBe('sleep\x00300\x00');
     expect(readlinkSync(`/proc/${bgPid}/ns/mnt`)).toBe(h1.mountNs);
 
     for (const c of clients.splice(0)) c.end();
@@ -230,6 +232,6 @@ describe.skipIf(!canRun)('testnet: failure half-way', () => {
     const net = await testnetUp({ dir, machines: ['one', 'two', 'three'], subnet: SUBNET });
     expect(net.hosts).toHaveLength(3);
     const { stopped } = await testnetDown(dir);
-    expect(stopped).toBe(3);
+    expect(stopped).toBeGreaterThanOrEqual(3); // + a readiness probe's sshd child that may still be exiting
   });
 });

@@ -1,6 +1,6 @@
 import { TargetError } from '../errors.ts';
 import type { ArtifactEntry } from '../artifact/hash.ts';
-import type { Item, Manifest } from '../manifest/types.ts';
+import type { Item, MachineManifest } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
 import { RUNTIME_SCRIPT, runtimePath } from './runtime/script.ts';
 import { encodeFiles, encodeUpload } from './stream.ts';
@@ -9,6 +9,15 @@ import type { RunResult, Target } from './target.ts';
 /** Exit code of the command wrapper when the runtime is not on the machine yet. */
 const NOT_INSTALLED = 113;
 const LOCKED = 75;
+
+/** A machine's own record of a generation: its part of the manifest. */
+export interface MachineRecord {
+  deployment: string;
+  generation: number;
+  manifestHash: string;
+  /** Null when the machine was retired from the deployment by this generation. */
+  machine: MachineManifest | null;
+}
 
 export interface ItemStatus {
   key: string;
@@ -69,14 +78,15 @@ export class MachineRuntime {
     return this.call(['deactivate', item.key]);
   }
 
-  async commit(generation: number, manifest: Manifest): Promise<void> {
-    this.check(await this.call(['commit', String(generation)], Buffer.from(JSON.stringify(manifest))), 'record the generation');
+  /** Records this machine's part of a generation as its current one. */
+  async commit(generation: number, record: MachineRecord): Promise<void> {
+    this.check(await this.call(['commit', String(generation)], Buffer.from(JSON.stringify(record))), 'record the generation');
   }
 
-  /** The manifest this machine recorded for its current generation (or GENERATION). */
-  async recordedManifest(generation?: number): Promise<Manifest | undefined> {
+  /** What this machine recorded for its current generation (or GENERATION). */
+  async recorded(generation?: number): Promise<MachineRecord | undefined> {
     const r = this.check(await this.call(generation === undefined ? ['manifest'] : ['manifest', String(generation)]), 'read the recorded manifest');
-    return r.stdout.trim() ? (JSON.parse(r.stdout) as Manifest) : undefined;
+    return r.stdout.trim() ? (JSON.parse(r.stdout) as MachineRecord) : undefined;
   }
 
   async status(): Promise<MachineStatus> {

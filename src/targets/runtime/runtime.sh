@@ -113,6 +113,11 @@ process_activate() {
   st=$(state_dir "$key")
   mkdir -p "$st"
   wd=$(workdir_of "$d" "$st") || exit 1
+  port=$(field "$d" ready_port)
+  if [ -n "$port" ] && listening "$(field "$d" bind)" "$port"; then
+    printf 'port %s on %s is already in use by another process\n' "$port" "$(field "$d" bind)" >&2
+    return 1
+  fi
   (
     cd "$wd" || exit 127
     STATE_DIR=$st
@@ -156,11 +161,11 @@ process_stop() {
   d=$1
   pid=$(field "$d" pid)
   if alive "$pid"; then
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+    kill -s TERM -- "-$pid" 2>/dev/null || kill -s TERM "$pid" 2>/dev/null
     i=0
     while alive "$pid" && [ "$i" -lt 200 ]; do sleep_briefly; i=$((i + 1)); done
     if alive "$pid"; then
-      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+      kill -s KILL -- "-$pid" 2>/dev/null || kill -s KILL "$pid" 2>/dev/null
       i=0
       while alive "$pid" && [ "$i" -lt 40 ]; do sleep_briefly; i=$((i + 1)); done
     fi

@@ -1,0 +1,21 @@
+import { resolve } from 'node:path';
+import type { ApplyEvent } from '../apply/events.ts';
+import { FileStateStore } from '../state/fileState.ts';
+import type { ConnectOptions } from '../targets/connect.ts';
+
+/** What every operation needs from its caller (the CLI or the controller). */
+export interface Context {
+  /** The controller's state directory (generations, journal, local machines' roots). */
+  stateDir: string;
+  connectTimeoutMs?: number;
+  commandTimeoutMs?: number;
+  onEvent?: (e: ApplyEvent) => void;
+}
+
+export function stateStore(ctx: Context): FileStateStore {
+  return new FileStateStore(resolve(ctx.stateDir));
+}
+
+export function connectOptions(ctx: Context): ConnectOptions {
+  return { stateDir: ctx.stateDir, connectTimeoutMs: ctx.connectTimeoutMs, commandTimeoutMs: ctx.commandTimeoutMs };
+}

@@ -1,0 +1,57 @@
+import type { Item, MachineManifest } from '../manifest/types.ts';
+import { mapLimit } from '../apply/mapLimit.ts';
+import { openRuntime } from '../targets/connect.ts';
+import type { MachineStatus } from '../targets/machineRuntime.ts';
+import { connectOptions, stateStore, type Context } from './context.ts';
+
+export interface ItemReport {
+  name: string;
+  layer: Item['layer'];
+  module: string;
+  /** running / stopped for processes, present for the rest, missing when the machine lacks it. */
+  state: 'running' | 'stopped' | 'present' | 'missing';
+  pid?: number;
+}
+
+export interface MachineReport {
+  machine: string;
+  address: string;
+  reachable: boolean;
+  error?: string;
+  generation: number | null;
+  lock: string | null;
+  items: ItemReport[];
+}
+
+export interface StatusReport {
+  deployment: string;
+  generation: number | null;
+  machines: MachineReport[];
+}
+
+/** Asks every machine of the recorded generation what it runs: one round trip each. */
+export async function deploymentStatus(deployment: string, ctx: Context): Promise<StatusReport> {
+  const recorded = stateStore(ctx).current(deployment);
+  if (!recorded) return { deployment, generation: null, machines: [] };
+  const conn = connectOptions(ctx);
+  const machines = await mapLimit(Object.values(recorded.manifest.machines), 32, async (m) => machineReport(m, conn));
+  return { deployment, generation: recorded.generation, machines };
+}
+
+async function machineReport(m: MachineManifest, conn: ReturnType<typeof connectOptions>): Promise<MachineReport> {
+  const rt = openRuntime(m, conn);
+  let status: MachineStatus;
+  try {
+    status = await rt.status();
+  } catch (e) {
+    return { machine: m.name, address: m.address, reachable: false, error: (e as Error).message, generation: null, lock: null, items: [] };
+  } finally {
+    await rt.target.close();
+  }
+  const byKey = new Map(status.items.map((i) => [i.key, i]));
+  const items = m.items.map((item): ItemReport => {
+    const s = byKey.get(item.key);
+    return { name: item.name, layer: item.layer, module: item.module, state: s ? s.state : 'missing', ...(s?.pid ? { pid: s.pid } : {}) };
+  });
+  return { machine: m.name, address: m.address, reachable: true, generation: status.generation, lock: status.lock, items };
+}

@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { applyDeployment } from '../../api/apply.ts';
+import { planDeployment } from '../../api/plan.ts';
+import { StrataError, UsageError } from '../../errors.ts';
+import { isEmptyPlan } from '../../plan/diff.ts';
+import { formatBytes, renderPlan } from '../../plan/render.ts';
+import type { Plan } from '../../plan/types.ts';
+import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { progressPrinter } from '../progress.ts';
+
+export const help = `strata apply [ROOT | PLAN.json]
+  Plans and applies the models under ROOT (default strata.yaml), or applies a plan saved by
+  \`strata plan --out\`; a saved plan whose recorded state has changed since is refused.
+  On failure every completed step is undone and the previous generation runs again.
+  --json                print the result as JSON
+  --connect-timeout S   seconds to wait for a machine's SSH connection (default 10)
+  --command-timeout S   seconds a single step may take (default 120)`;
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(argv, { 'connect-timeout': { type: 'string' }, 'command-timeout': { type: 'string' } });
+  const input = rootFileOf(positionals);
+  const ctx = {
+    stateDir: stateDirOf(values),
+    connectTimeoutMs: seconds(values['connect-timeout'], '--connect-timeout'),
+    commandTimeoutMs: seconds(values['command-timeout'], '--command-timeout'),
+    onEvent: progressPrinter(io, Boolean(values.quiet || values.json)),
+  };
+  const plan = input.endsWith('.json') ? readPlan(input) : planDeployment(input, ctx);
+  if (isEmptyPlan(plan)) {
+    io.out(values.json ? `${JSON.stringify({ changed: false, generation: plan.basis.generation })}\n` : `${plan.deployment}: no changes; generation ${plan.basis.generation} is deployed\n`);
+    return 0;
+  }
+  if (!values.json && !values.quiet) io.err(renderPlan(plan, 'text'));
+  const result = await applyDeployment(plan, ctx, { source: input });
+  if (values.json) io.out(`${JSON.stringify({ changed: true, ...result })}\n`);
+  else {
+    const uploads = Object.values(result.uploaded).reduce((n, l) => n + l.length, 0);
+    io.out(`${plan.deployment}: generation ${result.generation} deployed (${result.steps} steps, ${uploads} uploads, ${formatBytes(result.bytesSent)} sent, ${(result.durationMs / 1000).toFixed(1)}s)\n`);
+  }
+  return 0;
+}
+
+function readPlan(path: string): Plan {
+  let plan: Plan;
+  try {
+    plan = JSON.parse(readFileSync(path, 'utf8')) as Plan;
+  } catch (e) {
+    throw new StrataError('PLAN_INVALID', `cannot read the plan ${path}: ${(e as Error).message}`, { path });
+  }
+  if (plan?.format !== 'strata-plan/1') throw new StrataError('PLAN_INVALID', `${path} is not a strata plan (format strata-plan/1)`, { path });
+  return plan;
+}
+
+export function seconds(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} takes a number of seconds, not "${v}"`);
+  return n * 1000;
+}

@@ -1,0 +1,32 @@
+import { deploymentStatus, type StatusReport } from '../../api/status.ts';
+import { validateDeployment } from '../../api/load.ts';
+import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+
+export const help = `strata status [ROOT] [--deployment NAME] [--json]
+  Asks every machine of the deployed generation what it runs (one round trip each):
+  its recorded generation, lock, and every service with running / stopped / missing.
+  --deployment NAME   name the deployment instead of reading ROOT (default strata.yaml)`;
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
+  const deployment = values.deployment ?? validateDeployment(rootFileOf(positionals)).name;
+  const report = await deploymentStatus(deployment, { stateDir: stateDirOf(values) });
+  io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
+  return report.machines.every((m) => m.reachable) ? 0 : 1;
+}
+
+export function renderStatus(r: StatusReport): string {
+  if (r.generation === null) return `${r.deployment}: nothing deployed\n`;
+  const lines = [`${r.deployment}: generation ${r.generation}`];
+  for (const m of r.machines) {
+    if (!m.reachable) {
+      lines.push(`  ${m.machine} (${m.address}): unreachable: ${m.error}`);
+      continue;
+    }
+    const gen = m.generation === null ? 'no generation' : `generation ${m.generation}`;
+    lines.push(`  ${m.machine} (${m.address}): ${gen}${m.lock ? `, locked by ${m.lock}` : ''}`);
+    for (const i of m.items) lines.push(`    ${i.layer === 'service' ? 'service' : i.module} ${i.name}: ${i.state}${i.pid ? ` (pid ${i.pid})` : ''}`);
+    if (m.items.length === 0) lines.push('    (nothing deployed here)');
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { UsageError } from '../../errors.ts';
+import { testnetDown, testnetUp } from '../../testnet/index.ts';
+import { parse, type Io } from '../io.ts';
+
+export const help = `strata testnet up DIR (--network FILE... | --machines a,b,c) [--subnet 127.0.1]
+strata testnet down DIR
+  up: starts a real SSH test host per machine of the network file(s): its own sshd, host
+  key, loopback address (SUBNET.1, SUBNET.2, ...) and filesystem; writes
+  DIR/network.physical.yaml to merge with the logical network. Needs root.
+  down: stops every process the test network started and removes DIR.`;
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(argv, { network: { type: 'string', multiple: true }, machines: { type: 'string' }, subnet: { type: 'string' } });
+  const [verb, dir] = positionals;
+  if (!dir || (verb !== 'up' && verb !== 'down')) throw new UsageError('usage: strata testnet up|down DIR');
+  const log = values.quiet ? undefined : (m: string) => io.err(`${m}\n`);
+  if (verb === 'down') {
+    const { stopped } = await testnetDown(dir, { log });
+    io.out(`test network in ${dir} is down (${stopped} processes stopped)\n`);
+    return 0;
+  }
+  const machines = values.machines ? values.machines.split(',').map((s) => s.trim()).filter(Boolean) : machinesOf(values.network ?? []);
+  if (machines.length === 0) throw new UsageError('name the machines: --network FILE (a network model) or --machines a,b,c');
+  const net = await testnetUp({ dir, machines, subnet: values.subnet, log });
+  if (values.json) io.out(`${JSON.stringify(net, null, 2)}\n`);
+  else {
+    io.out(`test network up in ${dir}:\n`);
+    for (const h of net.hosts) io.out(`  ${h.name}  ${h.address}:${h.port}  (sshd pid ${h.pid})\n`);
+    io.out(`physical network model: ${net.physicalNetworkFile}\n`);
+  }
+  return 0;
+}
+
+function machinesOf(files: string[]): string[] {
+  const names = new Set<string>();
+  for (const f of files) {
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFileSync(f, 'utf8'));
+    } catch (e) {
+      throw new UsageError(`cannot read the network file ${f}: ${(e as Error).message}`);
+    }
+    for (const n of Object.keys((doc as { machines?: object })?.machines ?? {})) names.add(n);
+  }
+  return [...names];
+}

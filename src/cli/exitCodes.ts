@@ -1,0 +1,24 @@
+import { StrataError } from '../errors.ts';
+
+/** strata's exit codes; the only place error codes become process exit statuses. */
+export const EXIT = {
+  ok: 0,
+  /** Apply failed (and was rolled back), a machine could not be reached, or an internal error. */
+  failed: 1,
+  /** Bad input: invalid models, bad arguments, unreadable plan or artifacts. Nothing was touched. */
+  badInput: 2,
+  /** The plan is stale: the recorded state moved on since it was made. */
+  stalePlan: 3,
+  /** A machine is locked by another transition. */
+  locked: 4,
+} as const;
+
+const BAD_INPUT = new Set(['MODEL_INVALID', 'USAGE', 'PLAN_INVALID', 'ARTIFACT_MISSING', 'ARTIFACT_NOT_A_DIRECTORY', 'ARTIFACT_NOT_A_FILE', 'ARTIFACT_SPECIAL_FILE', 'ARTIFACT_UNSAFE_NAME', 'ARTIFACT_CHANGED', 'GENERATION_NOT_FOUND', 'NO_PREVIOUS_GENERATION', 'ALREADY_CURRENT', 'NOTHING_DEPLOYED']);
+
+export function exitCodeFor(e: unknown): number {
+  if (!(e instanceof StrataError)) return EXIT.failed;
+  if (BAD_INPUT.has(e.code)) return EXIT.badInput;
+  if (e.code === 'STALE_PLAN') return EXIT.stalePlan;
+  if (e.code === 'MACHINE_LOCKED') return EXIT.locked;
+  return EXIT.failed;
+}

@@ -1,0 +1,30 @@
+import type { ApplyEvent } from '../apply/events.ts';
+import { formatBytes } from '../plan/render.ts';
+import type { Io } from './io.ts';
+
+/** Prints apply's progress to stderr, one line per event worth a line. */
+export function progressPrinter(io: Io, quiet: boolean): (e: ApplyEvent) => void {
+  if (quiet) return () => {};
+  return (e) => {
+    switch (e.kind) {
+      case 'lock':
+        return io.err(`locking ${e.machines.length} machine${e.machines.length === 1 ? '' : 's'}: ${e.machines.join(', ')}\n`);
+      case 'upload':
+        return io.err(`uploading ${e.artifacts} artifact${e.artifacts === 1 ? '' : 's'} (${formatBytes(e.bytes)}) to ${e.machine}\n`);
+      case 'phase':
+        return io.err(`${e.phase}: ${e.steps} step${e.steps === 1 ? '' : 's'}\n`);
+      case 'step':
+        if (e.status === 'failed') return io.err(`  ✗ ${e.step.id}. ${e.step.action} ${e.step.item.name} on ${e.step.machine}: ${e.error}\n`);
+        if (e.status === 'done') return io.err(`  ✓ ${e.step.id}. ${e.step.action} ${e.step.item.name} on ${e.step.machine} (${e.ms} ms)\n`);
+        return;
+      case 'rollback':
+        return io.err(`rolling back ${e.steps} completed step${e.steps === 1 ? '' : 's'}\n`);
+      case 'rollback-step':
+        return io.err(`  ${e.ok ? '↺' : '✗'} undo ${e.step.action} ${e.step.item.name} on ${e.step.machine}${e.error ? `: ${e.error}` : ''}\n`);
+      case 'commit':
+        return io.err(`recorded generation ${e.generation} on ${e.machines} machine${e.machines === 1 ? '' : 's'}\n`);
+      case 'unlock':
+        return;
+    }
+  };
+}

@@ -1,0 +1,33 @@
+import { resolve, join } from 'node:path';
+import type { MachineManifest } from '../manifest/types.ts';
+import { LocalTarget } from './local.ts';
+import { MachineRuntime } from './machineRuntime.ts';
+import { SshTarget } from './ssh.ts';
+
+export interface ConnectOptions {
+  /** The controller's state directory; local machines keep their runtime root under it. */
+  stateDir: string;
+  connectTimeoutMs?: number;
+  commandTimeoutMs?: number;
+}
+
+/** Opens (lazily) the runtime of a machine, over SSH or on this host. */
+export function openRuntime(m: MachineManifest, opts: ConnectOptions): MachineRuntime {
+  const t = m.target;
+  if (t.kind === 'local') {
+    const root = t.root ?? join(resolve(opts.stateDir), 'machines', m.name);
+    return new MachineRuntime(new LocalTarget(m.name, opts.commandTimeoutMs), root, m.address);
+  }
+  const target = new SshTarget({
+    machine: m.name,
+    host: t.host,
+    port: t.port,
+    user: t.user,
+    hostKey: t.hostKey,
+    knownHosts: t.knownHosts,
+    identity: t.identity,
+    connectTimeoutMs: opts.connectTimeoutMs,
+    commandTimeoutMs: opts.commandTimeoutMs,
+  });
+  return new MachineRuntime(target, t.root, m.address);
+}
