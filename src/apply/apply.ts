@@ -4,6 +4,7 @@ import { ApplyError, StrataError } from '../errors.ts';
 import { hashArtifact } from '../artifact/hash.ts';
 import { readArtifact } from '../artifact/read.ts';
 import type { MachineManifest, Manifest } from '../manifest/types.ts';
+import { isEmptyPlan } from '../plan/diff.ts';
 import type { Plan, Step } from '../plan/types.ts';
 import type { FileStateStore } from '../state/fileState.ts';
 import type { MachineRuntime } from '../targets/machineRuntime.ts';
@@ -58,6 +59,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
   const recorded = opts.state.current(plan.deployment);
   const basis = { generation: recorded?.generation ?? null, manifestHash: recorded?.manifest.hash ?? null };
   if (basis.generation !== plan.basis.generation || basis.manifestHash !== plan.basis.manifestHash) throw new StalePlanError(plan, basis);
+  if (isEmptyPlan(plan)) return { generation: basis.generation ?? 0, steps: 0, uploaded: {}, bytesSent: 0, durationMs: Date.now() - started };
 
   const machineConcurrency = opts.machineConcurrency ?? 32;
   const owner = opts.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;

@@ -20,6 +20,10 @@ export function toModelIssues(source: YamlSource, error: z.ZodError, prefix: Fie
 }
 
 function describe(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_key') {
+    const name = String(issue.path[issue.path.length - 1] ?? '');
+    return `${JSON.stringify(name)} is not a valid name: ${issue.issues.map((i) => i.message).join('; ')}`;
+  }
   if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) return `is required (${issue.expected})`;
   if (issue.code === 'invalid_type') return issue.message.replace(/^Invalid input: /, '');
   if (issue.code === 'too_big' && issue.origin === 'string') return `is too long (at most ${issue.maximum} characters)`;

@@ -26,13 +26,13 @@ export async function run(argv: string[], io: Io): Promise<number> {
     onEvent: progressPrinter(io, Boolean(values.quiet || values.json)),
   };
   const plan = input.endsWith('.json') ? readPlan(input) : planDeployment(input, ctx);
-  if (isEmptyPlan(plan)) {
-    io.out(values.json ? `${JSON.stringify({ changed: false, generation: plan.basis.generation })}\n` : `${plan.deployment}: no changes; generation ${plan.basis.generation} is deployed\n`);
-    return 0;
-  }
-  if (!values.json && !values.quiet) io.err(renderPlan(plan, 'text'));
+  const empty = isEmptyPlan(plan);
+  if (!empty && !values.json && !values.quiet) io.err(renderPlan(plan, 'text'));
+  // Even an empty plan goes through apply, which refuses it if it is stale.
   const result = await applyDeployment(plan, ctx, { source: input });
-  if (values.json) io.out(`${JSON.stringify({ changed: true, ...result })}\n`);
+  if (empty) {
+    io.out(values.json ? `${JSON.stringify({ changed: false, generation: plan.basis.generation })}\n` : `${plan.deployment}: no changes; generation ${plan.basis.generation} is deployed\n`);
+  } else if (values.json) io.out(`${JSON.stringify({ changed: true, ...result })}\n`);
   else {
     const uploads = Object.values(result.uploaded).reduce((n, l) => n + l.length, 0);
     io.out(`${plan.deployment}: generation ${result.generation} deployed (${result.steps} steps, ${uploads} uploads, ${formatBytes(result.bytesSent)} sent, ${(result.durationMs / 1000).toFixed(1)}s)\n`);
