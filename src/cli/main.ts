@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   apply: () => import('./commands/apply.ts'),
   status: () => import('./commands/status.ts'),
   rollback: () => import('./commands/rollback.ts'),
+  destroy: () => import('./commands/destroy.ts'),
   testnet: () => import('./commands/testnet.ts'),
   schema: () => import('./commands/schema.ts'),
 };
@@ -25,6 +26,7 @@ commands:
   apply [ROOT|PLAN.json]     make the machines run the models; rolls back on failure
   status [ROOT]              what runs where, asked of every machine
   rollback [ROOT] [--to N]   return to the previous (or Nth) generation
+  destroy [ROOT]             stop and remove everything the deployment runs
   testnet up|down DIR        real SSH test hosts on this machine (needs root)
   schema [KIND]              JSON Schema of the model files
 
