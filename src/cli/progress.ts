@@ -14,7 +14,8 @@ export function progressPrinter(io: Io, quiet: boolean): (e: ApplyEvent) => void
       case 'phase':
         return io.err(`${e.phase}: ${e.steps} step${e.steps === 1 ? '' : 's'}\n`);
       case 'step':
-        if (e.status === 'failed') return io.err(`  ✗ ${e.step.id}. ${e.step.action} ${e.step.item.name} on ${e.step.machine}: ${e.error}\n`);
+        // The full output comes with the final error; here one line says which step.
+        if (e.status === 'failed') return io.err(`  ✗ ${e.step.id}. ${e.step.action} ${e.step.item.name} on ${e.step.machine} failed\n`);
         if (e.status === 'done') return io.err(`  ✓ ${e.step.id}. ${e.step.action} ${e.step.item.name} on ${e.step.machine} (${e.ms} ms)\n`);
         return;
       case 'rollback':

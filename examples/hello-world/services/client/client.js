@@ -1,6 +1,6 @@
 // The hello-world client: on every TCP connection it asks its upstream (the proxy if it was
 // given one, else the server) for a greeting and relays it, so one connection shows the chain.
-const net = require('node:net');
+import net from 'node:net';
 
 const host = process.env.HOST ?? '127.0.0.1';
 const port = Number(process.env.PORT ?? 5001);

@@ -1,5 +1,5 @@
 // A TCP proxy between the hello-world client and server: every connection is piped to the server.
-const net = require('node:net');
+import net from 'node:net';
 
 const host = process.env.HOST ?? '127.0.0.1';
 const port = Number(process.env.PORT ?? 5002);

@@ -1,5 +1,5 @@
 // The Disnix hello-world server: answers every TCP connection with "Hello world!".
-const net = require('node:net');
+import net from 'node:net';
 
 const host = process.env.HOST ?? '127.0.0.1';
 const port = Number(process.env.PORT ?? 5000);
