@@ -129,7 +129,7 @@ export class SshTarget implements Target {
   }
 
   private knownHostsFile(): string {
-    return this.opts.knownHosts ?? join(homedir(), '.ssh', 'known_hosts');
+    return expandHome(this.opts.knownHosts ?? '~/.ssh/known_hosts');
   }
 
   private expectedHostKeys(): string[] {
@@ -152,7 +152,8 @@ export class SshTarget implements Target {
   }
 
   private privateKey(): Buffer | string {
-    const file = this.opts.identity ?? process.env.STRATA_SSH_KEY_FILE;
+    const configured = this.opts.identity ?? process.env.STRATA_SSH_KEY_FILE;
+    const file = configured === undefined ? undefined : expandHome(configured);
     if (file) {
       try {
         return readFileSync(file);
@@ -212,4 +213,9 @@ export class SshTarget implements Target {
     if (next) next();
     else this.active--;
   }
+}
+
+/** `~/x` is the controller user's home; other paths are used as given. */
+function expandHome(path: string): string {
+  return path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
 }
