@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyDeployment } from '../src/api/apply.ts';
@@ -235,5 +235,20 @@ describe('hello-world on real SSH hosts', () => {
     expect(r.err).toMatch(/no machine was touched/);
     expect(allLogins()).toEqual(logins);
     edit('services.yaml', 'ports: { main: "five thousand" }', 'ports: { main: 5001 }');
+  });
+
+  it('a machine locked by another transition is refused with exit 4, and our locks are released', async () => {
+    mkdirSync(fx.path('test1', '/var/lib/strata/lock'));
+    writeFileSync(fx.path('test1', '/var/lib/strata/lock/owner'), 'other-controller:4242:abcd 2026-11-21T00:00:00Z\n');
+    edit('distribution.yaml', 'hello-world-server: test3', 'hello-world-server: test2');
+    const r = await cli('apply', root, '--state', fx.stateDir);
+    expect(r.code).toBe(4);
+    expect(r.err).toMatch(/test1 is locked by other-controller:4242:abcd/);
+    for (const m of ['test2', 'test3']) expect(existsSync(fx.path(m, '/var/lib/strata/lock'))).toBe(false);
+    // Nothing moved: the server still answers where it was.
+    expect(await ask(addr('test3'), 5000)).toBe('Hello world!\n');
+    rmSync(fx.path('test1', '/var/lib/strata/lock'), { recursive: true });
+    expect((await cli('apply', root, '--state', fx.stateDir, '-q')).code).toBe(0);
+    expect(await ask(addr('test2'), 5000)).toBe('Hello world!\n');
   });
 });

@@ -15,6 +15,7 @@ export function applyDeployment(plan: Plan, ctx: Context, opts: ApplyDeploymentO
     state: stateStore(ctx),
     runtimeFor: (m) => openRuntime(m, conn),
     onEvent: ctx.onEvent,
+    machineConcurrency: ctx.parallel,
     ...opts,
   });
 }

@@ -9,6 +9,8 @@ export interface Context {
   stateDir: string;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
+  /** Machines handled at once during apply (default 32). */
+  parallel?: number;
   onEvent?: (e: ApplyEvent) => void;
 }
 

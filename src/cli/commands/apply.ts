@@ -14,15 +14,17 @@ export const help = `strata apply [ROOT | PLAN.json]
   On failure every completed step is undone and the previous generation runs again.
   --json                print the result as JSON
   --connect-timeout S   seconds to wait for a machine's SSH connection (default 10)
-  --command-timeout S   seconds a single step may take (default 120)`;
+  --command-timeout S   seconds a single step may take (default 120)
+  --parallel N          machines handled at once (default 32)`;
 
 export async function run(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(argv, { 'connect-timeout': { type: 'string' }, 'command-timeout': { type: 'string' } });
+  const { values, positionals } = parse(argv, { 'connect-timeout': { type: 'string' }, 'command-timeout': { type: 'string' }, parallel: { type: 'string' } });
   const input = rootFileOf(positionals);
   const ctx = {
     stateDir: stateDirOf(values),
     connectTimeoutMs: seconds(values['connect-timeout'], '--connect-timeout'),
     commandTimeoutMs: seconds(values['command-timeout'], '--command-timeout'),
+    parallel: positiveInteger(values.parallel, '--parallel'),
     onEvent: progressPrinter(io, Boolean(values.quiet || values.json)),
   };
   const plan = input.endsWith('.json') ? readPlan(input) : planDeployment(input, ctx);
@@ -56,4 +58,11 @@ export function seconds(v: string | undefined, flag: string): number | undefined
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} takes a number of seconds, not "${v}"`);
   return n * 1000;
+}
+
+function positiveInteger(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} takes a whole number above 0, not "${v}"`);
+  return n;
 }
