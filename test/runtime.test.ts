@@ -1,0 +1,109 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Item } from '../src/manifest/types.ts';
+import { LocalTarget } from '../src/targets/local.ts';
+import { MachineRuntime } from '../src/targets/machineRuntime.ts';
+import { runtimePath } from '../src/targets/runtime/script.ts';
+import { ask } from './support/net.ts';
+
+// The target runtime itself, run by /bin/sh through the local target, fed items that model
+// validation would have refused: the runtime must refuse them on its own.
+const base = mkdtempSync(join(tmpdir(), 'strata-rt-'));
+const root = join(base, 'root');
+const rt = new MachineRuntime(new LocalTarget('m1'), root, '127.0.3.1');
+const started: Item[] = [];
+
+afterAll(async () => {
+  for (const item of started) await rt.deactivate(item);
+  rmSync(base, { recursive: true, force: true });
+});
+
+function item(key: string, module: Item['module'], spec: Item['spec'], artifact?: string): Item {
+  return { key, machine: 'm1', layer: 'service', name: key, module, spec, artifact, dependsOn: [], stateful: false, hash: 'x' };
+}
+
+const file = (path: string, text: string) => ({ path, mode: '644', content: Buffer.from(text) });
+
+describe('target runtime', () => {
+  it('installs itself on first use, content-addressed', async () => {
+    expect(existsSync(runtimePath(root))).toBe(false);
+    expect(await rt.missing(['abc'])).toEqual(['abc']);
+    expect(existsSync(runtimePath(root))).toBe(true);
+  });
+
+  it('stores uploaded artifacts and reports only the missing ones', async () => {
+    await rt.upload([{ hash: 'art1', entries: [file('a.txt', 'A'), file('dir/b.txt', 'B')] }]);
+    expect(readFileSync(join(root, 'store/art1/dir/b.txt'), 'utf8')).toBe('B');
+    expect(await rt.missing(['art1', 'art2'])).toEqual(['art2']);
+  });
+
+  it('refuses an upload stream whose paths leave the artifact', async () => {
+    await expect(rt.upload([{ hash: 'evil', entries: [file('../../escaped', 'x')] }])).rejects.toThrow(/unsafe path/);
+    expect(existsSync(join(root, 'escaped'))).toBe(false);
+    expect(existsSync(join(root, 'store/evil'))).toBe(false);
+  });
+
+  it('refuses unsafe item keys and hashes', async () => {
+    const r = await rt.target.run(['sh', runtimePath(root), root, 'missing', '../x']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unsafe name/);
+  });
+
+  it('refuses to place files outside its root and the allowed paths', async () => {
+    for (const path of ['/etc', `${base}/elsewhere`, `${root}/../outside`]) {
+      const r = await rt.activate(item('s.files', 'file', { path, allowed: [`${base}/allowed`] }, 'art1'));
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/refusing path/);
+    }
+    expect(existsSync(`${base}/elsewhere`)).toBe(false);
+    const ok = await rt.activate(item('s.files', 'file', { path: `${base}/allowed/x`, allowed: [`${base}/allowed`] }, 'art1'));
+    expect(ok.stderr).toBe('');
+    expect(readFileSync(`${base}/allowed/x/dir/b.txt`, 'utf8')).toBe('B');
+  });
+
+  it('waits for a readiness command, and reports a process that dies with its log', async () => {
+    await rt.upload([{ hash: 'srv', entries: [file('server.cjs', "require('net').createServer(s=>s.end('up\\n')).listen(5300, process.env.HOST, () => require('fs').writeFileSync(process.env.STATE_DIR + '/ready', ''))")] }]);
+    const good = item('s.srv', 'process', { start: 'node server.cjs', env: { HOST: '127.0.3.1' }, ready: { command: 'test -f "$STATE_DIR/ready"', timeout: 10 } }, 'srv');
+    const r = await rt.activate(good);
+    started.push(good);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await ask('127.0.3.1', 5300)).toBe('up\n');
+
+    const dying = item('s.dying', 'process', { start: 'echo "cannot start: missing config" >&2; exit 3', env: {}, ready: { port: 5301, timeout: 5 } });
+    const d = await rt.activate(dying);
+    expect(d.code).toBe(1);
+    expect(d.stderr).toMatch(/process exited while starting/);
+    expect(d.stderr).toMatch(/cannot start: missing config/);
+    expect(existsSync(join(root, 'items/s.dying'))).toBe(false);
+  });
+
+  it('refuses to start a process whose port is already taken', async () => {
+    const clash = item('s.clash', 'process', { start: 'sleep 30', env: {}, ready: { port: 5300, timeout: 5 } });
+    const r = await rt.activate(clash);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/port 5300 on 127.0.3.1 is already in use/);
+  });
+
+  it('holds a lock for one owner at a time', async () => {
+    await rt.lock('alice:1:a');
+    await rt.lock('alice:1:a');
+    await expect(rt.lock('bob:2:b')).rejects.toMatchObject({ code: 'MACHINE_LOCKED' });
+    await expect(rt.unlock('bob:2:b')).rejects.toThrow(/held by alice/);
+    await rt.unlock('alice:1:a');
+    await rt.lock('bob:2:b');
+    await rt.unlock('bob:2:b');
+  });
+
+  it('records generations and keeps the previous one', async () => {
+    const rec = (g: number) => ({ deployment: 'd', generation: g, manifestHash: `h${g}`, machine: null });
+    await rt.commit(1, rec(1));
+    await rt.commit(2, rec(2));
+    expect((await rt.recorded())?.generation).toBe(2);
+    expect((await rt.recorded(1))?.manifestHash).toBe('h1');
+    expect(readFileSync(join(root, 'generations/previous'), 'utf8').trim()).toBe('1');
+    expect((await rt.status()).generation).toBe(2);
+  });
+});
