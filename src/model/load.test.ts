@@ -228,7 +228,8 @@ describe('loadModels: files and syntax', () => {
     const issues = issuesOf(deployment({ services }));
     const port = issues.find((i) => i.field === 'services.web.ports.main');
     const env = issues.find((i) => i.field === 'services.web.env');
-    expect(port).toMatchObject({ file: '/repo/services.yaml', ...pos(services, '"80"') });
+    // errors point at the field's key (`main`), on the line of the bad value
+    expect(port).toMatchObject({ file: '/repo/services.yaml', ...pos(services, 'main: "80"') });
     expect(port!.message).toMatch(/number/);
     expect(env).toMatchObject({ file: '/repo/services.yaml', line: 6 });
     expect(env!.message).toMatch(/record|object/);
@@ -237,7 +238,7 @@ describe('loadModels: files and syntax', () => {
   it('rejects an out-of-range port', () => {
     const services = ['services:', '  web:', '    type: process', '    start: node web.js', '    ports: { main: 70000 }', ''].join('\n');
     const i = only(issuesOf(deployment({ services })));
-    expect(i).toMatchObject({ file: '/repo/services.yaml', ...pos(services, '70000'), field: 'services.web.ports.main' });
+    expect(i).toMatchObject({ file: '/repo/services.yaml', ...pos(services, 'main: 70000'), field: 'services.web.ports.main' });
     expect(i.message).toContain('65535');
   });
 
@@ -371,12 +372,15 @@ describe('loadModels: unsafe names and paths', () => {
       const i = only(issues);
       expect(i).toMatchObject({ file: '/repo/services.yaml', line: 2, column: 3 });
       expect(i.field.startsWith('services.')).toBe(true);
+      // says what was expected, and quotes the bad name so control characters stay visible
+      expect(i.message).toContain('expected a safe name');
+      expect(i.message).toContain(JSON.stringify(name.replace('\\n', '\n')));
     });
   }
 
   it('rejects an unsafe machine name and an unsafe name in a reference', () => {
     const network = ['machines:', '  "m1; reboot":', '    address: 10.0.0.1', ''].join('\n');
-    expect(only(issuesOf(deployment({ network, distribution: 'distribution: {}\n' })))).toMatchObject({ file: '/repo/network.yaml', line: 2 });
+    expect(only(issuesOf(deployment({ network, distribution: 'distribution: {}\n' })))).toMatchObject({ file: '/repo/network.yaml', line: 2, message: expect.stringContaining('safe name') });
     const services = `${ONE_SERVICE}    dependsOn: ["$(id)"]\n`;
     const i = only(issuesOf(deployment({ services, distribution: 'distribution: {}\n' })));
     expect(i).toMatchObject({ file: '/repo/services.yaml', ...pos(services, '"$(id)"'), field: 'services.web.dependsOn[0]' });
@@ -393,6 +397,7 @@ describe('loadModels: unsafe names and paths', () => {
     const services = `${ONE_SERVICE}    env:\n      "A;B": x\n`;
     const i = only(issuesOf(deployment({ services })));
     expect(i).toMatchObject({ file: '/repo/services.yaml', ...pos(services, '"A;B"') });
+    expect(i.message).toContain('expected an environment variable name');
   });
 
   it('rejects a string value longer than the limit', () => {
