@@ -38,7 +38,7 @@ const EXPECTED: Record<string, Expected> = {
   'type-port-string': { file: 'services.yaml', line: 7, column: 14, message: 'services.server.ports.main: expected number, received string' },
   'type-env-list': { file: 'services.yaml', line: 8, column: 5, message: 'services.server.env: expected record, received array' },
   'type-dependson-string': { file: 'services.yaml', line: 11, column: 5, message: 'services.client.dependsOn: expected array, received string' },
-  'type-unknown-service-type': { file: 'services.yaml', line: 4, column: 5, message: 'services.server.type: Invalid option: expected one of "process"|"file"|"script"' },
+  'type-unknown-service-type': { file: 'services.yaml', line: 4, column: 5, message: 'services.server.type: expected one of "process"|"file"|"script"' },
   'port-out-of-range': { file: 'services.yaml', line: 7, column: 14, message: '<=65535' },
   'port-zero': { file: 'services.yaml', line: 7, column: 14, message: '>=1' },
   // unknown fields
@@ -48,9 +48,9 @@ const EXPECTED: Record<string, Expected> = {
   // missing required fields
   'missing-start': { file: 'services.yaml', line: 3, column: 3, message: 'services.server.start: is required for a service of type "process"' },
   'missing-path-file-service': { file: 'services.yaml', line: 3, column: 3, message: 'services.server.path: is required for a service of type "file"' },
-  'missing-type': { file: 'services.yaml', line: 3, column: 3, message: 'services.server.type: Invalid option: expected one of' },
+  'missing-type': { file: 'services.yaml', line: 3, column: 3, message: 'services.server.type: is required (expected one of "process"|"file"|"script")' },
   'missing-address': { file: 'network.yaml', line: 5, column: 3, message: 'machines.m2.address: is required' },
-  'missing-root-distribution': { file: 'strata.yaml', line: 2, column: 1, message: 'distribution: expected a file path' },
+  'missing-root-distribution': { file: 'strata.yaml', line: 2, column: 1, message: 'distribution: is required (expected a file path' },
   // references
   'unknown-machine': { file: 'distribution.yaml', line: 4, column: 3, message: 'unknown machine "m9"' },
   'unknown-service-in-distribution': { file: 'distribution.yaml', line: 5, column: 3, message: 'distribution.ghost: unknown service "ghost"' },

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { loadModels } from '../model/load.ts';
 import type { Models } from '../model/types.ts';
 import { hashOf } from './hash.ts';
-import { envPrefix, resolveManifest, type HashArtifact } from './resolve.ts';
+import { envPrefix } from '../model/names.ts';
+import { resolveManifest, type HashArtifact } from './resolve.ts';
 import type { ArtifactSource, Item, Manifest, ProcessSpec } from './types.ts';
 import { itemId } from './types.ts';
 
@@ -151,6 +152,8 @@ describe('resolveManifest', () => {
     const b = resolve(models({ services: swapped }));
     expect(item(b, 'm1', 's.api').hash).toBe(item(a, 'm1', 's.api').hash);
     expect(b.hash).toBe(a.hash);
+    // …and serialises byte-equal, so recorded manifests and JSON plans do not churn.
+    expect(JSON.stringify(b)).toBe(JSON.stringify(a));
   });
 
   it('lists machines and each machine items sorted, with a target per machine', () => {

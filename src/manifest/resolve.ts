@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { envPrefix } from '../model/names.ts';
 import type { Machine, Models, Service } from '../model/types.ts';
 import { hashOf, sha256 } from './hash.ts';
 import type { ArtifactRef, ArtifactSource, ArtifactInfo, Item, Manifest, MachineManifest, TargetSpec } from './types.ts';
@@ -33,12 +34,13 @@ export function resolveManifest(models: Models, hashArtifact: HashArtifact): Man
     const service = models.services[serviceName]!;
     for (const placement of models.distribution[serviceName]!) {
       const machine = models.machines[placement.machine]!;
-      const env: Record<string, string> = {
+      const env = sortedRecord({
         ...stringEnv(service.env),
         ...selfEnv(machine, service),
         ...containerEnv(machine, placement.container),
         ...dependencyEnv(models, service),
-      };
+      });
+      const bindings = [...new Set([...service.dependsOn, ...service.connectsTo])].sort();
       const artifact = service.artifactDir ? addArtifact({ kind: 'dir', path: service.artifactDir }) : undefined;
       const container = placement.container;
       const daemon = container ? machine.containers?.[container]?.daemon : undefined;
@@ -63,6 +65,7 @@ export function resolveManifest(models: Models, hashArtifact: HashArtifact): Man
           artifact,
           spec,
           dependsOn,
+          ...(bindings.length ? { bindings } : {}),
           stateful: service.stateful ?? false,
         }),
       );
@@ -91,7 +94,7 @@ function infrastructureItems(m: Machine, addArtifact: (s: ArtifactSource) => str
   }
   const fileIds = items.map(itemId);
   for (const [name, d] of Object.entries(m.daemons).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const env = { ...stringEnv(d.env), HOST: m.address, ...portEnv(d.ports) };
+    const env = sortedRecord({ ...stringEnv(d.env), HOST: m.address, ...portEnv(d.ports) });
     items.push(
       withHash({
         key: `d.${name}`,
@@ -128,10 +131,6 @@ function targetOf(m: Machine): TargetSpec {
   };
 }
 
-/** The name a service's address is given under: `hello-world-server` → `HELLO_WORLD_SERVER`. */
-export function envPrefix(name: string): string {
-  return name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
-}
 
 function selfEnv(machine: Machine, service: Service): Record<string, string> {
   return { HOST: machine.address, STRATA_SERVICE: service.name, STRATA_MACHINE: machine.name, ...portEnv(service.ports) };

@@ -42,6 +42,8 @@ export interface Item {
   spec: ItemSpec;
   /** Ids (`machine/key`) of items that must be active before this one. */
   dependsOn: string[];
+  /** Services whose address this item is given (its dependsOn and connectsTo), by name. */
+  bindings?: string[];
   stateful: boolean;
   /** Hash over everything that affects this item; unchanged hash, nothing to do. */
   hash: string;

@@ -485,3 +485,30 @@ describe('loadModels: unsafe names and paths', () => {
     expect(issues.map((i) => i.message).sort()).toEqual(['unknown machine "m9"', 'unknown service "b"', 'unknown service "ghost"']);
   });
 });
+
+describe('loadModels: regressions', () => {
+  it('quotes a field name with a newline, so it cannot forge an issue line', () => {
+    const services = ['services:', '  "web\\n  /etc/shadow:1:1: forged":', '    type: process', '    start: x', ''].join('\n');
+    const issue = issuesOf(deployment({ services }))[0]!;
+    expect(issue.field).toBe('services."web\\n  /etc/shadow:1:1: forged"');
+    expect(issue.field).not.toContain('\n');
+  });
+
+  it('refuses two services whose addresses would land in the same environment variables', () => {
+    const services = ['services:', '  user-store: { type: process, start: a }', '  user_store: { type: process, start: b }', ''].join('\n');
+    const issue = only(issuesOf(deployment({ services, distribution: 'distribution:\n  user-store: m1\n' })));
+    expect(issue).toMatchObject({ line: 3, field: 'services.user_store' });
+    expect(issue.message).toMatch(/"user_store" and "user-store" both give their address as USER_STORE_HOST/);
+  });
+
+  it('accepts a repository path whose name merely starts with ".."', () => {
+    const services = ['services:', '  web: { type: process, start: a, artifact: ..data }', ''].join('\n');
+    // (web is on m1 in the default distribution)
+    expect(load(deployment({ services })).services.web!.artifactDir).toBe('/repo/..data');
+  });
+
+  it('refuses a local machine whose address is not a valid loopback address', () => {
+    const network = ['machines:', '  m1: { target: local, address: 127.999.0.1 }', '  m2: { address: 10.0.0.2 }', ''].join('\n');
+    expect(only(issuesOf(deployment({ network }))).message).toMatch(/needs a loopback address/);
+  });
+});

@@ -152,7 +152,7 @@ function duplicateIssue(f: ParsedFile, path: FieldPath, first: ParsedFile, what:
 
 export function isInside(dir: string, path: string): boolean {
   const rel = posix.relative(dir, path);
-  return rel === '' || (!rel.startsWith('..') && !posix.isAbsolute(rel));
+  return rel === '' || (rel !== '..' && !rel.startsWith('../') && !posix.isAbsolute(rel));
 }
 
 function dedupe(issues: ModelIssue[]): ModelIssue[] {

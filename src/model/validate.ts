@@ -1,9 +1,11 @@
 import type { ModelIssue } from '../errors.ts';
 import { findCycle } from '../graph.ts';
 import type { Models } from './types.ts';
+import { envPrefix } from './names.ts';
 import { fieldName } from './zodIssues.ts';
 
-const LOOPBACK = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+const OCTET = '(25[0-5]|2[0-4]\\d|1?\\d?\\d)';
+const LOOPBACK = new RegExp(`^127\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
 
 /** Cross-file checks: references, cycles, ports, paths. Returns every issue found. */
 export function validateModels(m: Models): ModelIssue[] {
@@ -51,6 +53,14 @@ export function validateModels(m: Models): ModelIssue[] {
         else if (!m.distribution[d]?.length) at('services', [...base, rel, i], `"${d}" is not distributed to any machine, so there is no address to give`);
       });
     }
+  }
+
+  // Two services whose names give the same environment prefix would overwrite each other's address.
+  const prefixes = new Map<string, string>();
+  for (const name of Object.keys(m.services).sort()) {
+    const other = prefixes.get(envPrefix(name));
+    if (other) at('services', ['services', name], `"${name}" and "${other}" both give their address as ${envPrefix(name)}_HOST; rename one`);
+    else prefixes.set(envPrefix(name), name);
   }
 
   const deps = new Map(Object.values(m.services).map((s) => [s.name, s.dependsOn.filter((d) => m.services[d] && d !== s.name)]));

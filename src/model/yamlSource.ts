@@ -17,7 +17,7 @@ const MAX_MODEL_BYTES = 4 * 1024 * 1024;
 
 /** Parses YAML text; syntax errors, duplicate keys and binary junk become issues with positions. */
 export function parseYaml(file: string, text: string): { source?: YamlSource; issues: ModelIssue[] } {
-  if (text.length > MAX_MODEL_BYTES) {
+  if (Buffer.byteLength(text) > MAX_MODEL_BYTES) {
     return { issues: [{ file, line: 1, column: 1, field: '', message: `file is larger than ${MAX_MODEL_BYTES} bytes` }] };
   }
   const nul = text.indexOf('\u0000');

@@ -14,7 +14,8 @@ export function toModelIssues(source: YamlSource, error: z.ZodError, prefix: Fie
       }
       continue;
     }
-    out.push({ ...source.locate(path), field: fieldName(path), message: describe(issue) });
+    const absent = issue.code !== 'invalid_key' && path.length > 0 && !source.has(path) && source.has(path.slice(0, -1));
+    out.push({ ...source.locate(path), field: fieldName(path), message: absent ? `is required (${describe(issue)})` : describe(issue) });
   }
   return out;
 }
@@ -24,12 +25,16 @@ function describe(issue: z.core.$ZodIssue): string {
     const name = String(issue.path[issue.path.length - 1] ?? '');
     return `${JSON.stringify(name)} is not a valid name: ${issue.issues.map((i) => i.message).join('; ')}`;
   }
-  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) return `is required (${issue.expected})`;
+  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) return `expected ${issue.expected}`;
   if (issue.code === 'invalid_type') return issue.message.replace(/^Invalid input: /, '');
   if (issue.code === 'too_big' && issue.origin === 'string') return `is too long (at most ${issue.maximum} characters)`;
-  return issue.message;
+  return issue.message.replace(/^Invalid (option|input): /, '');
 }
 
+/** A dotted field path; a segment with control characters is quoted, so it cannot forge lines. */
 export function fieldName(path: FieldPath): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
+  return path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : /[\u0000-\u001f\u007f]/.test(p) ? JSON.stringify(p) : p))
+    .join('.')
+    .replace(/\.\[/g, '[');
 }

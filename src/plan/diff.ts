@@ -1,6 +1,7 @@
 import type { Item, Manifest } from '../manifest/types.ts';
 import { itemId } from '../manifest/types.ts';
 import { topologicalOrder } from '../graph.ts';
+import { envPrefix } from '../model/names.ts';
 import type { Change, Plan, Step, StepPhase } from './types.ts';
 
 /** The recorded state a plan starts from; undefined for a first deployment. */
@@ -159,9 +160,15 @@ export function reasonsFor(from: Item, to: Item): string[] {
   const envA = (from.spec as { env?: Record<string, string> }).env ?? {};
   const envB = (to.spec as { env?: Record<string, string> }).env ?? {};
   const changedEnv = [...new Set([...Object.keys(envA), ...Object.keys(envB)])].filter((k) => envA[k] !== envB[k]).sort();
-  const moved = new Set(changedEnv.filter((k) => k.endsWith('_HOST') || k.endsWith('_ADDRESSES')).map((k) => k.replace(/_(HOST|ADDRESSES)$/, '')));
-  for (const dep of [...moved].sort()) reasons.push(`address of ${dep.toLowerCase().replace(/_/g, '-')} changed`);
-  const otherEnv = changedEnv.filter((k) => ![...moved].some((d) => k.startsWith(`${d}_`)));
+  const movedPrefixes = new Set<string>();
+  for (const dep of to.bindings ?? []) {
+    const prefix = envPrefix(dep);
+    if (envA[`${prefix}_HOST`] !== envB[`${prefix}_HOST`] || envA[`${prefix}_ADDRESSES`] !== envB[`${prefix}_ADDRESSES`]) {
+      movedPrefixes.add(prefix);
+      reasons.push(`address of ${dep} changed`);
+    }
+  }
+  const otherEnv = changedEnv.filter((k) => ![...movedPrefixes].some((d) => k.startsWith(`${d}_`)));
   if (otherEnv.length) reasons.push(`environment changed: ${otherEnv.join(', ')}`);
   const { env: _a, ...restA } = from.spec as unknown as Record<string, unknown>;
   const { env: _b, ...restB } = to.spec as unknown as Record<string, unknown>;

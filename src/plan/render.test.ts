@@ -120,6 +120,17 @@ describe('renderPlan markdown', () => {
     expect(row.replace(/\\\|/g, '').split('|')).toHaveLength(7);
   });
 
+  it('keeps a name with backticks inside its code span and the steps inside their fence', () => {
+    const name = '/srv/a`b```c';
+    const step = { ...movePlan.steps[0]!, item: { ...movePlan.steps[0]!.item, name } };
+    const plan: Plan = { ...movePlan, steps: [step], changes: [{ action: 'add', layer: 'infrastructure', name, machine: 'm1', reasons: ['new'] }] };
+    const md = renderPlan(plan, 'markdown');
+    // A code span delimited by more backticks than the longest run inside it.
+    expect(md).toContain('````/srv/a`b```c````');
+    const fences = md.split('\n').filter((l) => /^`{3,}$/.test(l));
+    expect(fences).toEqual(['````', '````']);
+  });
+
   it('says "No changes" for an empty plan, without a table', () => {
     const md = renderPlan(emptyPlan, 'markdown');
     expect(md).toContain('No changes');

@@ -59,14 +59,16 @@ function renderMarkdown(plan: Plan): string {
     '',
     '| | Layer | Name | Machine | Why |',
     '|---|---|---|---|---|',
-    ...plan.changes.map((c) => `| \`${CHANGE_SYMBOL[c.action]}\` ${c.action} | ${c.layer} | \`${md(c.name)}\` | ${c.action === 'move' ? `${c.from} → ${c.machine}` : c.machine} | ${md(c.reasons.join('; '))} |`),
+    ...plan.changes.map((c) => `| \`${CHANGE_SYMBOL[c.action]}\` ${c.action} | ${c.layer} | ${code(c.name)} | ${c.action === 'move' ? `${c.from} → ${c.machine}` : c.machine} | ${md(c.reasons.join('; '))} |`),
     '',
   );
   const r = restarts(plan);
   if (r.length) lines.push(`**Restarts:** ${r.map(md).join(', ')}`, '');
   const u = uploadSummary(plan);
   if (u.length) lines.push(`**Uploads:** ${u.map(md).join('; ')}`, '');
-  lines.push('<details><summary>Order of steps</summary>', '', '```', ...plan.steps.map(stepLine), '```', '</details>', '');
+  const order = plan.steps.map(stepLine);
+  const fence = '`'.repeat(Math.max(3, longestBacktickRun(order.join('\n')) + 1));
+  lines.push('<details><summary>Order of steps</summary>', '', fence, ...order, fence, '</details>', '');
   return `${lines.join('\n')}`;
 }
 
@@ -74,6 +76,17 @@ function countActions(plan: Plan): Record<Change['action'], number> {
   const out = { add: 0, remove: 0, upgrade: 0, move: 0 };
   for (const c of plan.changes) out[c.action]++;
   return out;
+}
+
+/** A code span that survives backticks in the text; `|` stays escaped for the table around it. */
+function code(s: string): string {
+  const ticks = '`'.repeat(longestBacktickRun(s) + 1);
+  const pad = s.startsWith('`') || s.endsWith('`') ? ' ' : '';
+  return `${ticks}${pad}${s.replace(/\|/g, '\\|')}${pad}${ticks}`;
+}
+
+function longestBacktickRun(s: string): number {
+  return Math.max(0, ...(s.match(/`+/g) ?? []).map((r) => r.length));
 }
 
 function md(s: string): string {
