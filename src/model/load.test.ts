@@ -503,7 +503,6 @@ describe('loadModels: regressions', () => {
 
   it('accepts a repository path whose name merely starts with ".."', () => {
     const services = ['services:', '  web: { type: process, start: a, artifact: ..data }', ''].join('\n');
-    // (web is on m1 in the default distribution)
     expect(load(deployment({ services })).services.web!.artifactDir).toBe('/repo/..data');
   });
 
