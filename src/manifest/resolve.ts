@@ -18,8 +18,15 @@ const DEFAULT_READY_TIMEOUT = 30;
  */
 export function resolveManifest(models: Models, hashArtifact: HashArtifact): Manifest {
   const artifacts: Record<string, ArtifactRef> = {};
+  // Many instances share an artifact: hash each source once.
+  const hashed = new Map<string, ArtifactInfo>();
   const addArtifact = (source: ArtifactSource): string => {
-    const info = hashArtifact(source);
+    const key = JSON.stringify(source);
+    let info = hashed.get(key);
+    if (!info) {
+      info = hashArtifact(source);
+      hashed.set(key, info);
+    }
     artifacts[info.hash] ??= { ...source, ...info };
     return info.hash;
   };

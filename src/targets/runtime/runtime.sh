@@ -83,13 +83,19 @@ alive() {
   kill -0 "$1" 2>/dev/null
 }
 
-# Whether something listens on ADDRESS:PORT (or on any address at PORT), from /proc/net.
+# Whether something listens on ADDRESS:PORT (or on any address at PORT), from /proc/net;
+# one awk process per check, since readiness is polled.
 listening() {
-  hexport=$(printf '%04X' "$2")
-  hexaddr=$(printf '%s\n' "$1" | awk -F. 'NF == 4 { printf "%02X%02X%02X%02X", $4, $3, $2, $1 }')
-  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v a="$hexaddr:$hexport" -v p=":$hexport" '
-    $4 == "0A" && ($2 == a || $2 == "00000000" p || $2 == "00000000000000000000000000000000" p || a == p) { f = 1 }
-    END { exit !f }'
+  addr=$1 port=$2
+  set -- /proc/net/tcp
+  [ -r /proc/net/tcp6 ] && set -- "$@" /proc/net/tcp6
+  awk -v addr="$addr" -v port="$port" '
+    BEGIN {
+      p = sprintf(":%04X", port)
+      a = (split(addr, o, ".") == 4) ? sprintf("%02X%02X%02X%02X", o[4], o[3], o[2], o[1]) p : ""
+    }
+    $4 == "0A" && ($2 == a || $2 == "00000000" p || $2 == "00000000000000000000000000000000" p || (a == "" && substr($2, length($2) - 4) == p)) { f = 1; exit }
+    END { exit !f }' "$@" 2>/dev/null
 }
 
 item_dir() { printf '%s/items/%s' "$ROOT" "$1"; }
@@ -140,20 +146,26 @@ process_wait_ready() {
   timeout=$(field "$d" ready_timeout)
   port=$(field "$d" ready_port)
   bind=$(field "$d" bind)
-  max=$(( ${timeout:-30} * 20 ))
-  i=0
+  limit=$(( ${timeout:-30} * 1000 ))
+  waited=0
   while :; do
     alive "$pid" || { printf 'process exited while starting\n' >&2; return 1; }
     if [ -n "$port" ]; then
       listening "$bind" "$port" && return 0
     elif [ -f "$d/ready_command" ]; then
       (cd "$wd" && STATE_DIR=$st && export STATE_DIR && . "$d/env" && sh "$d/ready_command") </dev/null >/dev/null 2>&1 && return 0
-    elif [ "$i" -ge 4 ]; then
+    elif [ "$waited" -ge 200 ]; then
       return 0
     fi
-    i=$((i + 1))
-    [ "$i" -ge "$max" ] && { printf 'not ready after %ss\n' "${timeout:-30}" >&2; return 1; }
-    sleep_briefly
+    [ "$waited" -ge "$limit" ] && { printf 'not ready after %ss\n' "${timeout:-30}" >&2; return 1; }
+    # Most services are up within a few tens of milliseconds: poll fast at first.
+    if [ "$waited" -lt 200 ]; then
+      sleep 0.01 2>/dev/null || sleep 1
+      waited=$((waited + 10))
+    else
+      sleep_briefly
+      waited=$((waited + 50))
+    fi
   done
 }
 
