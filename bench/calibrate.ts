@@ -23,8 +23,6 @@ export interface Calibration {
   runtimeVerbMs: number;
   /** `node server.js` on this host until its port accepts a connection. */
   nodeListenMs: number;
-  /** The target runtime's readiness polling interval (runtime.sh: `sleep 0.05`). */
-  readyPollMs: number;
 }
 
 export async function calibrate(testnet: Testnet, dir: string): Promise<Calibration> {
@@ -73,7 +71,6 @@ export async function calibrate(testnet: Testnet, dir: string): Promise<Calibrat
     sshExecMs: round1(median(exec)),
     runtimeVerbMs: round1(median(verb)),
     nodeListenMs: round1(median(listen)),
-    readyPollMs: 50,
   };
 }
 

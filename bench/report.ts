@@ -101,7 +101,6 @@ export function deploySection(opts: BenchOptions, runs: DeployRun[]): Section[] 
         fig('cal.sshExecMs', 'exec round trip on an open connection', 'ms', [c.sshExecMs]),
         fig('cal.runtimeVerbMs', 'runtime verb (`status`): round trip + sh runtime.sh', 'ms', [c.runtimeVerbMs]),
         fig('cal.nodeListenMs', 'node server.js until it accepts connections', 'ms', [c.nodeListenMs]),
-        fig('cal.readyPollMs', 'readiness poll interval of the runtime (constant)', 'ms', [c.readyPollMs]),
       ],
     });
   }
