@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { identifier } from '../model/schema.ts';
+
+/**
+ * The controller's configuration file (`strata controller --config FILE`): where its state
+ * lives, where it listens, and the deployments it keeps equal to their Git branches.
+ * Secrets are never in this file: only paths of files or names of environment variables.
+ */
+
+const DURATION = /^(\d+(\.\d+)?)(ms|s|m|h)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "30s", "5m", "1h", "250ms", or a number of seconds. */
+export const duration = z
+  .union([z.number().positive(), z.string().regex(DURATION, 'expected a duration such as "30s", "5m" or "1h"')], {
+    error: 'expected a duration such as "30s", "5m" or "1h", or a number of seconds',
+  })
+  .transform((v) => (typeof v === 'number' ? v * 1000 : Number(DURATION.exec(v)![1]) * UNIT_MS[DURATION.exec(v)![3]!]!));
+
+/** A secret's source: a file holding it, or an environment variable naming it. */
+const secretRef = z
+  .strictObject({
+    file: z.string().min(1).optional().describe('a file holding the secret (e.g. a mounted Kubernetes Secret)'),
+    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional().describe('an environment variable holding the secret'),
+  })
+  .refine((s) => (s.file === undefined) !== (s.env === undefined), 'give exactly one of "file" or "env"');
+
+export const repositoryConfig = z.strictObject({
+  url: z
+    .string()
+    .min(1)
+    .describe('https://host/org/repo.git, git@host:org/repo.git, ssh://user@host[:port]/path, or a local directory'),
+  branch: z.string().min(1).optional().describe('branch to follow (default main)'),
+  tag: z.string().min(1).optional(),
+  commit: z.string().regex(/^[0-9a-f]{40}$/, 'expected a full 40-character commit sha').optional(),
+  interval: duration.optional().describe('how often to fetch a remote (default 60s, with jitter)'),
+  username: z.string().optional().describe('HTTP(S) user name (default "git" when a password is given)'),
+  password: secretRef.optional().describe('HTTP(S) password or token'),
+  sshKey: secretRef.optional().describe('private key for SSH remotes'),
+  hostKey: z.string().optional().describe('pinned host key of an SSH remote'),
+  knownHosts: z.string().optional().describe('known_hosts file for an SSH remote'),
+});
+
+export const deploymentConfig = z
+  .strictObject({
+    name: identifier.describe('the deployment name; must equal the root file\'s name'),
+    repository: repositoryConfig,
+    path: z.string().min(1).default('strata.yaml').describe('the root file inside the repository'),
+    interval: duration.optional().describe('reconcile at least this often, even without new commits (default 5m)'),
+    selfHeal: z.boolean().default(true),
+    suspended: z.boolean().default(false),
+    webhook: z.strictObject({ secret: secretRef }).optional(),
+  })
+  .refine((d) => [d.repository.branch, d.repository.tag, d.repository.commit].filter(Boolean).length <= 1, {
+    message: 'give at most one of repository.branch, repository.tag, repository.commit',
+    path: ['repository'],
+  });
+
+export const controllerConfig = z.strictObject({
+  stateDir: z.string().min(1).default('/var/lib/strata-controller').describe('recorded state, Git clones, local machines'),
+  listen: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT, e.g. 0.0.0.0:8080')
+    .default('127.0.0.1:8080')
+    .describe('address of the HTTP API, webhooks and metrics'),
+  apiToken: secretRef.optional().describe('bearer token for the mutating API endpoints'),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  deployments: z.array(deploymentConfig).min(1),
+});
+
+export type ControllerConfig = z.output<typeof controllerConfig>;
+export type DeploymentConfig = z.output<typeof deploymentConfig>;
+export type RepositoryConfig = z.output<typeof repositoryConfig>;
+export type SecretRef = z.output<typeof secretRef>;
+
