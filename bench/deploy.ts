@@ -135,7 +135,7 @@ export async function deployRun(opts: {
 
 async function planAndApply(dep: TestnetDeployment, ctx: Context, testnet: Testnet): Promise<ApplyFigures & { uploadedTo: string[] }> {
   let t0 = performance.now();
-  const plan = planDeployment(dep.rootFile, ctx);
+  const plan = await planDeployment(dep.rootFile, ctx);
   const planMs = msSince(t0);
   if (isEmptyPlan(plan)) throw new Error('expected a plan with steps, got an empty one');
   const logins0 = sshLogins(testnet);
@@ -160,7 +160,7 @@ async function planAndApply(dep: TestnetDeployment, ctx: Context, testnet: Testn
 async function applyUnchanged(dep: TestnetDeployment, ctx: Context, testnet: Testnet): Promise<NoChangeFigures> {
   const logins0 = sshLogins(testnet);
   let t0 = performance.now();
-  const plan = planDeployment(dep.rootFile, ctx);
+  const plan = await planDeployment(dep.rootFile, ctx);
   const empty = isEmptyPlan(plan);
   let result: ApplyResult | undefined;
   if (!empty) result = await applyDeployment(plan, ctx); // what `strata apply` does: only a non-empty plan is applied
@@ -168,7 +168,7 @@ async function applyUnchanged(dep: TestnetDeployment, ctx: Context, testnet: Tes
   const sshAfterPlan = sshLogins(testnet) - logins0;
 
   // The library API on the same empty plan: it should not touch a machine either.
-  const apiPlan: Plan = result ? planDeployment(dep.rootFile, ctx) : plan;
+  const apiPlan: Plan = result ? await planDeployment(dep.rootFile, ctx) : plan;
   const logins1 = sshLogins(testnet);
   t0 = performance.now();
   const api = await applyDeployment(apiPlan, ctx);

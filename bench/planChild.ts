@@ -16,10 +16,11 @@ import { stateStore } from '../src/api/context.ts';
 import { planDeployment } from '../src/api/plan.ts';
 import { loadDeployment, validateDeployment } from '../src/api/load.ts';
 import { hashArtifactSource } from '../src/artifact/read.ts';
-import { resolveManifest } from '../src/manifest/resolve.ts';
+import { artifactSources, resolveManifest } from '../src/manifest/resolve.ts';
+import { fsTree } from '../src/source/fsTree.ts';
 import { isEmptyPlan, planTransition } from '../src/plan/diff.ts';
 import { renderPlan } from '../src/plan/render.ts';
-import type { ArtifactSource } from '../src/manifest/types.ts';
+import type { ArtifactInfo, ArtifactSource } from '../src/manifest/types.ts';
 
 const [mode, root, stateDir] = process.argv.slice(2);
 if (!mode || !root || !stateDir || !['phases', 'plan', 'record'].includes(mode)) {
@@ -33,12 +34,12 @@ const ms = (t0: number) => Math.round((performance.now() - t0) * 10) / 10;
 const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
 
 if (mode === 'record') {
-  const { manifest } = loadDeployment(root);
+  const { manifest } = await loadDeployment(root);
   stateStore({ stateDir }).record(manifest.deployment, { generation: 1, createdAt: new Date().toISOString(), manifest, source: root });
   out({ mode, recorded: 1 });
 } else if (mode === 'plan') {
   const t0 = performance.now();
-  const plan = planDeployment(root, { stateDir });
+  const plan = await planDeployment(root, { stateDir });
   const planMs = ms(t0);
   const heapUsed = process.memoryUsage().heapUsed;
   out({
@@ -52,22 +53,19 @@ if (mode === 'record') {
   });
 } else {
   let t0 = performance.now();
-  const models = validateDeployment(root);
+  const models = await validateDeployment(root);
   const loadValidateMs = ms(t0);
 
-  let hashMs = 0;
-  let hashCalls = 0;
-  const distinct = new Set<string>();
-  const hashTimed = (s: ArtifactSource) => {
-    const t = performance.now();
-    const info = hashArtifactSource(s);
-    hashMs += performance.now() - t;
-    hashCalls++;
-    distinct.add(s.kind === 'inline' ? s.name : s.path);
-    return info;
-  };
+  // Hashing (I/O) happens ahead of the pure resolution, once per distinct source, as loadDeployment does.
   t0 = performance.now();
-  const manifest = resolveManifest(models, hashTimed);
+  const sources = artifactSources(models);
+  const infos = new Map<string, ArtifactInfo>();
+  for (const s of sources) infos.set(JSON.stringify(s), await hashArtifactSource(s, fsTree));
+  const hashMs = performance.now() - t0;
+  const hashCalls = sources.length;
+  const distinct = new Set(sources.map((s) => (s.kind === 'inline' ? s.name : s.path)));
+  t0 = performance.now();
+  const manifest = resolveManifest(models, (s: ArtifactSource) => infos.get(JSON.stringify(s))!);
   const resolveMs = ms(t0);
 
   t0 = performance.now();

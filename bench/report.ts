@@ -113,8 +113,8 @@ export function planSection(model: ScaleModel, runs: PlanScaleRun[], recordedByt
     title: `Plan at scale: ${model.instances} service instances (${model.services} services x ${model.instances / model.services}) on ${model.machines} local machines, ${model.artifacts} shared artifact dirs, ${(model.yamlBytes / 1024).toFixed(0)} KiB of YAML; ${runs.length} run(s), each in a fresh process`,
     figures: [
       fig('plan.loadValidateMs', 'load + validate (parse YAML, schemas, merge, checks)', 'ms', v((r) => r.phases.loadValidateMs)),
-      fig('plan.resolveMs', 'resolve manifest (incl. artifact hashing)', 'ms', v((r) => r.phases.resolveMs)),
-      fig('plan.hashMs', `  of which artifact hashing (${runs[0]?.phases.hashCalls ?? '?'} calls for ${runs[0]?.phases.distinctArtifacts ?? '?'} dirs)`, 'ms', v((r) => r.phases.hashMs)),
+      fig('plan.resolveMs', 'resolve manifest (pure; artifacts hashed before)', 'ms', v((r) => r.phases.resolveMs)),
+      fig('plan.hashMs', `artifact hashing (${runs[0]?.phases.hashCalls ?? '?'} sources, ${runs[0]?.phases.distinctArtifacts ?? '?'} dirs)`, 'ms', v((r) => r.phases.hashMs)),
       fig('plan.diffMs', 'diff + order steps (from nothing recorded)', 'ms', v((r) => r.phases.diffMs)),
       fig('plan.renderMarkdownMs', 'render plan as markdown (PR comment)', 'ms', v((r) => r.phases.renderMarkdownMs)),
       fig('plan.markdownBytes', '  markdown size', 'bytes', v((r) => r.phases.markdownBytes)),

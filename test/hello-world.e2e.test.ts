@@ -70,7 +70,7 @@ describe('hello-world on real SSH hosts', () => {
   it('a second apply with nothing changed sends nothing and restarts nothing', async () => {
     const before = await status();
     const logins = allLogins();
-    const plan = planDeployment(root, { stateDir: fx.stateDir });
+    const plan = await planDeployment(root, { stateDir: fx.stateDir });
     expect(plan.steps).toEqual([]);
     const result = await applyDeployment(plan, { stateDir: fx.stateDir });
     expect(result.bytesSent).toBe(0);
@@ -91,7 +91,7 @@ describe('hello-world on real SSH hosts', () => {
   it('moving the server re-activates the server and its dependents, and nothing else', async () => {
     const before = await status();
     edit('distribution.yaml', 'hello-world-server: test2', 'hello-world-server: test3');
-    const plan = planDeployment(root, { stateDir: fx.stateDir });
+    const plan = await planDeployment(root, { stateDir: fx.stateDir });
     expect(plan.changes.map((c) => `${c.action} ${c.name} ${c.machine}`).sort()).toEqual([
       'move hello-world-server test3',
       'upgrade hello-world-client test1',

@@ -54,7 +54,7 @@ afterAll(async () => {
 
 describe('machine configuration and every service type', () => {
   it('applies infrastructure before services, and each module does its job', async () => {
-    const plan = planDeployment(root, { stateDir });
+    const plan = await planDeployment(root, { stateDir });
     const phases = plan.steps.map((s) => s.phase);
     expect(phases.lastIndexOf('infrastructure')).toBeLessThan(phases.indexOf('activate'));
     // The daemon waits for the machine's files and directories.
@@ -79,7 +79,7 @@ describe('machine configuration and every service type', () => {
   it('a changed machine file is rewritten, and nothing else is touched', async () => {
     const before = await deploymentStatus('infra', { stateDir });
     edit('network.yaml', 'level = info', 'level = debug');
-    const plan = planDeployment(root, { stateDir });
+    const plan = await planDeployment(root, { stateDir });
     expect(plan.changes.map((c) => `${c.action} ${c.name}`)).toEqual(['upgrade /tmp/srv/app.conf']);
     expect(plan.machines).toEqual(['db']);
     expect((await cli('apply', root, '--state', stateDir, '-q')).code).toBe(0);
@@ -100,7 +100,7 @@ describe('machine configuration and every service type', () => {
     edit('distribution.yaml', '  reader: { machine: db, container: kv }\n', '');
     edit('network.yaml', '    containers:\n      kv: { daemon: kv, properties: { port: 7000 } }\n', '');
     edit('network.yaml', '    daemons:\n      kv:\n        start: node kv.js\n        artifact: daemons/kv\n        ports: { main: 7000 }\n        ready: { port: main }\n', '');
-    const plan = planDeployment(root, { stateDir });
+    const plan = await planDeployment(root, { stateDir });
     expect(plan.steps.map((s) => `${s.phase} ${s.action} ${s.item.name}`)).toEqual(['deactivate deactivate reader', 'cleanup deactivate kv']);
     expect((await cli('apply', root, '--state', stateDir, '-q')).code).toBe(0);
     await expect(ask(host('db').address, 7000)).rejects.toThrow(/ECONNREFUSED/);

@@ -4,6 +4,7 @@ import { ApplyError, StrataError } from '../errors.ts';
 import { hashArtifact } from '../artifact/hash.ts';
 import { readArtifact } from '../artifact/read.ts';
 import type { MachineManifest, Manifest } from '../manifest/types.ts';
+import type { Tree } from '../source/tree.ts';
 import { isEmptyPlan } from '../plan/diff.ts';
 import type { Plan, Step } from '../plan/types.ts';
 import type { FileStateStore } from '../state/fileState.ts';
@@ -14,6 +15,8 @@ import { walkGraph } from './walk.ts';
 
 export interface ApplyOptions {
   state: FileStateStore;
+  /** Where the plan's artifacts are read from (the disk, or the Git commit planned). */
+  tree: Tree;
   /** Opens a machine's runtime; called once per machine the plan touches. */
   runtimeFor: (m: MachineManifest) => MachineRuntime;
   /** Who holds the machine locks; default host:pid:random. */
@@ -85,7 +88,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       const needed = neededArtifacts(plan, rt.machine, hashes);
       const missing = await rt.missing(needed);
       if (missing.length === 0) return;
-      const artifacts = missing.map((h) => ({ hash: h, entries: artifactEntries(plan.desired, h) }));
+      const artifacts = await Promise.all(missing.map(async (h) => ({ hash: h, entries: await artifactEntries(plan.desired, h, opts.tree) })));
       emit({ kind: 'upload', machine: rt.machine, artifacts: missing.length, bytes: artifacts.reduce((n, a) => n + a.entries.reduce((s, e) => s + e.content.byteLength, 0), 0) });
       await rt.upload(artifacts);
       uploaded[rt.machine] = missing;
@@ -195,10 +198,10 @@ function neededArtifacts(plan: Plan, machine: string, planned: string[]): string
 }
 
 /** An artifact's files, checked against the hash the plan was made with. */
-function artifactEntries(desired: Manifest, hash: string) {
+async function artifactEntries(desired: Manifest, hash: string, tree: Tree) {
   const ref = desired.artifacts[hash];
   if (!ref) throw new ApplyError('ARTIFACT_UNKNOWN', `artifact ${hash} is not in the plan's manifest and not on the machine`);
-  const entries = readArtifact(ref);
+  const entries = await readArtifact(ref, tree);
   const actual = hashArtifact(entries).hash;
   if (actual !== hash) {
     const where = ref.kind === 'inline' ? ref.name : ref.path;

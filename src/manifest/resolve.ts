@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { envPrefix } from '../model/names.ts';
-import type { Machine, Models, Service } from '../model/types.ts';
+import type { Machine, MachineFileDecl, Models, Service } from '../model/types.ts';
 import { hashOf, sha256 } from './hash.ts';
 import type { ArtifactRef, ArtifactSource, ArtifactInfo, Item, Manifest, MachineManifest, TargetSpec } from './types.ts';
 import { itemId } from './types.ts';
@@ -92,9 +92,7 @@ function infrastructureItems(m: Machine, addArtifact: (s: ArtifactSource) => str
   }
   const dirIds = items.map(itemId);
   for (const f of m.files) {
-    const name = posix.basename(f.path);
-    const mode = octal(f.mode ?? '644');
-    const source: ArtifactSource = f.sourceFile !== undefined ? { kind: 'file', path: f.sourceFile, name, mode } : { kind: 'inline', name, content: f.content ?? '', mode };
+    const source = machineFileSource(f);
     items.push(
       withHash({ key: `f.${sha256(f.path).slice(0, 16)}`, machine: m.name, layer: 'infrastructure', name: f.path, module: 'file', artifact: addArtifact(source), spec: { path: posix.dirname(f.path), allowed }, dependsOn: dirIds, stateful: false }),
     );
@@ -117,6 +115,27 @@ function infrastructureItems(m: Machine, addArtifact: (s: ArtifactSource) => str
     );
   }
   return items;
+}
+
+/** Every artifact source the models name, so a caller can hash them (I/O) before resolving. */
+export function artifactSources(models: Models): ArtifactSource[] {
+  const out = new Map<string, ArtifactSource>();
+  const add = (s: ArtifactSource) => out.set(JSON.stringify(s), s);
+  for (const m of Object.values(models.machines)) {
+    for (const f of m.files) add(machineFileSource(f));
+    for (const d of Object.values(m.daemons)) if (d.artifactDir) add({ kind: 'dir', path: d.artifactDir });
+  }
+  for (const name of Object.keys(models.distribution)) {
+    const dir = models.services[name]?.artifactDir;
+    if (dir) add({ kind: 'dir', path: dir });
+  }
+  return [...out.values()];
+}
+
+function machineFileSource(f: MachineFileDecl): ArtifactSource {
+  const name = posix.basename(f.path);
+  const mode = octal(f.mode ?? '644');
+  return f.sourceFile !== undefined ? { kind: 'file', path: f.sourceFile, name, mode } : { kind: 'inline', name, content: f.content ?? '', mode };
 }
 
 function withHash(item: Omit<Item, 'hash'>): Item {

@@ -27,7 +27,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     parallel: positiveInteger(values.parallel, '--parallel'),
     onEvent: progressPrinter(io, Boolean(values.quiet || values.json)),
   };
-  const plan = input.endsWith('.json') ? readPlan(input) : planDeployment(input, ctx);
+  const plan = input.endsWith('.json') ? readPlan(input) : await planDeployment(input, ctx);
   const empty = isEmptyPlan(plan);
   if (!empty && !values.json && !values.quiet) io.err(renderPlan(plan, 'text'));
   // Even an empty plan goes through apply, which refuses it if it is stale.

@@ -14,7 +14,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { format: { type: 'string' }, out: { type: 'string' } });
   const format = (values.json ? 'json' : (values.format ?? 'text')) as PlanFormat;
   if (!['text', 'markdown', 'json'].includes(format)) throw new UsageError(`--format must be text, markdown or json, not "${format}"`);
-  const plan = planDeployment(rootFileOf(positionals), { stateDir: stateDirOf(values) });
+  const plan = await planDeployment(rootFileOf(positionals), { stateDir: stateDirOf(values) });
   if (values.out) writeFileSync(values.out, renderPlan(plan, 'json'));
   io.out(renderPlan(plan, format));
   if (values.out && !values.quiet) io.err(`saved the plan to ${values.out}; apply it with: strata apply ${values.out}\n`);

@@ -14,7 +14,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { to: { type: 'string' }, deployment: { type: 'string' } });
   const to = values.to === undefined ? undefined : Number(values.to);
   if (to !== undefined && (!Number.isInteger(to) || to < 1)) throw new UsageError(`--to takes a generation number, not "${values.to}"`);
-  const deployment = values.deployment ?? validateDeployment(rootFileOf(positionals)).name;
+  const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
   const ctx = { stateDir: stateDirOf(values), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
   const { plan, target } = planRollback(deployment, ctx, to);
   if (!values.quiet && !values.json) io.err(renderPlan(plan, 'text'));

@@ -8,7 +8,7 @@ export const help = `strata validate [ROOT]
 
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, {});
-  const models = validateDeployment(rootFileOf(positionals));
+  const models = await validateDeployment(rootFileOf(positionals));
   const instances = Object.values(models.distribution).reduce((n, p) => n + p.length, 0);
   const summary = { ok: true, deployment: models.name, machines: Object.keys(models.machines).length, services: Object.keys(models.services).length, instances };
   io.out(values.json ? `${JSON.stringify(summary)}\n` : `${models.name}: valid (${summary.machines} machines, ${summary.services} services, ${instances} instances)\n`);
