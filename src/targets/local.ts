@@ -35,7 +35,8 @@ export class LocalTarget implements Target {
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
-        resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+        const stdoutBytes = Buffer.concat(out);
+        resolve({ code: code ?? (signal ? 128 : 1), stdout: stdoutBytes.toString(), stdoutBytes, stderr: Buffer.concat(err).toString() });
       });
       child.stdin.on('error', () => {});
       if (opts.input === undefined) child.stdin.end();

@@ -184,7 +184,8 @@ export class SshTarget implements Target {
         stream.on('exit', (c: number | null, signal?: string) => (code = c ?? (signal ? 128 : 1)));
         stream.on('close', () => {
           clearTimeout(timer);
-          resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(errOut).toString() });
+          const stdoutBytes = Buffer.concat(out);
+          resolve({ code, stdout: stdoutBytes.toString(), stdoutBytes, stderr: Buffer.concat(errOut).toString() });
         });
         const input = runOpts.input;
         if (input === undefined) stream.end();

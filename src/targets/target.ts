@@ -3,6 +3,8 @@ import type { Readable } from 'node:stream';
 export interface RunResult {
   code: number;
   stdout: string;
+  /** stdout as bytes, for binary protocols (git's pack stream). */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
