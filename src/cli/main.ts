@@ -12,6 +12,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   status: () => import('./commands/status.ts'),
   rollback: () => import('./commands/rollback.ts'),
   destroy: () => import('./commands/destroy.ts'),
+  history: () => import('./commands/history.ts'),
+  controller: () => import('./commands/controller.ts'),
   testnet: () => import('./commands/testnet.ts'),
   schema: () => import('./commands/schema.ts'),
 };
@@ -27,6 +29,8 @@ commands:
   status [ROOT]              what runs where, asked of every machine
   rollback [ROOT] [--to N]   return to the previous (or Nth) generation
   destroy [ROOT]             stop and remove everything the deployment runs
+  history [ROOT]             the recorded generations and the commits they came from
+  controller --config FILE   keep deployments equal to their Git branches (GitOps)
   testnet up|down DIR        real SSH test hosts on this machine (needs root)
   schema [KIND]              JSON Schema of the model files
 

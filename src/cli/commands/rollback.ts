@@ -1,19 +1,29 @@
 import { applyDeployment } from '../../api/apply.ts';
 import { validateDeployment } from '../../api/load.ts';
 import { planRollback } from '../../api/rollback.ts';
-import { UsageError } from '../../errors.ts';
+import { readFileSync } from 'node:fs';
+import { StrataError, UsageError } from '../../errors.ts';
 import { renderPlan } from '../../plan/render.ts';
 import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
 
 export const help = `strata rollback [ROOT] [--to N] [--deployment NAME]
+strata rollback --controller URL --deployment NAME [--to N] [--token-file FILE]
   Returns the machines to the previous recorded generation (or generation N) at once,
-  without reading Git or the models' artifacts; records it as a new generation.`;
+  without reading Git or the models' artifacts; records it as a new generation.
+  With --controller, asks a running controller to do it (bearer token from --token-file or
+  $STRATA_API_TOKEN); the controller then suspends the deployment until it is resumed.`;
 
 export async function run(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(argv, { to: { type: 'string' }, deployment: { type: 'string' } });
+  const { values, positionals } = parse(argv, { to: { type: 'string' }, deployment: { type: 'string' }, controller: { type: 'string' }, 'token-file': { type: 'string' } });
   const to = values.to === undefined ? undefined : Number(values.to);
   if (to !== undefined && (!Number.isInteger(to) || to < 1)) throw new UsageError(`--to takes a generation number, not "${values.to}"`);
+  if (values.controller) {
+    if (!values.deployment) throw new UsageError('--controller needs --deployment NAME');
+    const r = await controllerRollback(values.controller, values.deployment, to, apiToken(values['token-file']));
+    io.out(values.json ? `${JSON.stringify(r)}\n` : `${values.deployment}: ${r.message}\n`);
+    return 0;
+  }
   const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
   const ctx = { stateDir: stateDirOf(values), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
   const { plan, target } = planRollback(deployment, ctx, to);
@@ -21,4 +31,26 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const result = await applyDeployment(plan, ctx, { rolledBackTo: target, source: `rollback to generation ${target}` });
   io.out(values.json ? `${JSON.stringify({ rolledBackTo: target, ...result })}\n` : `${deployment}: rolled back to generation ${target} (recorded as generation ${result.generation})\n`);
   return 0;
+}
+
+function apiToken(file: string | undefined): string {
+  const token = file ? readFileSync(file, 'utf8').trim() : process.env.STRATA_API_TOKEN;
+  if (!token) throw new UsageError('the controller needs a token: --token-file FILE or STRATA_API_TOKEN');
+  return token;
+}
+
+async function controllerRollback(url: string, deployment: string, to: number | undefined, token: string): Promise<{ ok: boolean; generation?: number; message: string }> {
+  let res: Response;
+  try {
+    res = await fetch(new URL(`/api/deployments/${encodeURIComponent(deployment)}/rollback`, url), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(to === undefined ? {} : { to }),
+    });
+  } catch (e) {
+    throw new StrataError('CONTROLLER_UNREACHABLE', `cannot reach the controller at ${url}: ${(e as Error).message}`);
+  }
+  const body = (await res.json().catch(() => ({}))) as { ok?: boolean; message?: string; generation?: number; error?: { code: string; message: string } };
+  if (!res.ok) throw new StrataError(body.error?.code ?? 'CONTROLLER_ERROR', `the controller refused the rollback (HTTP ${res.status}): ${body.error?.message ?? body.message ?? res.statusText}`);
+  return { ok: true, generation: body.generation, message: body.message ?? 'rolled back' };
 }

@@ -1,0 +1,29 @@
+import { deploymentHistory, type HistoryEntry } from '../../api/history.ts';
+import { validateDeployment } from '../../api/load.ts';
+import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+
+export const help = `strata history [ROOT] [--deployment NAME] [--json]
+  Lists the recorded generations of a deployment, newest first: when, which commit (sha,
+  author, message) or file it came from, rollbacks, and which one is current.`;
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
+  const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
+  const history = deploymentHistory(deployment, { stateDir: stateDirOf(values) });
+  io.out(values.json ? `${JSON.stringify({ deployment, generations: history }, null, 2)}\n` : renderHistory(deployment, history));
+  return 0;
+}
+
+function renderHistory(deployment: string, h: HistoryEntry[]): string {
+  if (h.length === 0) return `${deployment}: nothing deployed yet\n`;
+  const lines = [`${deployment}: ${h.length} generation${h.length === 1 ? '' : 's'}`];
+  for (const g of h) {
+    const origin = g.commit
+      ? `${g.commit.sha.slice(0, 12)} ${g.commit.author.name}: ${g.commit.message.split('\n')[0]}`
+      : g.rolledBackTo !== undefined
+        ? `rollback to generation ${g.rolledBackTo}`
+        : (g.source ?? '');
+    lines.push(`${g.current ? '*' : ' '} ${String(g.generation).padStart(4)}  ${g.createdAt}  ${g.services} services on ${g.machines} machines  ${origin}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

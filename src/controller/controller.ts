@@ -1,0 +1,194 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Logger } from 'pino';
+import { stateStore } from '../api/context.ts';
+import { StrataError } from '../errors.ts';
+import type { ControllerConfig, DeploymentConfig } from './config.ts';
+import { ControllerMetrics } from './metrics.ts';
+import { KeyedQueue } from './queue.ts';
+import { reconcileDeployment, type DeploymentRuntime } from './reconciler.ts';
+import { readSecret } from './secrets.ts';
+import type { DeploymentSource } from './source.ts';
+import { newStatus, setCondition, type DeploymentStatus } from './status.ts';
+import { verifyWebhook } from './webhook.ts';
+
+export interface ControllerOptions {
+  log: Logger;
+  /** Makes the source of a deployment (src/git in production; tests may pass others). */
+  sourceFor: (d: DeploymentConfig, stateDir: string) => DeploymentSource;
+  /** Deployments reconciled at once (default 4); one deployment never runs twice at once. */
+  workers?: number;
+}
+
+interface Notes {
+  suspended?: boolean;
+  lastFailure?: DeploymentStatus['lastFailure'];
+  lastFailedRevision?: string;
+  lastAppliedRevision?: string;
+}
+
+export class NotFoundError extends StrataError {}
+
+/**
+ * Keeps every configured deployment equal to its branch. Watches, webhooks, timers and API
+ * calls only add keys to a de-duplicating queue; workers reconcile (src/controller/reconciler.ts).
+ */
+export class Controller {
+  readonly metrics = new ControllerMetrics();
+  private readonly queue = new KeyedQueue();
+  private readonly deployments = new Map<string, DeploymentRuntime>();
+  private readonly stopWatches: (() => void)[] = [];
+  private workers: Promise<void>[] = [];
+  private started = false;
+  private stopping = false;
+
+  constructor(
+    readonly config: ControllerConfig,
+    private readonly opts: ControllerOptions,
+  ) {
+    const store = stateStore({ stateDir: config.stateDir });
+    for (const d of config.deployments) {
+      const notes = store.readControllerNotes<Notes>(d.name) ?? {};
+      const source = opts.sourceFor(d, config.stateDir);
+      const status = newStatus(d.name, source.label, notes.suspended ?? d.suspended);
+      status.lastFailure = notes.lastFailure;
+      status.lastFailedRevision = notes.lastFailedRevision;
+      const current = store.current(d.name);
+      if (current) {
+        status.generation = current.generation;
+        status.lastAppliedRevision = store.generation(d.name, current.generation).commit?.sha ?? notes.lastAppliedRevision;
+      }
+      setCondition(status, 'Ready', 'Unknown', 'Starting', 'not reconciled yet');
+      this.deployments.set(d.name, { config: d, source, status });
+    }
+  }
+
+  /** Starts watches and workers and queues every deployment once. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (const d of this.deployments.values()) {
+      if (d.source.watch) this.stopWatches.push(d.source.watch(() => this.enqueue(d.config.name, 'repository changed')));
+      this.queue.add(d.config.name);
+    }
+    const n = Math.max(1, Math.min(this.opts.workers ?? 4, this.deployments.size));
+    this.workers = Array.from({ length: n }, () => this.work());
+  }
+
+  /** Stops taking work and waits for the reconciles in flight: a transition finishes or rolls back. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const stop of this.stopWatches.splice(0)) stop();
+    this.queue.close();
+    await Promise.all(this.workers);
+  }
+
+  get ready(): boolean {
+    return this.started && !this.stopping;
+  }
+
+  list(): DeploymentStatus[] {
+    return [...this.deployments.values()].map((d) => this.statusOf(d));
+  }
+
+  get(name: string): DeploymentStatus {
+    return this.statusOf(this.runtime(name));
+  }
+
+  /** Reconcile now; a commit that failed before is tried again. */
+  sync(name: string): DeploymentStatus {
+    const d = this.runtime(name);
+    d.forceRetry = true;
+    this.enqueue(name, 'sync requested');
+    return this.statusOf(d);
+  }
+
+  suspend(name: string): DeploymentStatus {
+    const d = this.runtime(name);
+    d.status.suspended = true;
+    setCondition(d.status, 'Reconciling', 'False', 'Suspended', 'suspended through the API');
+    this.persist(d);
+    this.opts.log.info({ deployment: name }, 'suspended: the repository is not followed until resumed');
+    return this.statusOf(d);
+  }
+
+  resume(name: string): DeploymentStatus {
+    const d = this.runtime(name);
+    d.status.suspended = false;
+    this.persist(d);
+    this.enqueue(name, 'resumed');
+    return this.statusOf(d);
+  }
+
+  /** Rolls back through the queue (never beside a reconcile) and resolves when it is done. */
+  rollback(name: string, to?: number): Promise<{ ok: boolean; generation?: number; message: string }> {
+    const d = this.runtime(name);
+    if (d.pendingRollback) throw new StrataError('ROLLBACK_PENDING', `a rollback of ${name} is already waiting`);
+    return new Promise((settle) => {
+      d.pendingRollback = { to, settle };
+      this.enqueue(name, `rollback${to ? ` to generation ${to}` : ''} requested`);
+    });
+  }
+
+  /** Verifies a push notification; a good one queues a reconcile, a bad one queues nothing. */
+  webhook(name: string, headers: IncomingHttpHeaders, body: Buffer): { status: number; message: string } {
+    const d = this.runtime(name);
+    if (!d.config.webhook) return { status: 404, message: `deployment ${name} has no webhook configured` };
+    const check = verifyWebhook(headers, body, readSecret(d.config.webhook.secret, `webhook secret of ${name}`));
+    if (!check.ok) {
+      this.opts.log.warn({ deployment: name, provider: check.provider }, `refused a webhook: ${check.reason}`);
+      return { status: 401, message: check.reason ?? 'unauthorized' };
+    }
+    this.enqueue(name, `${check.provider} push${check.ref ? ` to ${check.ref}` : ''}`);
+    return { status: 202, message: `reconcile of ${name} queued` };
+  }
+
+  private enqueue(name: string, why: string): void {
+    if (this.stopping) return;
+    this.opts.log.debug({ deployment: name }, `queued: ${why}`);
+    this.queue.add(name);
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const name = await this.queue.next();
+      if (name === undefined) return;
+      const d = this.deployments.get(name)!;
+      try {
+        const outcome = await reconcileDeployment(d, {
+          stateDir: this.config.stateDir,
+          metrics: this.metrics,
+          log: this.opts.log,
+          persist: (x) => this.persist(x),
+        });
+        if (outcome.requeueAfterMs !== undefined && !this.stopping) this.queue.addAfter(name, outcome.requeueAfterMs);
+      } catch (e) {
+        this.opts.log.error({ deployment: name, err: e }, 'reconcile crashed; next try in 60s');
+        if (!this.stopping) this.queue.addAfter(name, 60_000);
+      } finally {
+        this.queue.done(name);
+      }
+    }
+  }
+
+  private persist(d: DeploymentRuntime): void {
+    const notes: Notes = {
+      suspended: d.status.suspended,
+      lastFailure: d.status.lastFailure,
+      lastFailedRevision: d.status.lastFailedRevision,
+      lastAppliedRevision: d.status.lastAppliedRevision,
+    };
+    stateStore({ stateDir: this.config.stateDir }).writeControllerNotes(d.config.name, notes);
+  }
+
+  private runtime(name: string): DeploymentRuntime {
+    const d = this.deployments.get(name);
+    if (!d) throw new NotFoundError('DEPLOYMENT_NOT_FOUND', `no deployment named ${name}`, { deployment: name });
+    return d;
+  }
+
+  private statusOf(d: DeploymentRuntime): DeploymentStatus {
+    const due = this.queue.dueAt(d.config.name);
+    return structuredClone({ ...d.status, ...(due ? { nextReconcileAt: new Date(due).toISOString() } : {}) });
+  }
+}
