@@ -1,5 +1,6 @@
 import { applyPlan, type ApplyResult } from '../apply/apply.ts';
 import type { Plan } from '../plan/types.ts';
+import type { GenerationRecord } from '../state/fileState.ts';
 import { fsTree } from '../source/fsTree.ts';
 import type { Tree } from '../source/tree.ts';
 import { openRuntime } from '../targets/connect.ts';
@@ -7,6 +8,7 @@ import { connectOptions, stateStore, type Context } from './context.ts';
 
 export interface ApplyDeploymentOptions {
   source?: string;
+  commit?: GenerationRecord['commit'];
   rolledBackTo?: number;
   /** Where artifacts are read from (default: the disk). */
   tree?: Tree;

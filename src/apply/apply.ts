@@ -7,7 +7,7 @@ import type { MachineManifest, Manifest } from '../manifest/types.ts';
 import type { Tree } from '../source/tree.ts';
 import { isEmptyPlan } from '../plan/diff.ts';
 import type { Plan, Step } from '../plan/types.ts';
-import type { FileStateStore } from '../state/fileState.ts';
+import type { FileStateStore, GenerationRecord } from '../state/fileState.ts';
 import type { MachineRuntime } from '../targets/machineRuntime.ts';
 import type { ApplyEvent } from './events.ts';
 import { mapLimit } from './mapLimit.ts';
@@ -28,6 +28,8 @@ export interface ApplyOptions {
   onEvent?: (e: ApplyEvent) => void;
   /** Where the models came from, recorded with the generation. */
   source?: string;
+  /** The Git commit they came from, recorded with the generation. */
+  commit?: GenerationRecord['commit'];
   rolledBackTo?: number;
 }
 
@@ -106,6 +108,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       createdAt: new Date().toISOString(),
       manifest: plan.desired,
       ...(opts.source ? { source: opts.source } : {}),
+      ...(opts.commit ? { commit: opts.commit } : {}),
       ...(opts.rolledBackTo !== undefined ? { rolledBackTo: opts.rolledBackTo } : {}),
     });
     opts.state.journal(plan.deployment, { event: 'committed', generation: plan.generation });

@@ -511,3 +511,23 @@ describe('loadModels: regressions', () => {
     expect(only(issuesOf(deployment({ network }))).message).toMatch(/needs a loopback address/);
   });
 });
+
+describe('loadModels: repository-relative paths (a Git tree)', () => {
+  const files = (artifact: string): Files => ({
+    'strata.yaml': ROOT_TEXT,
+    'network.yaml': NETWORK,
+    'services.yaml': ['services:', '  web:', '    type: process', '    start: node web.js', `    artifact: ${artifact}`, ''].join('\n'),
+    'distribution.yaml': ON_M1,
+  });
+  it('keeps artifacts inside the repository whatever the working directory', () => {
+    const cwd = process.cwd();
+    try {
+      process.chdir('/');
+      const issue = only(issuesOf(files('../../etc'), 'strata.yaml'));
+      expect(issue.message).toBe('"../../etc" leaves the deployment directory (the repository root)');
+      expect(load(files('services/web'), 'strata.yaml').services.web!.artifactDir).toBe('services/web');
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+});

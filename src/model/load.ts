@@ -42,7 +42,7 @@ export function loadModels(rootPath: string, opts: LoadOptions): Models {
   const filesOf = (kind: Exclude<ModelKind, 'root'>): ParsedFile[] =>
     listed(kind).flatMap(({ path, at }) => {
       if (!isInside(baseDir, path)) {
-        issues.push({ ...root.source.locate(at), field: fieldName(at), message: `"${path}" is outside the deployment directory ${baseDir}` });
+        issues.push({ ...root.source.locate(at), field: fieldName(at), message: `"${path}" is outside the deployment directory ${describeDir(baseDir)}` });
         return [];
       }
       const parsed = parseModelFile(path, kind, opts.readText, issues, { ...root.source.locate(at), field: fieldName(at) });
@@ -118,7 +118,7 @@ function mergeServices(files: ParsedFile[], baseDir: string, issues: ModelIssue[
       origin[name] = f;
       const artifactDir = s.artifact === undefined ? undefined : posix.join(posix.dirname(f.source.file), s.artifact);
       if (artifactDir !== undefined && !isInside(baseDir, artifactDir)) {
-        issues.push({ ...f.source.locate(['services', name, 'artifact']), field: `services.${name}.artifact`, message: `"${s.artifact}" leaves the deployment directory ${baseDir}` });
+        issues.push({ ...f.source.locate(['services', name, 'artifact']), field: `services.${name}.artifact`, message: `"${s.artifact}" leaves the deployment directory ${describeDir(baseDir)}` });
       }
       const { artifact: _artifact, ...rest } = s;
       out[name] = { ...rest, name, artifactDir, dependsOn: s.dependsOn ?? [], connectsTo: s.connectsTo ?? [] };
@@ -150,9 +150,18 @@ function duplicateIssue(f: ParsedFile, path: FieldPath, first: ParsedFile, what:
   return { ...f.source.locate(path), field: fieldName(path), message: `${what} is also defined at ${a.file}:${a.line}:${a.column}` };
 }
 
+/**
+ * Whether path lies in dir. Relative paths (inside a Git tree) are anchored at a fixed root
+ * rather than the process's working directory, so `..` cannot climb out unnoticed.
+ */
 export function isInside(dir: string, path: string): boolean {
-  const rel = posix.relative(dir, path);
+  const anchor = (p: string) => (posix.isAbsolute(p) ? p : posix.join('/repository', p));
+  const rel = posix.relative(anchor(dir), anchor(path));
   return rel === '' || (rel !== '..' && !rel.startsWith('../') && !posix.isAbsolute(rel));
+}
+
+export function describeDir(dir: string): string {
+  return dir === '.' ? '(the repository root)' : dir;
 }
 
 function dedupe(issues: ModelIssue[]): ModelIssue[] {

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import type { ModelIssue } from '../errors.ts';
-import { isInside, type ParsedFile } from './load.ts';
+import { describeDir, isInside, type ParsedFile } from './load.ts';
 import type { Machine } from './types.ts';
 import { fieldName } from './zodIssues.ts';
 
@@ -25,7 +25,7 @@ export function mergeNetwork(files: ParsedFile[], baseDir: string, issues: Model
     const resolve = (path: Path, rel: string): string | undefined => {
       const abs = posix.join(posix.dirname(definedIn(path).source.file), rel);
       if (isInside(baseDir, abs)) return abs;
-      issues.push({ ...where(path), message: `"${rel}" leaves the deployment directory ${baseDir}` });
+      issues.push({ ...where(path), message: `"${rel}" leaves the deployment directory ${describeDir(baseDir)}` });
       return undefined;
     };
     if (m.address === undefined) {

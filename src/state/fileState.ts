@@ -11,8 +11,10 @@ export interface GenerationRecord {
   manifest: Manifest;
   /** Set when this generation was made by `strata rollback`. */
   rolledBackTo?: number;
-  /** Free-form origin of the models (a file path now; a Git commit later). */
+  /** Where the models came from: a file path, or the repository. */
   source?: string;
+  /** The Git commit the models were read from, when they came from Git. */
+  commit?: { sha: string; author: { name: string; email: string }; message: string; time: string };
 }
 
 export interface JournalEntry {
@@ -84,6 +86,16 @@ export class FileStateStore {
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as JournalEntry);
+  }
+
+  /** The controller's own notes on a deployment (last failure, …), kept across restarts. */
+  readControllerNotes<T>(deployment: string): T | undefined {
+    const file = join(this.deploymentDir(deployment), 'controller.json');
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
+  }
+
+  writeControllerNotes(deployment: string, notes: unknown): void {
+    writeFileAtomic(join(this.deploymentDir(deployment), 'controller.json'), JSON.stringify(notes));
   }
 
   clearJournal(deployment: string): void {

@@ -22,6 +22,8 @@ export interface SshTargetOptions {
   knownHosts?: string;
   /** Private key file; else STRATA_SSH_KEY_FILE, else the key text in STRATA_SSH_KEY. */
   identity?: string;
+  /** The private key itself (read from a secret by the caller); wins over identity. */
+  privateKey?: Buffer | string;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
   /** Channels open at once on the connection; OpenSSH's MaxSessions defaults to 10. */
@@ -152,6 +154,7 @@ export class SshTarget implements Target {
   }
 
   private privateKey(): Buffer | string {
+    if (this.opts.privateKey !== undefined) return this.opts.privateKey;
     const configured = this.opts.identity ?? process.env.STRATA_SSH_KEY_FILE;
     const file = configured === undefined ? undefined : expandHome(configured);
     if (file) {
