@@ -9,6 +9,7 @@ export function renderPlan(plan: Plan, format: PlanFormat): string {
 }
 
 function header(plan: Plan): string {
+  if (plan.revisions) return `${plan.deployment}: ${plan.revisions.base} → ${plan.revisions.head}`;
   const from = plan.basis.generation === null ? 'nothing deployed' : `generation ${plan.basis.generation}`;
   return `${plan.deployment}: ${from} → generation ${plan.generation}`;
 }

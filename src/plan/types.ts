@@ -26,6 +26,8 @@ export interface Plan {
   uploads: Record<string, { hash: string; size: number }[]>;
   /** Every machine a step or an upload touches, sorted. */
   machines: string[];
+  /** For plans between Git revisions (`plan --repo`): what was compared, in words. */
+  revisions?: { base: string; head: string };
 }
 
 /** add `+`, remove `-`, upgrade `~` (same machine, new content), move `>` (other machine). */

@@ -1,0 +1,81 @@
+import { resolve } from 'node:path';
+import git from 'isomorphic-git';
+import * as fs from 'node:fs';
+import { StrataError } from '../errors.ts';
+import { GitTree } from '../git/gitTree.ts';
+import { findGitdir } from '../git/localRepo.ts';
+import { planTransition } from '../plan/diff.ts';
+import type { Plan } from '../plan/types.ts';
+import { stateStore, type Context } from './context.ts';
+import { loadDeployment } from './load.ts';
+
+export interface RevisionPlanOptions {
+  /** A local repository (its working tree is never read). */
+  repo: string;
+  /** Branch, tag, remote branch (origin/main), full ref or commit sha. */
+  head: string;
+  /** The revision to compare with when nothing is recorded (default: compare with nothing). */
+  base?: string;
+  /** The root file inside the repository (default strata.yaml). */
+  path?: string;
+}
+
+/**
+ * What merging `head` would do: the head commit's models planned against the recorded state
+ * when the state directory has one for the deployment, else against the `base` commit's
+ * models. For pull-request comments (examples/ci/).
+ */
+export async function planRevisions(opts: RevisionPlanOptions, ctx: Context): Promise<Plan> {
+  const gitdir = findGitdir(resolve(opts.repo));
+  if (!gitdir) throw new StrataError('GIT_NOT_A_REPOSITORY', `${opts.repo} is not a Git repository`, { repo: opts.repo });
+  const path = opts.path ?? 'strata.yaml';
+  const headSha = await resolveRevision(gitdir, opts.head);
+  const head = await loadDeployment(path, new GitTree({ gitdir, commit: headSha, label: `head ${headSha.slice(0, 12)}` }));
+  const recorded = stateStore(ctx).current(head.manifest.deployment);
+  let plan: Plan;
+  let baseLabel: string;
+  if (recorded) {
+    plan = planTransition(recorded, head.manifest);
+    baseLabel = `recorded generation ${recorded.generation}`;
+  } else if (opts.base) {
+    const baseSha = await resolveRevision(gitdir, opts.base);
+    const base = await loadDeployment(path, new GitTree({ gitdir, commit: baseSha, label: `base ${baseSha.slice(0, 12)}` }));
+    plan = planTransition({ generation: 0, manifest: base.manifest }, head.manifest);
+    plan.basis = { generation: null, manifestHash: base.manifest.hash };
+    baseLabel = describe(opts.base, baseSha);
+  } else {
+    plan = planTransition(undefined, head.manifest);
+    baseLabel = 'nothing deployed';
+  }
+  plan.revisions = { base: baseLabel, head: describe(opts.head, headSha) };
+  return plan;
+}
+
+function describe(rev: string, sha: string): string {
+  return sha.startsWith(rev) ? sha.slice(0, 12) : `${rev} (${sha.slice(0, 12)})`;
+}
+
+/** A branch, tag, remote branch, full ref or (abbreviated) commit sha, as a commit sha; `~N` and `^` walk first parents. */
+export async function resolveRevision(gitdir: string, rev: string): Promise<string> {
+  const ancestry = /^(.+?)((?:~\d*|\^)+)$/.exec(rev);
+  if (ancestry) {
+    let sha = await resolveRevision(gitdir, ancestry[1]!);
+    const steps = [...ancestry[2]!.matchAll(/~(\d*)|\^/g)].reduce((n, m) => n + (m[0] === '^' ? 1 : Number(m[1] || 1)), 0);
+    for (let i = 0; i < steps; i++) {
+      const parent = (await git.readCommit({ fs, gitdir, oid: sha })).commit.parent[0];
+      if (!parent) throw new StrataError('GIT_REF_NOT_FOUND', `"${rev}" goes past the first commit`, { ref: rev });
+      sha = parent;
+    }
+    return sha;
+  }
+  try {
+    return await git.resolveRef({ fs, gitdir, ref: rev });
+  } catch {
+    try {
+      if (/^[0-9a-f]{4,40}$/.test(rev)) return await git.expandOid({ fs, gitdir, oid: rev });
+    } catch {
+      // fall through to the error below
+    }
+  }
+  throw new StrataError('GIT_REF_NOT_FOUND', `no branch, tag or commit "${rev}" in ${gitdir}`, { ref: rev });
+}
