@@ -11,7 +11,7 @@ import { backoffDelay, formatDuration, withJitter } from './backoff.ts';
 import type { DeploymentConfig } from './config.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import type { DeploymentSource } from './source.ts';
-import { markStep, setCondition, stepsOf, type DeploymentStatus } from './status.ts';
+import { conditionOf, markStep, setCondition, stepsOf, type DeploymentStatus } from './status.ts';
 
 /** One deployment as the controller holds it between reconciles. */
 export interface DeploymentRuntime {
@@ -57,7 +57,7 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
     const seconds = (Date.now() - started) / 1000;
     deps.metrics.reconcileDuration.observe({ deployment: name, result: outcome.result }, seconds);
     deps.metrics.reconciles.inc({ deployment: name, result: outcome.result });
-    deps.metrics.ready.set({ deployment: name }, d.status.conditions.find((c) => c.type === 'Ready')?.status === 'True' ? 1 : 0);
+    deps.metrics.ready.set({ deployment: name }, conditionOf(d.status, 'Ready')?.status === 'True' ? 1 : 0);
     d.status.lastReconcileAt = new Date().toISOString();
     d.status.nextReconcileAt = outcome.requeueAfterMs === undefined ? undefined : new Date(Date.now() + outcome.requeueAfterMs).toISOString();
     deps.persist(d);
@@ -78,6 +78,7 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
     revision = sync.commit;
     log = log.child({ revision: revision.slice(0, 12) });
     d.status.lastAttemptedRevision = revision;
+    if (sync.rewritten) d.status.lastHistoryRewrite = { from: sync.previous, to: revision, at: new Date().toISOString() };
     if (sync.rewritten) log.warn({ previous: sync.previous }, `history rewritten: ${sync.ref} moved from ${sync.previous?.slice(0, 12)} to ${revision.slice(0, 12)}, which does not descend from it (force push)`);
 
     const failed = d.status.lastFailure;

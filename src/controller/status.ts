@@ -36,6 +36,8 @@ export interface DeploymentStatus {
   lastFailedRevision?: string;
   lastFailure?: { revision: string; reason: string; message: string; terminal: boolean; at: string };
   generation?: number;
+  /** The last time the followed branch moved to a commit not descending from the one before (a force push). */
+  lastHistoryRewrite?: { from?: string; to: string; at: string };
   /** The transition in flight, step by step. */
   plan?: { generation: number; revision: string; steps: StepProgress[] };
   lastReconcileAt?: string;
