@@ -17,13 +17,28 @@ export const duration = z
   })
   .transform((v) => (typeof v === 'number' ? v * 1000 : Number(DURATION.exec(v)![1]) * UNIT_MS[DURATION.exec(v)![3]!]!));
 
-/** A secret's source: a file holding it, or an environment variable naming it. */
-const secretRef = z
-  .strictObject({
-    file: z.string().min(1).optional().describe('a file holding the secret (e.g. a mounted Kubernetes Secret)'),
-    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional().describe('an environment variable holding the secret'),
-  })
-  .refine((s) => (s.file === undefined) !== (s.env === undefined), 'give exactly one of "file" or "env"');
+const ENV_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * A secret's source: a file holding it, or an environment variable naming it; as a map, or as
+ * one string "file:PATH" / "env:NAME" (which a Helm values override replaces whole).
+ */
+const secretRef = z.union(
+  [
+    z
+      .strictObject({
+        file: z.string().min(1).nullish().describe('a file holding the secret (e.g. a mounted Kubernetes Secret)'),
+        env: z.string().regex(ENV_VAR).nullish().describe('an environment variable holding the secret'),
+      })
+      .refine((s) => (s.file == null) !== (s.env == null), 'give exactly one of "file" or "env"')
+      .transform((s) => (s.file != null ? { file: s.file } : { env: s.env! })),
+    z
+      .string()
+      .regex(/^(file:.+|env:[A-Za-z_][A-Za-z0-9_]*)$/, 'expected "file:PATH" or "env:NAME"')
+      .transform((s) => (s.startsWith('file:') ? { file: s.slice(5) } : { env: s.slice(4) })),
+  ],
+  { error: 'expected { file: PATH } or { env: NAME } (or "file:PATH" / "env:NAME")' },
+);
 
 export const repositoryConfig = z.strictObject({
   url: z

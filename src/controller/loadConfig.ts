@@ -8,7 +8,7 @@ import { controllerConfig, type ControllerConfig } from './config.ts';
 export function parseControllerConfig(file: string, text: string): ControllerConfig {
   const { source, issues } = parseYaml(file, text);
   if (!source) throw new ModelError(issues);
-  const result = controllerConfig.safeParse(source.value);
+  const result = controllerConfig.safeParse(withEnvDefaults(source.value));
   if (!result.success) throw new ModelError(toModelIssues(source, result.error));
   const dupes: ModelIssue[] = [];
   const seen = new Set<string>();
@@ -18,6 +18,17 @@ export function parseControllerConfig(file: string, text: string): ControllerCon
   });
   if (dupes.length) throw new ModelError(dupes);
   return result.data;
+}
+
+/** STRATA_LISTEN and STRATA_STATE_DIR stand in for listen and stateDir when the file leaves them out (containers). */
+function withEnvDefaults(value: unknown): unknown {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
+  const v = value as Record<string, unknown>;
+  return {
+    ...(process.env.STRATA_LISTEN && v.listen === undefined ? { listen: process.env.STRATA_LISTEN } : {}),
+    ...(process.env.STRATA_STATE_DIR && v.stateDir === undefined ? { stateDir: process.env.STRATA_STATE_DIR } : {}),
+    ...v,
+  };
 }
 
 export function loadControllerConfig(file: string): ControllerConfig {
