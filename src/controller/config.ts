@@ -23,21 +23,15 @@ const ENV_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * A secret's source: a file holding it, or an environment variable naming it; as a map, or as
  * one string "file:PATH" / "env:NAME" (which a Helm values override replaces whole).
  */
-const secretRef = z.union(
-  [
-    z
-      .strictObject({
-        file: z.string().min(1).nullish().describe('a file holding the secret (e.g. a mounted Kubernetes Secret)'),
-        env: z.string().regex(ENV_VAR).nullish().describe('an environment variable holding the secret'),
-      })
-      .refine((s) => (s.file == null) !== (s.env == null), 'give exactly one of "file" or "env"')
-      .transform((s) => (s.file != null ? { file: s.file } : { env: s.env! })),
-    z
-      .string()
-      .regex(/^(file:.+|env:[A-Za-z_][A-Za-z0-9_]*)$/, 'expected "file:PATH" or "env:NAME"')
-      .transform((s) => (s.startsWith('file:') ? { file: s.slice(5) } : { env: s.slice(4) })),
-  ],
-  { error: 'expected { file: PATH } or { env: NAME } (or "file:PATH" / "env:NAME")' },
+const secretRef = z.preprocess(
+  (v) => (typeof v === 'string' && v.startsWith('file:') ? { file: v.slice(5) } : typeof v === 'string' && v.startsWith('env:') ? { env: v.slice(4) } : v),
+  z
+    .strictObject({
+      file: z.string().min(1).nullish().describe('a file holding the secret (e.g. a mounted Kubernetes Secret)'),
+      env: z.string().regex(ENV_VAR).nullish().describe('an environment variable holding the secret'),
+    }, { error: 'expected { file: PATH } or { env: NAME } (or "file:PATH" / "env:NAME")' })
+    .refine((s) => (s.file == null) !== (s.env == null), 'give exactly one of "file" or "env"')
+    .transform((s) => (s.file != null ? { file: s.file } : { env: s.env! })),
 );
 
 export const repositoryConfig = z.strictObject({
