@@ -18,7 +18,7 @@ export interface SshTargetOptions {
   user: string;
   /** Pinned public host key line; wins over knownHosts. */
   hostKey?: string;
-  /** known_hosts file to check the host key against (default ~/.ssh/known_hosts). */
+  /** known_hosts file to check the host key against (default $STRATA_KNOWN_HOSTS, else ~/.ssh/known_hosts). */
   knownHosts?: string;
   /** Private key file; else STRATA_SSH_KEY_FILE, else the key text in STRATA_SSH_KEY. */
   identity?: string;
@@ -131,7 +131,7 @@ export class SshTarget implements Target {
   }
 
   private knownHostsFile(): string {
-    return expandHome(this.opts.knownHosts ?? '~/.ssh/known_hosts');
+    return expandHome(this.opts.knownHosts ?? process.env.STRATA_KNOWN_HOSTS ?? '~/.ssh/known_hosts');
   }
 
   private expectedHostKeys(): string[] {
