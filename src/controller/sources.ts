@@ -3,7 +3,11 @@ import { GitSource } from '../git/source.ts';
 import type { DeploymentConfig } from './config.ts';
 import type { DeploymentSource } from './source.ts';
 
-/** The Git source of a configured deployment; remotes are cloned under stateDir/git/NAME. */
+/**
+ * The Git source of a configured deployment; remotes are cloned under stateDir/git/NAME. A
+ * short watch debounce is safe: a reconcile re-reads the branch, and the queue runs a
+ * deployment again if it changed while being reconciled.
+ */
 export function sourceFor(d: DeploymentConfig, stateDir: string): DeploymentSource {
-  return new GitSource(d.repository, join(stateDir, 'git', d.name));
+  return new GitSource(d.repository, join(stateDir, 'git', d.name), { watchDebounceMs: 20 });
 }

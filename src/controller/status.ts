@@ -40,6 +40,7 @@ export interface DeploymentStatus {
   lastHistoryRewrite?: { from?: string; to: string; at: string };
   /** The transition in flight, step by step. */
   plan?: { generation: number; revision: string; steps: StepProgress[] };
+  /** When the latest reconcile ended. */
   lastReconcileAt?: string;
   nextReconcileAt?: string;
   consecutiveFailures: number;
