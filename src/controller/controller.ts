@@ -5,7 +5,7 @@ import { StrataError } from '../errors.ts';
 import type { ControllerConfig, DeploymentConfig } from './config.ts';
 import { ControllerMetrics } from './metrics.ts';
 import { KeyedQueue } from './queue.ts';
-import { reconcileDeployment, type DeploymentRuntime } from './reconciler.ts';
+import { reconcileDeployment, recordApplied, type DeploymentRuntime } from './reconciler.ts';
 import { readSecret } from './secrets.ts';
 import type { DeploymentSource } from './source.ts';
 import { newStatus, setCondition, type DeploymentStatus } from './status.ts';
@@ -52,13 +52,16 @@ export class Controller {
       const status = newStatus(d.name, source.label, notes.suspended ?? d.suspended);
       status.lastFailure = notes.lastFailure;
       status.lastFailedRevision = notes.lastFailedRevision;
+      setCondition(status, 'Ready', 'Unknown', 'Starting', 'not reconciled yet');
+      const runtime: DeploymentRuntime = { config: d, source, status };
       const current = store.current(d.name);
       if (current) {
-        status.generation = current.generation;
-        status.lastAppliedRevision = store.generation(d.name, current.generation).commit?.sha ?? notes.lastAppliedRevision;
+        const revision = store.generation(d.name, current.generation).commit?.sha ?? notes.lastAppliedRevision;
+        if (revision) recordApplied(runtime, this.metrics, revision, current.generation);
+        else status.generation = current.generation;
+        this.metrics.machines.set({ deployment: d.name }, Object.keys(current.manifest.machines).length);
       }
-      setCondition(status, 'Ready', 'Unknown', 'Starting', 'not reconciled yet');
-      this.deployments.set(d.name, { config: d, source, status });
+      this.deployments.set(d.name, runtime);
     }
   }
 

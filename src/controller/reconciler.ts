@@ -96,8 +96,7 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
     const ctx: Context = { stateDir: deps.stateDir };
     const plan = planTransition(stateStore(ctx).current(name), manifest);
     if (isEmptyPlan(plan)) {
-      d.status.lastAppliedRevision = revision;
-      d.status.generation = plan.basis.generation ?? undefined;
+      if (plan.basis.generation !== null) recordApplied(d, deps.metrics, revision, plan.basis.generation);
       succeed(d, `generation ${plan.basis.generation} runs commit ${revision.slice(0, 12)}`);
       log.info(`up to date at generation ${plan.basis.generation}; next look in ${formatDuration(interval)}`);
       return finish({ result: 'unchanged', requeueAfterMs: interval });
@@ -106,13 +105,8 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
     const info = await d.source.commitInfo(revision);
     log.info({ steps: plan.steps.length, machines: plan.machines.length }, `applying commit ${revision.slice(0, 12)} (${firstLine(info.message)}) as generation ${plan.generation}`);
     const result = await applyTracked(d, plan, revision, ctx, log, { tree, commit: info, source: d.source.label });
-    d.status.lastAppliedRevision = revision;
-    d.status.generation = result.generation;
-    deps.metrics.transitions.inc({ deployment: name, result: 'succeeded' });
-    deps.metrics.setLastApplied(name, revision, result.generation);
-    deps.metrics.lastAppliedTime.set({ deployment: name }, Date.now() / 1000);
-    deps.metrics.machinesReachable.set({ deployment: name }, plan.machines.length);
-    deps.metrics.machines.set({ deployment: name }, Object.keys(manifest.machines).length);
+    recordApplied(d, deps.metrics, revision, result.generation);
+    recordTransition(deps.metrics, name, plan, Object.keys(manifest.machines).length);
     succeed(d, `generation ${result.generation} runs commit ${revision.slice(0, 12)}`);
     log.info({ generation: result.generation, ms: result.durationMs }, `deployed commit ${revision.slice(0, 12)} as generation ${result.generation} in ${formatDuration(result.durationMs)}; next look in ${formatDuration(interval)}`);
     return finish({ result: 'applied', requeueAfterMs: interval });
@@ -145,6 +139,20 @@ function fail(d: DeploymentRuntime, deps: ReconcileDeps, log: Logger, e: unknown
   const delay = backoffDelay(d.status.consecutiveFailures);
   log.error({ code: err.code, failures: d.status.consecutiveFailures }, `reconcile failed after ${took}: ${err.message}; ${keeps}; next try in ${formatDuration(delay)}`);
   return { result: 'failed', requeueAfterMs: delay };
+}
+
+/** What runs now, in the status and the metrics alike. */
+export function recordApplied(d: DeploymentRuntime, metrics: ControllerMetrics, revision: string, generation: number): void {
+  d.status.lastAppliedRevision = revision;
+  d.status.generation = generation;
+  metrics.setLastApplied(d.config.name, revision, generation);
+}
+
+function recordTransition(metrics: ControllerMetrics, name: string, plan: Plan, machines: number): void {
+  metrics.transitions.inc({ deployment: name, result: 'succeeded' });
+  metrics.lastAppliedTime.set({ deployment: name }, Date.now() / 1000);
+  metrics.machinesReachable.set({ deployment: name }, plan.machines.length);
+  metrics.machines.set({ deployment: name }, machines);
 }
 
 function succeed(d: DeploymentRuntime, message: string): void {
@@ -184,8 +192,12 @@ async function rollBack(d: DeploymentRuntime, deps: ReconcileDeps, log: Logger):
   const ctx: Context = { stateDir: deps.stateDir };
   try {
     const { plan, target } = planRollback(d.config.name, ctx, pending.to);
-    const result = await applyTracked(d, plan, `rollback-${target}`, ctx, log, { rolledBackTo: target, source: `rollback to generation ${target}` });
-    d.status.generation = result.generation;
+    // The models now running came from the commit of the generation rolled back to.
+    const commit = stateStore(ctx).generation(d.config.name, target).commit;
+    const revision = commit?.sha ?? `generation-${target}`;
+    const result = await applyTracked(d, plan, revision, ctx, log, { rolledBackTo: target, commit, source: `rollback to generation ${target}` });
+    recordApplied(d, deps.metrics, revision, result.generation);
+    recordTransition(deps.metrics, d.config.name, plan, Object.keys(plan.desired.machines).length);
     d.status.suspended = true;
     d.status.consecutiveFailures = 0;
     d.status.plan = undefined;
