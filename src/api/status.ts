@@ -6,11 +6,23 @@ import { connectOptions, stateStore, type Context } from './context.ts';
 
 export interface ItemReport {
   name: string;
+  key: string;
   layer: Item['layer'];
   module: string;
   /** running / stopped for processes, present for the rest, missing when the machine lacks it. */
   state: 'running' | 'stopped' | 'present' | 'missing';
   pid?: number;
+  /** Why the item is not as the recorded generation says (drift); absent when it is. */
+  drift?: string;
+}
+
+/** One difference between a machine and the recorded generation. */
+export interface Drift {
+  machine: string;
+  /** The item's key (`s.web`, `f.…`) and what a person calls it. */
+  key: string;
+  name: string;
+  reason: string;
 }
 
 export interface MachineReport {
@@ -51,7 +63,13 @@ async function machineReport(m: MachineManifest, conn: ReturnType<typeof connect
   const byKey = new Map(status.items.map((i) => [i.key, i]));
   const items = m.items.map((item): ItemReport => {
     const s = byKey.get(item.key);
-    return { name: item.name, layer: item.layer, module: item.module, state: s ? s.state : 'missing', ...(s?.pid ? { pid: s.pid } : {}) };
+    const drift = s ? s.drift : 'not active on the machine';
+    return { name: item.name, key: item.key, layer: item.layer, module: item.module, state: s ? s.state : 'missing', ...(s?.pid ? { pid: s.pid } : {}), ...(drift ? { drift } : {}) };
   });
   return { machine: m.name, address: m.address, reachable: true, generation: status.generation, lock: status.lock, items };
+}
+
+/** Every item of the report that drifted from the recorded generation, machine by machine. */
+export function driftOf(report: StatusReport): Drift[] {
+  return report.machines.flatMap((m) => m.items.flatMap((i) => (i.drift ? [{ machine: m.machine, key: i.key, name: i.name, reason: i.drift }] : [])));
 }

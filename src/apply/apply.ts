@@ -99,18 +99,21 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
     await runSteps(plan, runtimes, opts, emit);
 
     const touched = plan.machines;
-    await mapLimit(touched, machineConcurrency, async (name) => {
-      const machine = plan.desired.machines[name];
-      await runtimes.get(name)!.commit(plan.generation, { deployment: plan.deployment, generation: plan.generation, manifestHash: plan.desired.hash, machine: machine ?? null });
-    });
-    opts.state.record(plan.deployment, {
-      generation: plan.generation,
-      createdAt: new Date().toISOString(),
-      manifest: plan.desired,
-      ...(opts.source ? { source: opts.source } : {}),
-      ...(opts.commit ? { commit: opts.commit } : {}),
-      ...(opts.rolledBackTo !== undefined ? { rolledBackTo: opts.rolledBackTo } : {}),
-    });
+    // A repair plan (src/api/repair.ts) returns machines to the generation they have: nothing new to record.
+    if (plan.generation !== plan.basis.generation) {
+      await mapLimit(touched, machineConcurrency, async (name) => {
+        const machine = plan.desired.machines[name];
+        await runtimes.get(name)!.commit(plan.generation, { deployment: plan.deployment, generation: plan.generation, manifestHash: plan.desired.hash, machine: machine ?? null });
+      });
+      opts.state.record(plan.deployment, {
+        generation: plan.generation,
+        createdAt: new Date().toISOString(),
+        manifest: plan.desired,
+        ...(opts.source ? { source: opts.source } : {}),
+        ...(opts.commit ? { commit: opts.commit } : {}),
+        ...(opts.rolledBackTo !== undefined ? { rolledBackTo: opts.rolledBackTo } : {}),
+      });
+    }
     opts.state.journal(plan.deployment, { event: 'committed', generation: plan.generation });
     emit({ kind: 'commit', generation: plan.generation, machines: touched.length });
     opts.state.clearJournal(plan.deployment);

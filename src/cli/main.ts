@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   rollback: () => import('./commands/rollback.ts'),
   destroy: () => import('./commands/destroy.ts'),
   history: () => import('./commands/history.ts'),
+  repair: () => import('./commands/repair.ts'),
   controller: () => import('./commands/controller.ts'),
   testnet: () => import('./commands/testnet.ts'),
   schema: () => import('./commands/schema.ts'),
@@ -28,6 +29,7 @@ commands:
   apply [ROOT|PLAN.json]     make the machines run the models; rolls back on failure
   status [ROOT]              what runs where, asked of every machine
   rollback [ROOT] [--to N]   return to the previous (or Nth) generation
+  repair [ROOT]              put back what drifted from the recorded generation
   destroy [ROOT]             stop and remove everything the deployment runs
   history [ROOT]             the recorded generations and the commits they came from
   controller --config FILE   keep deployments equal to their Git branches (GitOps)

@@ -56,7 +56,8 @@ export const deploymentConfig = z
     repository: repositoryConfig,
     path: z.string().min(1).default('strata.yaml').describe('the root file inside the repository'),
     interval: duration.optional().describe('reconcile at least this often, even without new commits (default 5m)'),
-    selfHeal: z.boolean().default(true),
+    selfHeal: z.boolean().default(true).describe('restore what drifted; off: only report it'),
+    probeInterval: duration.optional().describe('how often to ask every machine whether it still runs what was deployed (default 60s)'),
     suspended: z.boolean().default(false),
     webhook: z.strictObject({ secret: secretRef }).optional(),
   })

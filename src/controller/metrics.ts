@@ -46,6 +46,18 @@ export class ControllerMetrics {
     labelNames: ['deployment'],
     registers: [this.registry],
   });
+  readonly driftItems = new Gauge({
+    name: 'strata_drift_items',
+    help: 'Items that differed from the recorded generation at the last probe.',
+    labelNames: ['deployment'],
+    registers: [this.registry],
+  });
+  readonly driftEvents = new Counter({
+    name: 'strata_drift_events_total',
+    help: 'Drifted items found, by what was done: healed, reported (selfHeal off), heal_failed.',
+    labelNames: ['deployment', 'action'],
+    registers: [this.registry],
+  });
   readonly ready = new Gauge({
     name: 'strata_deployment_ready',
     help: '1 when the deployment runs its latest revision, else 0.',

@@ -10,6 +10,7 @@ import type { Plan } from '../plan/types.ts';
 import { backoffDelay, formatDuration, withJitter } from './backoff.ts';
 import type { DeploymentConfig } from './config.ts';
 import type { ControllerMetrics } from './metrics.ts';
+import { checkDrift, DEFAULT_PROBE_INTERVAL_MS } from './drift.ts';
 import type { DeploymentSource } from './source.ts';
 import { conditionOf, markStep, setCondition, stepsOf, type DeploymentStatus } from './status.ts';
 
@@ -18,6 +19,8 @@ export interface DeploymentRuntime {
   config: DeploymentConfig;
   source: DeploymentSource;
   status: DeploymentStatus;
+  /** When the machines were last probed for drift (ms since epoch). */
+  lastProbeAt?: number;
   /** Set by `sync`: try the current commit even if it failed before. */
   forceRetry?: boolean;
   /** Set by `rollback`: the next reconcile rolls back instead. */
@@ -98,8 +101,16 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
     if (isEmptyPlan(plan)) {
       if (plan.basis.generation !== null) recordApplied(d, deps.metrics, revision, plan.basis.generation);
       succeed(d, `generation ${plan.basis.generation} runs commit ${revision.slice(0, 12)}`);
-      log.info(`up to date at generation ${plan.basis.generation}; next look in ${formatDuration(interval)}`);
-      return finish({ result: 'unchanged', requeueAfterMs: interval });
+      const probeEvery = d.config.probeInterval ?? DEFAULT_PROBE_INTERVAL_MS;
+      if (plan.basis.generation !== null && Date.now() - (d.lastProbeAt ?? 0) >= probeEvery) {
+        d.lastProbeAt = Date.now();
+        const action = await checkDrift(d, ctx, deps.metrics, log, tree);
+        if (action === 'heal-failed') setCondition(d.status, 'Ready', 'False', 'DriftNotHealed', `drift could not be restored; generation ${plan.basis.generation} is damaged on some machine`);
+        if (action === 'reported') setCondition(d.status, 'Ready', 'False', 'Drifted', `${d.status.drift!.items.length} item(s) drifted; selfHeal is off`);
+      }
+      const next = Math.min(interval, probeEvery);
+      log.info(`up to date at generation ${plan.basis.generation}; next look in ${formatDuration(next)}`);
+      return finish({ result: 'unchanged', requeueAfterMs: next });
     }
 
     const info = await d.source.commitInfo(revision);

@@ -38,6 +38,8 @@ export interface DeploymentStatus {
   generation?: number;
   /** The last time the followed branch moved to a commit not descending from the one before (a force push). */
   lastHistoryRewrite?: { from?: string; to: string; at: string };
+  /** The latest drift probe: what differed from the recorded generation, and what was done. */
+  drift?: { checkedAt: string; items: { machine: string; name: string; reason: string }[]; unreachable: string[]; action: 'none' | 'healed' | 'reported' | 'heal-failed' };
   /** The transition in flight, step by step. */
   plan?: { generation: number; revision: string; steps: StepProgress[] };
   /** When the latest reconcile ended. */

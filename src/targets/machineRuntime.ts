@@ -24,6 +24,8 @@ export interface ItemStatus {
   module: string;
   state: 'running' | 'stopped' | 'present';
   pid?: number;
+  /** Why the item differs from what was activated (a dead process, a changed file); absent when it does not. */
+  drift?: string;
 }
 
 export interface MachineStatus {
@@ -97,8 +99,14 @@ export class MachineRuntime {
       if (kind === 'generation') out.generation = rest[0] === 'none' ? null : Number(rest[0]);
       else if (kind === 'lock') out.lock = rest.join(' ') === 'none' ? null : rest.join(' ');
       else if (kind === 'item') {
-        const [key, module, state, pid] = rest;
-        out.items.push({ key: key!, module: module!, state: state as ItemStatus['state'], ...(pid && pid !== '-' ? { pid: Number(pid) } : {}) });
+        const [key, module, state, pid, verdict, ...reason] = rest;
+        out.items.push({
+          key: key!,
+          module: module!,
+          state: state as ItemStatus['state'],
+          ...(pid && pid !== '-' ? { pid: Number(pid) } : {}),
+          ...(verdict === 'drift' ? { drift: reason.join(' ') } : {}),
+        });
       }
     }
     return out;

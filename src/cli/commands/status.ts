@@ -1,10 +1,13 @@
-import { deploymentStatus, type StatusReport } from '../../api/status.ts';
+import { deploymentStatus, driftOf, type StatusReport } from '../../api/status.ts';
 import { validateDeployment } from '../../api/load.ts';
 import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 
 export const help = `strata status [ROOT] [--deployment NAME] [--json]
   Asks every machine of the deployed generation what it runs (one round trip each):
-  its recorded generation, lock, and every service with running / stopped / missing.
+  its recorded generation, lock, and every item with running / stopped / present /
+  missing, and DRIFT where it differs from what was deployed (a process that died or
+  stopped listening, a placed file that was changed or removed). Exits 1 on drift or an
+  unreachable machine.
   --deployment NAME   name the deployment instead of reading ROOT (default strata.yaml)`;
 
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -12,12 +15,13 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
   const report = await deploymentStatus(deployment, { stateDir: stateDirOf(values) });
   io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
-  return report.machines.every((m) => m.reachable) ? 0 : 1;
+  return report.machines.every((m) => m.reachable) && driftOf(report).length === 0 ? 0 : 1;
 }
 
 export function renderStatus(r: StatusReport): string {
   if (r.generation === null) return `${r.deployment}: nothing deployed\n`;
-  const lines = [`${r.deployment}: generation ${r.generation}`];
+  const drift = driftOf(r).length;
+  const lines = [`${r.deployment}: generation ${r.generation}${drift ? `, ${drift} item${drift === 1 ? '' : 's'} drifted` : ''}`];
   for (const m of r.machines) {
     if (!m.reachable) {
       lines.push(`  ${m.machine} (${m.address}): unreachable: ${m.error}`);
@@ -25,7 +29,7 @@ export function renderStatus(r: StatusReport): string {
     }
     const gen = m.generation === null ? 'no generation' : `generation ${m.generation}`;
     lines.push(`  ${m.machine} (${m.address}): ${gen}${m.lock ? `, locked by ${m.lock}` : ''}`);
-    for (const i of m.items) lines.push(`    ${i.layer === 'service' ? 'service' : i.module} ${i.name}: ${i.state}${i.pid ? ` (pid ${i.pid})` : ''}`);
+    for (const i of m.items) lines.push(`    ${i.layer === 'service' ? 'service' : i.module} ${i.name}: ${i.state}${i.pid ? ` (pid ${i.pid})` : ''}${i.drift ? `  DRIFT: ${i.drift}` : ''}`);
     if (m.items.length === 0) lines.push('    (nothing deployed here)');
   }
   return `${lines.join('\n')}\n`;

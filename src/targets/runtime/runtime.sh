@@ -83,6 +83,17 @@ alive() {
   kill -0 "$1" 2>/dev/null
 }
 
+# Whether any live process remains in the process group a service was started as (its
+# leader may be gone while a child it started still runs). Zombies do not count.
+group_alive() {
+  alive "${1:-}" && return 0
+  [ -n "${1:-}" ] || return 1
+  [ -d /proc/self ] || { kill -s 0 -- "-$1" 2>/dev/null; return; }
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v g="$1" '
+    { s = $0; sub(/^.*\) /, "", s); split(s, f, " "); if (f[3] == g && f[1] !~ /^[ZX]/) { found = 1; exit } }
+    END { exit !found }'
+}
+
 # Whether something listens on ADDRESS:PORT (or on any address at PORT), from /proc/net;
 # one awk process per check, since readiness is polled.
 listening() {
@@ -172,21 +183,21 @@ process_wait_ready() {
 process_stop() {
   d=$1
   pid=$(field "$d" pid)
-  if alive "$pid"; then
+  if group_alive "$pid"; then
     kill -s TERM -- "-$pid" 2>/dev/null || kill -s TERM "$pid" 2>/dev/null
     i=0
-    while alive "$pid" && [ "$i" -lt 200 ]; do sleep_briefly; i=$((i + 1)); done
-    if alive "$pid"; then
+    while group_alive "$pid" && [ "$i" -lt 200 ]; do sleep_briefly; i=$((i + 1)); done
+    if group_alive "$pid"; then
       kill -s KILL -- "-$pid" 2>/dev/null || kill -s KILL "$pid" 2>/dev/null
       i=0
-      while alive "$pid" && [ "$i" -lt 40 ]; do sleep_briefly; i=$((i + 1)); done
+      while group_alive "$pid" && [ "$i" -lt 40 ]; do sleep_briefly; i=$((i + 1)); done
     fi
   fi
   rm -f "$d/pid"
 }
 
 process_state() {
-  if alive "$(field "$1" pid)"; then printf 'running %s' "$(field "$1" pid)"; else printf 'stopped -'; fi
+  if group_alive "$(field "$1" pid)"; then printf 'running %s' "$(field "$1" pid)"; else printf 'stopped -'; fi
 }
 
 # ---------------------------------------------------------------- module: file
@@ -204,6 +215,8 @@ file_activate() {
       cp -p "$src/$rel" "$target/$rel.strata-new" &&
       mv -f "$target/$rel.strata-new" "$target/$rel" || die "cannot place $target/$rel"
   done <"$d/placed"
+  # Checksums of what was placed, so `status` can tell a file someone changed.
+  (cd "$target" && while IFS= read -r rel; do sha256sum -- "$rel"; done <"$d/placed") >"$d/sums" || die "cannot checksum $target"
 }
 
 file_deactivate() {
@@ -240,6 +253,39 @@ directory_activate() {
 directory_deactivate() {
   # Keeps a directory that still holds anything: removing a declaration never deletes data.
   rmdir -- "$(field "$1" path)" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- drift
+
+# Prints why an active item differs from what was activated, or nothing when it does not.
+item_drift() {
+  d=$1
+  case $(field "$d" module) in
+    process)
+      pid=$(field "$d" pid)
+      port=$(field "$d" ready_port)
+      if ! group_alive "$pid"; then
+        printf 'process %s is not running' "${pid:-?}"
+      elif [ -n "$port" ] && ! listening "$(field "$d" bind)" "$port"; then
+        printf 'nothing listens on port %s' "$port"
+      elif ! alive "$pid"; then
+        printf 'process %s exited; others of its process group still run unsupervised' "$pid"
+      fi
+      ;;
+    file)
+      target=$(field "$d" path)
+      [ -d "$target" ] || { printf 'directory %s is missing' "$target"; return 0; }
+      [ -f "$d/sums" ] || return 0
+      bad=$(cd "$target" && LC_ALL=C sha256sum -c -- "$d/sums" 2>/dev/null | grep -v ': OK$' | head -n 1)
+      case $bad in
+        *': FAILED open or read') printf 'file %s/%s is missing' "$target" "${bad%: FAILED open or read}" ;;
+        *': FAILED') printf 'file %s/%s was changed' "$target" "${bad%: FAILED}" ;;
+      esac
+      ;;
+    directory)
+      [ -d "$(field "$d" path)" ] || printf 'directory %s is missing' "$(field "$d" path)"
+      ;;
+  esac
 }
 
 # ---------------------------------------------------------------- items
@@ -366,9 +412,12 @@ case $VERB in
     for d in "$ROOT"/items/*; do
       [ -d "$d" ] || continue
       key=${d##*/}
+      drift=$(item_drift "$d")
+      verdict="ok"
+      [ -z "$drift" ] || verdict="drift $drift"
       case $(field "$d" module) in
-        process) printf 'item %s process %s\n' "$key" "$(process_state "$d")" ;;
-        *) printf 'item %s %s present -\n' "$key" "$(field "$d" module)" ;;
+        process) printf 'item %s process %s %s\n' "$key" "$(process_state "$d")" "$verdict" ;;
+        *) printf 'item %s %s present - %s\n' "$key" "$(field "$d" module)" "$verdict" ;;
       esac
     done
     ;;

@@ -1,0 +1,29 @@
+import { applyDeployment } from '../../api/apply.ts';
+import { validateDeployment } from '../../api/load.ts';
+import { planRepair } from '../../api/repair.ts';
+import { deploymentStatus, driftOf } from '../../api/status.ts';
+import { renderPlan } from '../../plan/render.ts';
+import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { progressPrinter } from '../progress.ts';
+
+export const help = `strata repair [ROOT] [--deployment NAME]
+  Asks every machine what drifted from the recorded generation (as \`strata status\` does)
+  and puts back only those items: a process that died is started again, a placed file
+  that was changed or removed is rewritten. Records no new generation. Artifacts missing
+  from a machine's store are read from the paths recorded with the generation.`;
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
+  const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
+  const ctx = { stateDir: stateDirOf(values), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
+  const drifts = driftOf(await deploymentStatus(deployment, ctx));
+  if (drifts.length === 0) {
+    io.out(values.json ? `${JSON.stringify({ repaired: 0 })}\n` : `${deployment}: nothing drifted\n`);
+    return 0;
+  }
+  const plan = planRepair(deployment, drifts, ctx);
+  if (!values.quiet && !values.json) io.err(renderPlan(plan, 'text'));
+  const result = await applyDeployment(plan, ctx, { source: 'drift repair' });
+  io.out(values.json ? `${JSON.stringify({ repaired: drifts.length, drifts, ...result })}\n` : `${deployment}: restored ${drifts.length} drifted item${drifts.length === 1 ? '' : 's'}\n`);
+  return 0;
+}
