@@ -75,6 +75,8 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
   }
 
   const interval = intervalOf(d.config);
+  // Drift is probed between commits too: look again by the probe interval at the latest.
+  const probeEvery = d.config.probeInterval ?? DEFAULT_PROBE_INTERVAL_MS;
   let revision: string | undefined;
   try {
     const sync = await d.source.sync();
@@ -101,7 +103,6 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
     if (isEmptyPlan(plan)) {
       if (plan.basis.generation !== null) recordApplied(d, deps.metrics, revision, plan.basis.generation);
       succeed(d, `generation ${plan.basis.generation} runs commit ${revision.slice(0, 12)}`);
-      const probeEvery = d.config.probeInterval ?? DEFAULT_PROBE_INTERVAL_MS;
       if (plan.basis.generation !== null && Date.now() - (d.lastProbeAt ?? 0) >= probeEvery) {
         d.lastProbeAt = Date.now();
         const action = await checkDrift(d, ctx, deps.metrics, log, tree);
@@ -119,8 +120,9 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
     recordApplied(d, deps.metrics, revision, result.generation);
     recordTransition(deps.metrics, name, plan, Object.keys(manifest.machines).length);
     succeed(d, `generation ${result.generation} runs commit ${revision.slice(0, 12)}`);
-    log.info({ generation: result.generation, ms: result.durationMs }, `deployed commit ${revision.slice(0, 12)} as generation ${result.generation} in ${formatDuration(result.durationMs)}; next look in ${formatDuration(interval)}`);
-    return finish({ result: 'applied', requeueAfterMs: interval });
+    const next = Math.min(interval, probeEvery);
+    log.info({ generation: result.generation, ms: result.durationMs }, `deployed commit ${revision.slice(0, 12)} as generation ${result.generation} in ${formatDuration(result.durationMs)}; next look in ${formatDuration(next)}`);
+    return finish({ result: 'applied', requeueAfterMs: next });
   } catch (e) {
     return finish(fail(d, deps, log, e, revision, started, interval));
   }
