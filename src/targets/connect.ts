@@ -26,6 +26,7 @@ export function openRuntime(m: MachineManifest, opts: ConnectOptions): MachineRu
     hostKey: t.hostKey,
     knownHosts: t.knownHosts,
     identity: t.identity,
+    ...(t.trustOnFirstUse ? { trustOnFirstUseFile: join(resolve(opts.stateDir), 'known_hosts') } : {}),
     connectTimeoutMs: opts.connectTimeoutMs,
     commandTimeoutMs: opts.commandTimeoutMs,
   });

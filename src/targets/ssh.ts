@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import ssh2 from 'ssh2';
 import { TargetError } from '../errors.ts';
-import { keyBlob, knownHostKeys } from './hostKeys.ts';
+import { keyBlob, knownHostKeys, knownHostsName } from './hostKeys.ts';
 import { commandLine } from './shellQuote.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
 
@@ -24,6 +24,11 @@ export interface SshTargetOptions {
   identity?: string;
   /** The private key itself (read from a secret by the caller); wins over identity. */
   privateKey?: Buffer | string;
+  /**
+   * Trust on first use, only when asked for: with no pinned key and no known_hosts entry, the
+   * key presented first is accepted and written to this file; later connections must match it.
+   */
+  trustOnFirstUseFile?: string;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
   /** Channels open at once on the connection; OpenSSH's MaxSessions defaults to 10. */
@@ -39,6 +44,8 @@ export class SshTarget implements Target {
   readonly machine: string;
   bytesSent = 0;
   private conn?: Promise<Conn>;
+  private current?: Conn;
+  private readonly lost = new WeakSet<Conn>();
   private active = 0;
   private readonly waiting: (() => void)[] = [];
 
@@ -47,7 +54,9 @@ export class SshTarget implements Target {
   }
 
   async run(argv: readonly string[], runOpts: RunOptions = {}): Promise<RunResult> {
-    const conn = await this.connection();
+    let conn = await this.connection();
+    if (this.lost.has(conn)) conn = await this.connection();
+    if (runOpts.priority) return this.exec(conn, commandLine(argv), runOpts);
     await this.acquireChannel();
     try {
       return await this.exec(conn, commandLine(argv), runOpts);
@@ -103,6 +112,13 @@ export class SshTarget implements Target {
       sock.on('error', (e) => fail(new TargetError('CONNECT_FAILED', `cannot connect to ${o.machine} at ${o.host}:${o.port}: ${e.message}`, { machine: o.machine })));
       conn.on('ready', () => {
         clearTimeout(timer);
+        // A connection that drops (sshd killed, machine gone) is forgotten: the next command
+        // connects again, and says why when it cannot.
+        conn.once('close', () => {
+          this.lost.add(conn);
+          if (this.current === conn) this.conn = undefined;
+        });
+        this.current = conn;
         resolve(conn);
       });
       conn.on('error', (e) => {
@@ -119,6 +135,10 @@ export class SshTarget implements Target {
         hostVerifier: (key: Buffer) => {
           const presented = key.toString('base64');
           if (expected.includes(presented)) return true;
+          if (expected.length === 0 && o.trustOnFirstUseFile) {
+            pinFirstKey(o.trustOnFirstUseFile, o.host, o.port, key);
+            return true;
+          }
           rejection = new TargetError(
             'HOST_KEY_MISMATCH',
             `host key of ${o.machine} (${o.host}:${o.port}) does not match the ${o.hostKey ? 'pinned ssh.hostKey' : `known_hosts entry in ${this.knownHostsFile()}`}; refusing to connect`,
@@ -137,12 +157,15 @@ export class SshTarget implements Target {
   private expectedHostKeys(): string[] {
     const o = this.opts;
     if (o.hostKey) return [keyBlob(o.hostKey)!];
-    let keys: string[];
-    try {
-      keys = knownHostKeys(this.knownHostsFile(), o.host, o.port);
-    } catch {
-      keys = [];
-    }
+    const known = (file: string) => {
+      try {
+        return knownHostKeys(file, o.host, o.port);
+      } catch {
+        return [];
+      }
+    };
+    const keys = known(this.knownHostsFile());
+    if (keys.length === 0 && o.trustOnFirstUseFile) return known(o.trustOnFirstUseFile);
     if (keys.length === 0) {
       throw new TargetError(
         'HOST_KEY_UNKNOWN',
@@ -178,15 +201,27 @@ export class SshTarget implements Target {
         const out: Buffer[] = [];
         const errOut: Buffer[] = [];
         let code = 1;
+        let exited = false;
         const timer = setTimeout(() => {
           stream.close();
           reject(new TargetError('COMMAND_TIMEOUT', `command on ${this.machine} did not finish within ${timeoutMs / 1000}s`, { machine: this.machine }));
         }, timeoutMs);
         stream.on('data', (d: Buffer) => out.push(d));
         stream.stderr.on('data', (d: Buffer) => errOut.push(d));
-        stream.on('exit', (c: number | null, signal?: string) => (code = c ?? (signal ? 128 : 1)));
+        stream.on('exit', (c: number | null, signal?: string) => {
+          exited = true;
+          code = c ?? (signal ? 128 : 1);
+        });
         stream.on('close', () => {
           clearTimeout(timer);
+          // A command always reports how it ended; a channel closed without that lost its connection.
+          if (!exited) {
+            return reject(
+              new TargetError('CONNECTION_LOST', `lost the connection to ${this.machine} (${this.opts.host}:${this.opts.port}) while a command ran; whether it took effect is unknown`, {
+                machine: this.machine,
+              }),
+            );
+          }
           const stdoutBytes = Buffer.concat(out);
           resolve({ code, stdout: stdoutBytes.toString(), stdoutBytes, stderr: Buffer.concat(errOut).toString() });
         });
@@ -222,4 +257,11 @@ export class SshTarget implements Target {
 /** `~/x` is the controller user's home; other paths are used as given. */
 function expandHome(path: string): string {
   return path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
+}
+
+/** Records a host key seen on first use, in known_hosts format, so the next connection must match it. */
+function pinFirstKey(file: string, host: string, port: number, key: Buffer): void {
+  const type = key.subarray(4, 4 + key.readUInt32BE(0)).toString();
+  mkdirSync(dirname(file), { recursive: true });
+  appendFileSync(file, `${knownHostsName(host, port)} ${type} ${key.toString('base64')}\n`, { mode: 0o600 });
 }
