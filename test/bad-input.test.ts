@@ -48,7 +48,7 @@ const EXPECTED: Record<string, Expected> = {
   // missing required fields
   'missing-start': { file: 'services.yaml', line: 3, column: 3, message: 'services.server.start: is required for a service of type "process"' },
   'missing-path-file-service': { file: 'services.yaml', line: 3, column: 3, message: 'services.server.path: is required for a service of type "file"' },
-  'missing-type': { file: 'services.yaml', line: 3, column: 3, message: 'services.server.type: is required (expected one of "process"|"file"|"script")' },
+  'missing-type': { file: 'services.yaml', line: 3, column: 3, message: 'services.server.type: is required (expected one of "process"|"file"|"script"|"postgresql-database")' },
   'missing-address': { file: 'network.yaml', line: 5, column: 3, message: 'machines.m2.address: is required' },
   'missing-root-distribution': { file: 'strata.yaml', line: 2, column: 1, message: 'distribution: is required (expected a file path' },
   // references
@@ -58,6 +58,7 @@ const EXPECTED: Record<string, Expected> = {
   'unknown-dependency': { file: 'services.yaml', line: 11, column: 25, message: 'services.client.dependsOn[1]: unknown service "database"' },
   'unknown-container-daemon': { file: 'network.yaml', line: 6, column: 21, message: 'unknown daemon "postgres" on machine "m1"' },
   'dependency-not-distributed': { file: 'services.yaml', line: 10, column: 17, message: '"server" is not distributed to any machine' },
+  'database-without-container': { file: 'distribution.yaml', line: 5, column: 3, message: '"app-db" is a postgresql-database and must be placed into a container' },
   'placed-twice': { file: 'distribution.yaml', line: 4, column: 16, message: '"client" is placed on machine "m2" twice' },
   // cycles
   'cycle-self': { file: 'services.yaml', line: 8, column: 17, message: 'a service cannot name itself in dependsOn' },

@@ -312,7 +312,14 @@ describe('controller on real sshd hosts and a real Git server', () => {
       { 'x-strata-signature': `sha256=${hmacHex('nope', body)}` },
       {},
     ];
-    const before = await status();
+    // Let any reconcile queued by the previous test (a re-run after a webhook, a drift probe) finish.
+    let before = await status();
+    for (let settled = false; !settled; ) {
+      await sleep(700);
+      const again = await status();
+      settled = again.lastReconcileAt === before.lastReconcileAt && again.plan === undefined;
+      before = again;
+    }
     const totalBefore = metricSeries(await metrics(), 'strata_reconcile_total');
     for (const headers of bad) {
       const r = await api.webhook('hello-world', body, headers);

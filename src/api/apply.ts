@@ -1,6 +1,8 @@
 import { applyPlan, type ApplyResult } from '../apply/apply.ts';
+import { recoverTransition, type RecoveryResult } from '../apply/recover.ts';
+import { planTransition } from '../plan/diff.ts';
 import type { Plan } from '../plan/types.ts';
-import type { GenerationRecord } from '../state/fileState.ts';
+import type { FileStateStore, GenerationRecord } from '../state/fileState.ts';
 import { fsTree } from '../source/fsTree.ts';
 import type { Tree } from '../source/tree.ts';
 import { openRuntime } from '../targets/connect.ts';
@@ -12,18 +14,65 @@ export interface ApplyDeploymentOptions {
   rolledBackTo?: number;
   /** Where artifacts are read from (default: the disk). */
   tree?: Tree;
+  /**
+   * When recovery completes an interrupted transition first (so the recorded state moves on),
+   * plan again from the new recorded state to the same desired manifest instead of refusing the
+   * plan as stale. For plans made from the models just now (the CLI's `apply ROOT`, the
+   * controller); never for a saved plan, which is pinned to the state it was made from.
+   */
+  rebaseAfterRecovery?: boolean;
 }
 
-/** Applies a plan with the context's state store and targets. */
-export function applyDeployment(plan: Plan, ctx: Context, opts: ApplyDeploymentOptions = {}): Promise<ApplyResult> {
-  const conn = connectOptions(ctx);
-  const { tree = fsTree, ...rest } = opts;
-  return applyPlan(plan, {
-    state: stateStore(ctx),
-    tree,
-    runtimeFor: (m) => openRuntime(m, conn),
-    onEvent: ctx.onEvent,
+/**
+ * Applies a plan with the context's state store and targets. Holds the deployment's transition
+ * lock on the state directory throughout, and first recovers a transition that a crash
+ * interrupted (src/apply/recover.ts).
+ */
+export async function applyDeployment(plan: Plan, ctx: Context, opts: ApplyDeploymentOptions = {}): Promise<ApplyResult> {
+  const { tree = fsTree, rebaseAfterRecovery, ...rest } = opts;
+  const state = stateStore(ctx);
+  const release = state.lockDeployment(plan.deployment);
+  try {
+    const recovery = await recover(plan.deployment, ctx, state);
+    if (recovery.action === 'completed' && rebaseAfterRecovery && plan.generation !== plan.basis.generation) {
+      plan = { ...planTransition(state.current(plan.deployment), plan.desired), ...(plan.revisions ? { revisions: plan.revisions } : {}) };
+    }
+    const result = await applyPlan(plan, {
+      state,
+      tree,
+      runtimeFor: (m) => openRuntime(m, connectOptions(ctx)),
+      onEvent: ctx.onEvent,
+      machineConcurrency: ctx.parallel,
+      lockLeaseMs: ctx.lockLeaseMs,
+      ...rest,
+    });
+    return recovery.action === 'none' ? result : { ...result, recovery };
+  } finally {
+    release();
+  }
+}
+
+/**
+ * Recovers an interrupted transition of the deployment, if its journal holds one: completes it
+ * when every machine recorded the new generation, else rolls it back. Takes the deployment's
+ * transition lock; MACHINE_LOCKED when a live process holds it.
+ */
+export async function recoverDeployment(deployment: string, ctx: Context): Promise<RecoveryResult> {
+  const state = stateStore(ctx);
+  if (!state.hasJournal(deployment)) return { action: 'none', deployment, undone: 0, started: 0, machines: [], message: 'no interrupted transition' };
+  const release = state.lockDeployment(deployment);
+  try {
+    return await recover(deployment, ctx, state);
+  } finally {
+    release();
+  }
+}
+
+function recover(deployment: string, ctx: Context, state: FileStateStore): Promise<RecoveryResult> {
+  return recoverTransition(deployment, {
+    state,
+    runtimeFor: (m) => openRuntime(m, connectOptions(ctx)),
     machineConcurrency: ctx.parallel,
-    ...rest,
+    onEvent: ctx.onEvent,
   });
 }

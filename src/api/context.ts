@@ -9,6 +9,8 @@ export interface Context {
   stateDir: string;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
+  /** How long a machine lock holds without renewal (default 60 s). */
+  lockLeaseMs?: number;
   /** Machines handled at once during apply (default 32). */
   parallel?: number;
   onEvent?: (e: ApplyEvent) => void;

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { ApplyError, StrataError } from '../errors.ts';
 import { hashArtifact } from '../artifact/hash.ts';
 import { readArtifact } from '../artifact/read.ts';
@@ -11,6 +11,8 @@ import type { FileStateStore, GenerationRecord } from '../state/fileState.ts';
 import type { MachineRuntime } from '../targets/machineRuntime.ts';
 import type { ApplyEvent } from './events.ts';
 import { mapLimit } from './mapLimit.ts';
+import { DEFAULT_LEASE_MS, liveTokens, parseJournal, startRenewal, takeLock, undoTransition, type LockSpec, type RecoveryResult } from './recover.ts';
+import { isStatefulStep, StatefulSteps } from './stateful.ts';
 import { walkGraph } from './walk.ts';
 
 export interface ApplyOptions {
@@ -19,8 +21,10 @@ export interface ApplyOptions {
   tree: Tree;
   /** Opens a machine's runtime; called once per machine the plan touches. */
   runtimeFor: (m: MachineManifest) => MachineRuntime;
-  /** Who holds the machine locks; default host:pid:random. */
+  /** Who holds the machine locks: the controller identity (default: the state store's, HOST:ID). */
   owner?: string;
+  /** How long a machine lock holds without renewal (default 60 s); renewed every third of it. */
+  lockLeaseMs?: number;
   /** Machines handled at once (connect, lock, upload, record). */
   machineConcurrency?: number;
   /** Steps running at once across all machines. */
@@ -31,6 +35,8 @@ export interface ApplyOptions {
   /** The Git commit they came from, recorded with the generation. */
   commit?: GenerationRecord['commit'];
   rolledBackTo?: number;
+  /** Snapshots kept per stateful service (default: the root file's `snapshotsKept`, else 5). */
+  snapshotsKept?: number;
 }
 
 export interface ApplyResult {
@@ -40,6 +46,8 @@ export interface ApplyResult {
   uploaded: Record<string, string[]>;
   bytesSent: number;
   durationMs: number;
+  /** What recovery of an interrupted transition did first (src/api/apply.ts), if there was one. */
+  recovery?: RecoveryResult;
 }
 
 export class StalePlanError extends StrataError {
@@ -67,7 +75,8 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
   if (isEmptyPlan(plan)) return { generation: basis.generation ?? 0, steps: 0, uploaded: {}, bytesSent: 0, durationMs: Date.now() - started };
 
   const machineConcurrency = opts.machineConcurrency ?? 32;
-  const owner = opts.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const owner = opts.owner ?? opts.state.identity();
+  const lock: LockSpec = { owner, token: randomBytes(6).toString('hex'), leaseMs: opts.lockLeaseMs ?? DEFAULT_LEASE_MS };
   const runtimes = new Map<string, MachineRuntime>();
   for (const name of plan.machines) {
     const m = plan.desired.machines[name] ?? recorded?.manifest.machines[name];
@@ -77,13 +86,43 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
   const all = [...runtimes.values()];
   const locked: MachineRuntime[] = [];
   const uploaded: Record<string, string[]> = {};
+  // A repair plan (src/api/repair.ts) returns machines to the generation they have: nothing new to record.
+  const repair = plan.generation === plan.basis.generation;
+  const lost: string[] = [];
+  // Write-ahead: the whole plan, the lock owner and token are on disk before any machine is touched.
+  opts.state.beginJournal(plan.deployment, {
+    generation: plan.generation,
+    basis: plan.basis,
+    owner,
+    token: lock.token,
+    pid: process.pid,
+    host: hostname(),
+    leaseMs: lock.leaseMs,
+    plan,
+    record: {
+      ...(opts.source ? { source: opts.source } : {}),
+      ...(opts.commit ? { commit: opts.commit } : {}),
+      ...(opts.rolledBackTo !== undefined ? { rolledBackTo: opts.rolledBackTo } : {}),
+    },
+  });
+  liveTokens.add(lock.token);
+  let stopRenewal = () => {};
+  let stepsRolledBack = false;
+  let outcome: 'committed' | 'rolled-back' | undefined;
   try {
     emit({ kind: 'lock', machines: plan.machines });
     await mapLimit(all, machineConcurrency, async (rt) => {
-      await rt.lock(owner);
+      await takeLock(rt, lock, (b) => {
+        opts.state.journal(plan.deployment, { event: 'lock-broken', machine: rt.machine, holder: b, why: b.why });
+        emit({ kind: 'lock-broken', machine: rt.machine, holder: b, why: b.why });
+      });
       locked.push(rt);
     });
-    opts.state.journal(plan.deployment, { event: 'begin', generation: plan.generation, basis: plan.basis, owner });
+    stopRenewal = startRenewal(() => locked, lock, (machine, e) => {
+      lost.push(machine);
+      opts.state.journal(plan.deployment, { event: 'lock-lost', machine, error: e.message });
+      emit({ kind: 'lock-lost', machine, error: e.message });
+    });
 
     await mapLimit(all, machineConcurrency, async (rt) => {
       const hashes = plan.uploads[rt.machine]?.map((u) => u.hash) ?? [];
@@ -96,11 +135,19 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       uploaded[rt.machine] = missing;
     });
 
-    await runSteps(plan, runtimes, opts, emit);
+    try {
+      await runSteps(plan, runtimes, opts, emit);
+    } catch (e) {
+      stepsRolledBack = true;
+      throw e;
+    }
+    if (lost.length) {
+      throw new ApplyError('LOCK_LOST', `lost the lock of ${lost.join(', ')} during the transition (another owner broke it); generation ${plan.generation} is not recorded`, { machines: lost });
+    }
 
     const touched = plan.machines;
-    // A repair plan (src/api/repair.ts) returns machines to the generation they have: nothing new to record.
-    if (plan.generation !== plan.basis.generation) {
+    if (!repair) {
+      opts.state.journal(plan.deployment, { event: 'commit', generation: plan.generation, machines: touched });
       await mapLimit(touched, machineConcurrency, async (name) => {
         const machine = plan.desired.machines[name];
         await runtimes.get(name)!.commit(plan.generation, { deployment: plan.deployment, generation: plan.generation, manifestHash: plan.desired.hash, machine: machine ?? null });
@@ -115,11 +162,32 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       });
     }
     opts.state.journal(plan.deployment, { event: 'committed', generation: plan.generation });
+    outcome = 'committed';
     emit({ kind: 'commit', generation: plan.generation, machines: touched.length });
-    opts.state.clearJournal(plan.deployment);
+  } catch (e) {
+    if (stepsRolledBack) throw e; // runSteps rolled back already
+    // A failure outside the steps (a lock, an upload, the machines' commit): undo what the journal says was done.
+    const j = parseJournal(opts.state.readJournal(plan.deployment));
+    if (!j.begin || (j.started.length === 0 && !j.commitStarted)) {
+      opts.state.journal(plan.deployment, { event: 'rolled-back', generation: plan.generation });
+      throw e;
+    }
+    const { undone, errors } = await undoTransition({ ...j, begin: j.begin }, runtimes, opts.state, emit);
+    opts.state.journal(plan.deployment, errors.length ? { event: 'rollback-incomplete', errors } : { event: 'rolled-back', generation: plan.generation });
+    const err = e instanceof StrataError ? e : new ApplyError('APPLY_FAILED', messageOf(e));
+    const outcomeText = errors.length
+      ? `rollback incomplete: ${errors.join('; ')}`
+      : `rolled back ${undone} step${undone === 1 ? '' : 's'}${j.commitStarted && !repair ? ' and the machines\' generation records' : ''}; the previous generation is running`;
+    throw new ApplyError(err.code, `${err.message}\n${outcomeText}`, { ...err.data, rolledBack: errors.length === 0, rollbackErrors: errors });
   } finally {
-    await mapLimit(locked, machineConcurrency, (rt) => rt.unlock(owner).catch(() => undefined));
+    stopRenewal();
+    await mapLimit(locked, machineConcurrency, (rt) => rt.unlock(owner, lock.token).catch(() => undefined));
     if (locked.length) emit({ kind: 'unlock', machines: locked.map((r) => r.machine).sort() });
+    liveTokens.delete(lock.token);
+    // With the outcome written and the locks released, the journal has done its work. Without
+    // an outcome (a rollback that could not reach a machine), it stays for recovery.
+    outcome ??= parseJournal(opts.state.readJournal(plan.deployment)).outcome;
+    if (outcome) opts.state.clearJournal(plan.deployment);
     await Promise.all(all.map((rt) => rt.target.close()));
   }
   return {
@@ -135,6 +203,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
 async function runSteps(plan: Plan, runtimes: Map<string, MachineRuntime>, opts: ApplyOptions, emit: (e: ApplyEvent) => void): Promise<void> {
   const completed: Step[] = [];
   const concurrency = opts.stepConcurrency ?? 64;
+  const stateful = StatefulSteps.forPlan(plan, opts.state.dir, opts.snapshotsKept, emit);
   for (const phase of ['infrastructure', 'deactivate', 'activate', 'cleanup'] as const) {
     const steps = plan.steps.filter((s) => s.phase === phase);
     if (steps.length === 0) continue;
@@ -144,7 +213,7 @@ async function runSteps(plan: Plan, runtimes: Map<string, MachineRuntime>, opts:
       emit({ kind: 'step', status: 'start', step });
       opts.state.journal(plan.deployment, { event: 'step', status: 'start', step: step.id });
       const rt = runtimes.get(step.machine)!;
-      const r = step.action === 'activate' ? await rt.activate(step.item) : await rt.deactivate(step.item);
+      const r = isStatefulStep(step) ? await stateful.run(step, rt) : step.action === 'activate' ? await rt.activate(step.item) : await rt.deactivate(step.item);
       if (r.code !== 0) {
         const output = indent(r.stderr.trim() || `exit code ${r.code}`);
         throw new ApplyError('STEP_FAILED', `${step.action} ${step.item.name} on ${step.machine} failed (step ${step.id}):\n${output}`, {
@@ -168,24 +237,16 @@ async function runSteps(plan: Plan, runtimes: Map<string, MachineRuntime>, opts:
   }
 }
 
-/** Undoes completed steps newest first: an activation is deactivated, a deactivation re-activated. */
-async function rollBack(completed: Step[], runtimes: Map<string, MachineRuntime>, plan: Plan, opts: ApplyOptions, emit: (e: ApplyEvent) => void): Promise<string[]> {
-  emit({ kind: 'rollback', steps: completed.length });
-  opts.state.journal(plan.deployment, { event: 'rollback', steps: completed.length });
-  const errors: string[] = [];
-  for (const step of [...completed].reverse()) {
-    const rt = runtimes.get(step.machine)!;
-    try {
-      const r = step.action === 'activate' ? await rt.deactivate(step.item) : await rt.activate(step.item);
-      if (r.code !== 0) throw new Error(r.stderr.trim() || `exit ${r.code}`);
-      emit({ kind: 'rollback-step', step, ok: true });
-    } catch (e) {
-      errors.push(`undo step ${step.id} (${step.action} ${step.item.name} on ${step.machine}): ${messageOf(e)}`);
-      emit({ kind: 'rollback-step', step, ok: false, error: messageOf(e) });
-    }
-  }
-  opts.state.journal(plan.deployment, { event: 'rolled-back', errors });
-  if (errors.length === 0) opts.state.clearJournal(plan.deployment);
+/**
+ * Undoes, newest first, every step the journal says started: the completed ones and any whose
+ * outcome is unknown (a lost connection), which is safe either way (src/apply/recover.ts).
+ * Writes the outcome to the journal; apply removes it once the machines are unlocked.
+ */
+async function rollBack(_completed: Step[], runtimes: Map<string, MachineRuntime>, plan: Plan, opts: ApplyOptions, emit: (e: ApplyEvent) => void): Promise<string[]> {
+  const j = parseJournal(opts.state.readJournal(plan.deployment));
+  if (!j.begin) throw new ApplyError('JOURNAL_INVALID', `the journal of ${plan.deployment} lost its begin entry`);
+  const { errors } = await undoTransition({ ...j, begin: j.begin }, runtimes, opts.state, emit);
+  opts.state.journal(plan.deployment, errors.length ? { event: 'rollback-incomplete', errors } : { event: 'rolled-back', generation: plan.generation });
   return errors;
 }
 

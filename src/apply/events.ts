@@ -1,4 +1,6 @@
 import type { Step, StepPhase } from '../plan/types.ts';
+import type { LockHolder } from '../targets/machineRuntime.ts';
+import type { RecoveryResult } from './recover.ts';
 
 /** What apply reports as it goes; the CLI prints them, the controller will log them. */
 export type ApplyEvent =
@@ -7,7 +9,12 @@ export type ApplyEvent =
   | { kind: 'phase'; phase: StepPhase; steps: number }
   | { kind: 'step'; status: 'start' | 'done'; step: Step; ms?: number }
   | { kind: 'step'; status: 'failed'; step: Step; error: string }
+  | { kind: 'snapshot'; step: Step; file: string; bytes: number }
+  | { kind: 'restore'; step: Step; file: string; bytes: number }
   | { kind: 'rollback'; steps: number }
   | { kind: 'rollback-step'; step: Step; ok: boolean; error?: string }
   | { kind: 'commit'; generation: number; machines: number }
+  | { kind: 'lock-broken'; machine: string; holder: LockHolder; why: 'expired' | 'dead-owner' }
+  | { kind: 'lock-lost'; machine: string; error: string }
+  | { kind: 'recovery'; result: RecoveryResult }
   | { kind: 'unlock'; machines: string[] };

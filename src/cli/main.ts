@@ -13,6 +13,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   rollback: () => import('./commands/rollback.ts'),
   destroy: () => import('./commands/destroy.ts'),
   history: () => import('./commands/history.ts'),
+  snapshot: () => import('./commands/snapshot.ts'),
+  restore: () => import('./commands/restore.ts'),
   repair: () => import('./commands/repair.ts'),
   controller: () => import('./commands/controller.ts'),
   testnet: () => import('./commands/testnet.ts'),
@@ -32,6 +34,8 @@ commands:
   repair [ROOT]              put back what drifted from the recorded generation
   destroy [ROOT]             stop and remove everything the deployment runs
   history [ROOT]             the recorded generations and the commits they came from
+  snapshot --service NAME    snapshot a stateful service's data now
+  restore --service NAME     put a snapshot back into a running service (needs --yes)
   controller --config FILE   keep deployments equal to their Git branches (GitOps)
   testnet up|down DIR        real SSH test hosts on this machine (needs root)
   schema [KIND]              JSON Schema of the model files

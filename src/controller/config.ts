@@ -58,6 +58,9 @@ export const deploymentConfig = z
     interval: duration.optional().describe('reconcile at least this often, even without new commits (default 5m)'),
     selfHeal: z.boolean().default(true).describe('restore what drifted; off: only report it'),
     probeInterval: duration.optional().describe('how often to ask every machine whether it still runs what was deployed (default 60s)'),
+    connectTimeout: duration.optional().describe("how long to wait for a machine's SSH connection (default 10s)"),
+    commandTimeout: duration.optional().describe('how long one command (a step) may take on a machine (default 120s)'),
+    lockLease: duration.optional().describe('how long a machine lock holds without renewal (default 60s; renewed every third of it)'),
     suspended: z.boolean().default(false),
     webhook: z.strictObject({ secret: secretRef }).optional(),
   })
@@ -79,6 +82,15 @@ export const controllerConfig = z.strictObject({
 });
 
 export type ControllerConfig = z.output<typeof controllerConfig>;
+
+/** A deployment's connection settings, as the apply context (src/api/context.ts) takes them. */
+export function connectionSettings(d: Pick<DeploymentConfig, 'connectTimeout' | 'commandTimeout' | 'lockLease'>): { connectTimeoutMs?: number; commandTimeoutMs?: number; lockLeaseMs?: number } {
+  return {
+    ...(d.connectTimeout !== undefined ? { connectTimeoutMs: d.connectTimeout } : {}),
+    ...(d.commandTimeout !== undefined ? { commandTimeoutMs: d.commandTimeout } : {}),
+    ...(d.lockLease !== undefined ? { lockLeaseMs: d.lockLease } : {}),
+  };
+}
 export type DeploymentConfig = z.output<typeof deploymentConfig>;
 export type RepositoryConfig = z.output<typeof repositoryConfig>;
 export type SecretRef = z.output<typeof secretRef>;

@@ -1,8 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
+import { recoverDeployment } from '../api/apply.ts';
 import { stateStore } from '../api/context.ts';
+import { backoffDelay, formatDuration } from './backoff.ts';
 import { StrataError } from '../errors.ts';
-import type { ControllerConfig, DeploymentConfig } from './config.ts';
+import { connectionSettings, type ControllerConfig, type DeploymentConfig } from './config.ts';
 import { ControllerMetrics } from './metrics.ts';
 import { KeyedQueue } from './queue.ts';
 import { reconcileDeployment, recordApplied, type DeploymentRuntime } from './reconciler.ts';
@@ -74,7 +76,36 @@ export class Controller {
       this.queue.add(d.config.name);
     }
     const n = Math.max(1, Math.min(this.opts.workers ?? 4, this.deployments.size));
-    this.workers = Array.from({ length: n }, () => this.work());
+    // A transition that a crash of this controller interrupted is recovered before any reconcile.
+    const recovered = this.recoverInterrupted().catch((e: unknown) => this.opts.log.error({ err: e }, 'recovery at start failed'));
+    this.workers = Array.from({ length: n }, () => recovered.then(() => this.work()));
+  }
+
+  /**
+   * Recovers every deployment whose journal holds an interrupted transition (src/apply/recover.ts).
+   * One that cannot be recovered yet (a machine unreachable) is retried before its reconciles.
+   */
+  private async recoverInterrupted(names = [...this.deployments.keys()]): Promise<string[]> {
+    const store = stateStore({ stateDir: this.config.stateDir });
+    const failed: string[] = [];
+    await Promise.all(
+      names
+        .filter((name) => store.hasJournal(name))
+        .map(async (name) => {
+          const d = this.deployments.get(name)!;
+          const log = this.opts.log.child({ deployment: name });
+          try {
+            const r = await recoverDeployment(name, { stateDir: this.config.stateDir, ...connectionSettings(d.config) });
+            if (r.action !== 'none') log.warn({ recovery: r.action, generation: r.generation }, `recovery: ${r.message}`);
+          } catch (e) {
+            failed.push(name);
+            const message = `cannot recover the interrupted transition yet: ${e instanceof Error ? e.message : String(e)}`;
+            setCondition(d.status, 'Ready', 'False', 'RecoveryFailed', message);
+            log.error({ code: e instanceof StrataError ? e.code : 'INTERNAL' }, message);
+          }
+        }),
+    );
+    return failed;
   }
 
   /** Stops taking work and waits for the reconciles in flight: a transition finishes or rolls back. */
@@ -158,6 +189,13 @@ export class Controller {
       if (name === undefined) return;
       const d = this.deployments.get(name)!;
       try {
+        if ((await this.recoverInterrupted([name])).length > 0) {
+          d.status.consecutiveFailures++;
+          const delay = backoffDelay(d.status.consecutiveFailures);
+          this.opts.log.warn({ deployment: name }, `recovery failed; next try in ${formatDuration(delay)}`);
+          if (!this.stopping) this.queue.addAfter(name, delay);
+          continue;
+        }
         const outcome = await reconcileDeployment(d, {
           stateDir: this.config.stateDir,
           metrics: this.metrics,

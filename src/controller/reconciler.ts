@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { applyDeployment } from '../api/apply.ts';
+import { describeBroken } from '../apply/recover.ts';
 import { stateStore, type Context } from '../api/context.ts';
 import { loadDeployment } from '../api/load.ts';
 import { planRollback } from '../api/rollback.ts';
@@ -8,7 +9,7 @@ import { ModelError, StrataError } from '../errors.ts';
 import { isEmptyPlan, planTransition } from '../plan/diff.ts';
 import type { Plan } from '../plan/types.ts';
 import { backoffDelay, formatDuration, withJitter } from './backoff.ts';
-import type { DeploymentConfig } from './config.ts';
+import { connectionSettings, type DeploymentConfig } from './config.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { checkDrift, DEFAULT_PROBE_INTERVAL_MS } from './drift.ts';
 import type { DeploymentSource } from './source.ts';
@@ -98,7 +99,7 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
     if (models.name !== name) {
       throw new StrataError('DEPLOYMENT_NAME_MISMATCH', `${d.config.path} names deployment "${models.name}", but the controller configures it as "${name}"`);
     }
-    const ctx: Context = { stateDir: deps.stateDir };
+    const ctx: Context = { stateDir: deps.stateDir, ...connectionSettings(d.config) };
     const plan = planTransition(stateStore(ctx).current(name), manifest);
     if (isEmptyPlan(plan)) {
       if (plan.basis.generation !== null) recordApplied(d, deps.metrics, revision, plan.basis.generation);
@@ -188,10 +189,13 @@ async function applyTracked(d: DeploymentRuntime, plan: Plan, revision: string, 
       onEvent: (e) => {
         if (e.kind === 'step') markStep(steps, e.step.id, e.status === 'start' ? 'running' : e.status);
         if (e.kind === 'step' && e.status === 'failed') log.warn({ step: e.step.id, machine: e.step.machine }, `step ${e.step.id} failed: ${e.step.action} ${e.step.item.name} on ${e.step.machine}`);
-        if (e.kind === 'rollback') log.warn(`rolling back ${e.steps} completed steps`);
+        if (e.kind === 'rollback') log.warn(`rolling back: undoing ${e.steps} steps`);
+        if (e.kind === 'lock-broken') log.warn({ machine: e.machine, holder: e.holder }, describeBroken(e.machine, { ...e.holder, why: e.why }));
+        if (e.kind === 'lock-lost') log.error({ machine: e.machine }, `lost the lock of ${e.machine}: ${e.error}`);
+        if (e.kind === 'recovery') log.warn({ recovery: e.result.action, generation: e.result.generation }, `recovery: ${e.result.message}`);
       },
     },
-    opts,
+    { rebaseAfterRecovery: true, ...opts },
   );
 }
 
@@ -202,7 +206,7 @@ async function applyTracked(d: DeploymentRuntime, plan: Plan, revision: string, 
 async function rollBack(d: DeploymentRuntime, deps: ReconcileDeps, log: Logger): Promise<Outcome> {
   const pending = d.pendingRollback!;
   d.pendingRollback = undefined;
-  const ctx: Context = { stateDir: deps.stateDir };
+  const ctx: Context = { stateDir: deps.stateDir, ...connectionSettings(d.config) };
   try {
     const { plan, target } = planRollback(d.config.name, ctx, pending.to);
     // The models now running came from the commit of the generation rolled back to.
@@ -251,7 +255,9 @@ function reasonOf(code: string): string {
   if (map[code]) return map[code]!;
   if (code.startsWith('ARTIFACT_')) return 'ArtifactInvalid';
   if (code.startsWith('GIT_')) return 'SourceUnavailable';
-  if (['CONNECT_FAILED', 'CONNECT_TIMEOUT', 'HOST_KEY_MISMATCH', 'HOST_KEY_UNKNOWN', 'AUTH_FAILED', 'COMMAND_TIMEOUT'].includes(code)) return 'MachineUnreachable';
+  if (['CONNECT_FAILED', 'CONNECT_TIMEOUT', 'HOST_KEY_MISMATCH', 'HOST_KEY_UNKNOWN', 'AUTH_FAILED', 'COMMAND_TIMEOUT', 'CONNECTION_LOST', 'EXEC_FAILED'].includes(code)) return 'MachineUnreachable';
+  if (code === 'LOCK_LOST') return 'MachineLocked';
+  if (code === 'RECOVERY_FAILED') return 'RecoveryFailed';
   return 'ReconcileFailed';
 }
 

@@ -1,8 +1,8 @@
 import { posix } from 'node:path';
-import { envPrefix } from '../model/names.ts';
+import { databaseName, envPrefix } from '../model/names.ts';
 import type { Machine, MachineFileDecl, Models, Service } from '../model/types.ts';
 import { hashOf, sha256 } from './hash.ts';
-import type { ArtifactRef, ArtifactSource, ArtifactInfo, Item, Manifest, MachineManifest, TargetSpec } from './types.ts';
+import type { ArtifactRef, ArtifactSource, ArtifactInfo, Item, Manifest, MachineManifest, PostgresqlDatabaseSpec, TargetSpec } from './types.ts';
 import { itemId } from './types.ts';
 
 /** Hashes an artifact's bytes; injected so this module does no I/O. */
@@ -60,7 +60,9 @@ export function resolveManifest(models: Models, hashArtifact: HashArtifact): Man
           ? { start: service.start!, env, ready: readyOf(service.ready, service.ports) }
           : service.type === 'file'
             ? { path: service.path!, allowed: machine.allowedPaths ?? [] }
-            : { env };
+            : service.type === 'postgresql-database'
+              ? databaseSpec(machine, container, service, env)
+              : { env };
       machines[machine.name]!.items.push(
         withHash({
           key: `s.${service.name}`,
@@ -73,14 +75,20 @@ export function resolveManifest(models: Models, hashArtifact: HashArtifact): Man
           spec,
           dependsOn,
           ...(bindings.length ? { bindings } : {}),
-          stateful: service.stateful ?? false,
+          stateful: service.stateful ?? service.type === 'postgresql-database',
         }),
       );
     }
   }
 
   for (const m of Object.values(machines)) m.items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const manifest: Omit<Manifest, 'hash'> = { version: 1, deployment: models.name, machines, artifacts: sortedRecord(artifacts) };
+  const manifest: Omit<Manifest, 'hash'> = {
+    version: 1,
+    deployment: models.name,
+    machines,
+    artifacts: sortedRecord(artifacts),
+    ...(models.snapshotsKept !== undefined ? { snapshotsKept: models.snapshotsKept } : {}),
+  };
   return { ...manifest, hash: hashOf({ machines }) };
 }
 
@@ -153,6 +161,7 @@ function targetOf(m: Machine): TargetSpec {
     hostKey: m.ssh?.hostKey,
     knownHosts: m.ssh?.knownHosts,
     identity: m.ssh?.identity,
+    ...(m.ssh?.trustOnFirstUse ? { trustOnFirstUse: true } : {}),
     root: m.root ?? DEFAULT_ROOT,
   };
 }
@@ -176,6 +185,18 @@ function containerEnv(machine: Machine, container: string | undefined): Record<s
   return { CONTAINER: container, ...Object.fromEntries(Object.entries(props).map(([k, v]) => [`CONTAINER_${envPrefix(k)}`, String(v)])) };
 }
 
+/** Where a container's PostgreSQL server listens, from the container's properties. */
+function databaseServer(machine: Machine, container: string | undefined): { host: string; port: string; user: string } {
+  const props = (container ? machine.containers?.[container]?.properties : undefined) ?? {};
+  return { host: String(props.host ?? machine.address), port: String(props.port ?? 5432), user: String(props.user ?? 'postgres') };
+}
+
+function databaseSpec(machine: Machine, container: string | undefined, service: Service, env: Record<string, string>): PostgresqlDatabaseSpec {
+  const server = databaseServer(machine, container);
+  const database = databaseName(service.name);
+  return { database, env: sortedRecord({ ...env, PGHOST: server.host, PGPORT: server.port, PGUSER: server.user, PGDATABASE: database }) };
+}
+
 /**
  * Each dependsOn / connectsTo service's address: `DEP_HOST`, `DEP_PORT` (its first port),
  * `DEP_PORT_NAME` per port; with several instances, the first machine by name, and
@@ -188,6 +209,16 @@ function dependencyEnv(models: Models, service: Service): Record<string, string>
     const first = placements[0];
     if (!first) continue;
     const prefix = envPrefix(dep);
+    if (models.services[dep]?.type === 'postgresql-database') {
+      // A database's address is its server's: DEP_HOST, DEP_PORT, DEP_USER and DEP_DATABASE.
+      const servers = placements.map((p) => databaseServer(models.machines[p.machine]!, p.container));
+      out[`${prefix}_HOST`] = servers[0]!.host;
+      out[`${prefix}_PORT`] = servers[0]!.port;
+      out[`${prefix}_USER`] = servers[0]!.user;
+      out[`${prefix}_DATABASE`] = databaseName(dep);
+      out[`${prefix}_ADDRESSES`] = servers.map((s) => `${s.host}:${s.port}`).join(',');
+      continue;
+    }
     const ports = Object.entries(models.services[dep]?.ports ?? {});
     out[`${prefix}_HOST`] = models.machines[first.machine]!.address;
     if (ports[0]) out[`${prefix}_PORT`] = String(ports[0][1]);

@@ -8,6 +8,8 @@ export interface Manifest {
   machines: Record<string, MachineManifest>;
   /** Every artifact an item names, by content hash, and where its bytes come from. */
   artifacts: Record<string, ArtifactRef>;
+  /** Snapshots of stateful services kept per service (the root file's `snapshotsKept`), when set; not hashed. */
+  snapshotsKept?: number;
   /** Hash over every machine's items and target: equal hashes mean nothing to do. */
   hash: string;
 }
@@ -22,11 +24,11 @@ export interface MachineManifest {
 
 /** How to reach a machine. Secrets are never here: `identity` is a path, not a key. */
 export type TargetSpec =
-  | { kind: 'ssh'; host: string; port: number; user: string; hostKey?: string; knownHosts?: string; identity?: string; root: string }
+  | { kind: 'ssh'; host: string; port: number; user: string; hostKey?: string; knownHosts?: string; identity?: string; trustOnFirstUse?: boolean; root: string }
   | { kind: 'local'; root?: string };
 
 export type ItemLayer = 'infrastructure' | 'service';
-export type ModuleName = 'process' | 'file' | 'script' | 'directory';
+export type ModuleName = 'process' | 'file' | 'script' | 'directory' | 'postgresql-database';
 
 export interface Item {
   /** Unique on its machine and safe as a path segment: `s.NAME`, `d.NAME`, `f.HASH`, `dir.HASH`. */
@@ -49,7 +51,7 @@ export interface Item {
   hash: string;
 }
 
-export type ItemSpec = ProcessSpec | FileSpec | ScriptSpec | DirectorySpec;
+export type ItemSpec = ProcessSpec | FileSpec | ScriptSpec | DirectorySpec | PostgresqlDatabaseSpec;
 
 export interface ProcessSpec {
   start: string;
@@ -67,6 +69,15 @@ export interface DirectorySpec {
   path: string;
   mode: string;
   allowed: string[];
+}
+/**
+ * A database in its container's PostgreSQL server. `env` holds PGHOST (the container's `host`
+ * property, else the machine's address), PGPORT (`port`, default 5432) and PGUSER (`user`,
+ * default postgres), which psql, pg_dump and pg_restore read on the machine.
+ */
+export interface PostgresqlDatabaseSpec {
+  database: string;
+  env: Record<string, string>;
 }
 
 /** Where an artifact's bytes come from on the controller. */

@@ -531,3 +531,45 @@ describe('loadModels: repository-relative paths (a Git tree)', () => {
     }
   });
 });
+
+describe('loadModels: postgresql-database services', () => {
+  const network = ['machines:', '  m1:', '    address: 10.0.0.1', '    containers:', '      pg: { properties: { port: 5432, user: postgres } }', '  m2: { address: 10.0.0.2 }', ''].join('\n');
+  const services = (extra = '') => ['services:', '  app-db:', '    type: postgresql-database', extra, ''].filter((l) => l !== '').join('\n') + '\n';
+  const inPg = ['distribution:', '  app-db: { machine: m1, container: pg }', ''].join('\n');
+
+  it('accepts a database placed into a container, stateful unless said otherwise', () => {
+    const m = load(deployment({ network, services: services(), distribution: inPg }));
+    expect(m.services['app-db']!.type).toBe('postgresql-database');
+  });
+
+  it('refuses a database placed on a machine without a container', () => {
+    const distribution = ['distribution:', '  app-db: m1', ''].join('\n');
+    expect(only(issuesOf(deployment({ network, services: services(), distribution }))).message).toMatch(/must be placed into a container/);
+  });
+
+  it('refuses fields that do not apply to a database', () => {
+    const issue = only(issuesOf(deployment({ network, services: services('    start: postgres -D x'), distribution: inPg })));
+    expect(issue).toMatchObject({ field: 'services.app-db.start' });
+    expect(issue.message).toMatch(/does not apply to a service of type "postgresql-database"/);
+  });
+
+  it("refuses a database named like the server's own", () => {
+    const s = ['services:', '  postgres: { type: postgresql-database }', ''].join('\n');
+    const d = ['distribution:', '  postgres: { machine: m1, container: pg }', ''].join('\n');
+    expect(only(issuesOf(deployment({ network, services: s, distribution: d }))).message).toMatch(/which the PostgreSQL server itself uses/);
+  });
+
+  it('checks the container properties that say where the server listens', () => {
+    const bad = network.replace('{ port: 5432, user: postgres }', '{ port: "5432; drop", user: "x y" }');
+    const issues = issuesOf(deployment({ network: bad, services: services(), distribution: inPg }));
+    expect(issues.map((i) => `${i.field}: ${i.message}`).sort()).toEqual([
+      'machines.m1.containers.pg.properties.port: expected the PostgreSQL server\'s port, a number from 1 to 65535',
+      'machines.m1.containers.pg.properties.user: expected a PostgreSQL role name (letters, digits, "_")',
+    ]);
+  });
+
+  it('takes snapshotsKept in the root file', () => {
+    expect(load(deployment({ root: `${ROOT_TEXT}snapshotsKept: 3\n` })).snapshotsKept).toBe(3);
+    expect(only(issuesOf(deployment({ root: `${ROOT_TEXT}snapshotsKept: 0\n` }))).field).toBe('snapshotsKept');
+  });
+});

@@ -65,6 +65,7 @@ export function loadModels(rootPath: string, opts: LoadOptions): Models {
   };
 
   const models: Models = { name: root.value.name, rootFile: rootFilePath, baseDir, machines, services, distribution, locate };
+  if (root.value.snapshotsKept !== undefined) models.snapshotsKept = root.value.snapshotsKept;
   issues.push(...validateModels(models));
   if (issues.length > 0) throw new ModelError(dedupe(issues));
   return models;

@@ -2,3 +2,8 @@
 export function envPrefix(name: string): string {
   return name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
 }
+
+/** A postgresql-database service's database: its name with "-" as "_" (a safe name stays a safe SQL identifier). */
+export function databaseName(service: string): string {
+  return service.replace(/-/g, '_');
+}

@@ -7,7 +7,7 @@ import { z } from 'zod';
 
 export const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$/;
+export const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$/;
 const MAX_TEXT = 64 * 1024;
 
 export const identifier = z
@@ -83,6 +83,10 @@ export const sshSettings = z.strictObject({
     .optional(),
   knownHosts: z.string().max(4096).optional().describe('a known_hosts file on the controller'),
   identity: z.string().max(4096).optional().describe('private key file on the controller (or use STRATA_SSH_KEY)'),
+  trustOnFirstUse: z
+    .boolean()
+    .optional()
+    .describe('with no hostKey and no known entry: accept the key seen first and pin it in the state directory (off by default)'),
 });
 
 export const machine = z.strictObject({
@@ -105,7 +109,7 @@ export const networkFile = z.strictObject({
 
 // ---------------------------------------------------------------------------- services
 
-export const serviceType = z.enum(['process', 'file', 'script']);
+export const serviceType = z.enum(['process', 'file', 'script', 'postgresql-database']);
 
 export const service = z.strictObject({
   type: serviceType,
@@ -118,7 +122,7 @@ export const service = z.strictObject({
   path: absolutePath.optional().describe('file: the directory the artifact is placed in'),
   dependsOn: z.array(identifier).optional(),
   connectsTo: z.array(identifier).optional(),
-  stateful: z.boolean().optional(),
+  stateful: z.boolean().optional().describe('its data moves with it: snapshot before it leaves a machine, restore where it arrives (default true for postgresql-database)'),
 });
 
 export const servicesFile = z.strictObject({
@@ -145,6 +149,7 @@ export const rootFile = z.strictObject({
   network: oneOrMany,
   services: oneOrMany,
   distribution: oneOrMany,
+  snapshotsKept: z.number().int().min(1).max(1000).optional().describe('snapshots of stateful services kept per service in the state directory (default 5)'),
 });
 
 export type MachineInput = z.infer<typeof machine>;

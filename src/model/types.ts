@@ -49,6 +49,8 @@ export interface Models {
   machines: Record<string, Machine>;
   services: Record<string, Service>;
   distribution: Record<string, Placement[]>;
+  /** Snapshots of stateful services kept per service (root file `snapshotsKept`), when set. */
+  snapshotsKept?: number;
   /** Where a field of the merged models was written, for errors found later. */
   locate: Locator;
 }

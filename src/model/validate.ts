@@ -1,7 +1,8 @@
 import type { ModelIssue } from '../errors.ts';
 import { findCycle } from '../graph.ts';
 import type { Models } from './types.ts';
-import { envPrefix } from './names.ts';
+import { databaseName, envPrefix } from './names.ts';
+import { HOSTNAME } from './schema.ts';
 import { fieldName } from './zodIssues.ts';
 
 const OCTET = '(25[0-5]|2[0-4]\\d|1?\\d?\\d)';
@@ -46,6 +47,13 @@ export function validateModels(m: Models): ModelIssue[] {
     if (s.type === 'file' && !s.path) at('services', [...base, 'path'], 'is required for a service of type "file"');
     if ((s.type === 'file' || s.type === 'script') && !s.artifactDir) at('services', [...base, 'artifact'], `is required for a service of type "${s.type}"`);
     if (s.ready?.port && !s.ports?.[s.ready.port]) at('services', [...base, 'ready', 'port'], `no port named "${s.ready.port}" in this service's ports`);
+    if (s.type === 'postgresql-database') {
+      for (const f of ['start', 'path', 'ports', 'ready'] as const) {
+        if (s[f] !== undefined) at('services', [...base, f], 'does not apply to a service of type "postgresql-database" (it runs in its container\'s PostgreSQL server)');
+      }
+      const db = databaseName(s.name);
+      if (RESERVED_DATABASES.has(db)) at('services', base, `"${s.name}" would be the database "${db}", which the PostgreSQL server itself uses; rename the service`);
+    }
     for (const rel of ['dependsOn', 'connectsTo'] as const) {
       s[rel].forEach((d, i) => {
         if (d === s.name) at('services', [...base, rel, i], `a service cannot name itself in ${rel}`);
@@ -85,6 +93,19 @@ export function validateModels(m: Models): ModelIssue[] {
     }
   }
 
+  // A container holding databases says where its server listens: host, port, user.
+  const checkedServers = new Set<string>();
+  const checkDatabaseServer = (machine: string, container: string, props: Record<string, string | number | boolean>) => {
+    if (checkedServers.has(`${machine}/${container}`)) return;
+    checkedServers.add(`${machine}/${container}`);
+    const where = ['machines', machine, 'containers', container, 'properties'];
+    if (props.port !== undefined && !(typeof props.port === 'number' && Number.isInteger(props.port) && props.port >= 1 && props.port <= 65535)) {
+      at('network', [...where, 'port'], 'expected the PostgreSQL server\'s port, a number from 1 to 65535');
+    }
+    if (props.user !== undefined && !(typeof props.user === 'string' && PG_ROLE.test(props.user))) at('network', [...where, 'user'], 'expected a PostgreSQL role name (letters, digits, "_")');
+    if (props.host !== undefined && !(typeof props.host === 'string' && HOSTNAME.test(props.host))) at('network', [...where, 'host'], 'expected a host name or IP address');
+  };
+
   for (const [name, placements] of Object.entries(m.distribution)) {
     const s = m.services[name];
     if (!s) {
@@ -104,6 +125,10 @@ export function validateModels(m: Models): ModelIssue[] {
       if (p.container && !machine.containers?.[p.container]) {
         at('distribution', path, `unknown container "${p.container}" on machine "${p.machine}"`);
       }
+      if (s.type === 'postgresql-database') {
+        if (!p.container) at('distribution', path, `"${name}" is a postgresql-database and must be placed into a container: { machine: ${p.machine}, container: NAME }`);
+        else if (machine.containers?.[p.container]) checkDatabaseServer(p.machine, p.container, machine.containers[p.container]!.properties ?? {});
+      }
       if (s.type === 'file' && s.path && !pathAllowed(s.path, machine.allowedPaths)) {
         at('distribution', path, `service "${name}" writes to ${s.path}, outside the allowedPaths of machine "${p.machine}"`);
       }
@@ -112,6 +137,9 @@ export function validateModels(m: Models): ModelIssue[] {
   }
   return issues;
 }
+
+const PG_ROLE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const RESERVED_DATABASES = new Set(['postgres', 'template0', 'template1']);
 
 /** Paths outside the runtime root are allowed only under a declared allowed path. */
 export function pathAllowed(path: string, allowed: readonly string[] | undefined): boolean {

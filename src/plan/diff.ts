@@ -1,4 +1,4 @@
-import type { Item, Manifest } from '../manifest/types.ts';
+import type { Item, Manifest, PostgresqlDatabaseSpec } from '../manifest/types.ts';
 import { itemId } from '../manifest/types.ts';
 import { topologicalOrder } from '../graph.ts';
 import { envPrefix } from '../model/names.ts';
@@ -28,10 +28,12 @@ export function planTransition(recorded: RecordedState | undefined, desired: Man
     else if (from.hash !== to.hash) upgraded.push({ from, to });
   }
   for (const [id, from] of before) if (!after.has(id)) removed.push(from);
+  const moves = pairMoves(added, removed);
 
   const steps = orderSteps(before, after, [
     ...upgraded.filter((u) => u.to.layer === 'infrastructure').flatMap((u) => [step('infrastructure', 'deactivate', u.from), step('infrastructure', 'activate', u.to)]),
     ...added.filter((i) => i.layer === 'infrastructure').map((i) => step('infrastructure', 'activate', i)),
+    ...statefulSteps(removed, upgraded, moves),
     ...[...removed, ...upgraded.map((u) => u.from)].filter((i) => i.layer === 'service').map((i) => step('deactivate', 'deactivate', i)),
     ...[...added, ...upgraded.map((u) => u.to)].filter((i) => i.layer === 'service').map((i) => step('activate', 'activate', i)),
     ...removed.filter((i) => i.layer === 'infrastructure').map((i) => step('cleanup', 'deactivate', i)),
@@ -45,7 +47,7 @@ export function planTransition(recorded: RecordedState | undefined, desired: Man
     basis: { generation: recorded?.generation ?? null, manifestHash: recorded?.manifest.hash ?? null },
     generation: (recorded?.generation ?? 0) + 1,
     desired,
-    changes: describeChanges(added, removed, upgraded),
+    changes: describeChanges(added, removed, upgraded, moves),
     steps,
     uploads,
     machines,
@@ -57,10 +59,61 @@ export function isEmptyPlan(plan: Plan): boolean {
   return plan.steps.length === 0 && plan.basis.manifestHash === plan.desired.hash;
 }
 
-type Draft = Omit<Step, 'id' | 'after'>;
+/** A step before ordering; a restore names its snapshot by node key (`snapshot:machine/key`) until ids exist. */
+type Draft = Omit<Step, 'id' | 'after' | 'source'> & { sourceKey?: string };
 
 function step(phase: StepPhase, action: Step['action'], item: Item): Draft {
   return { phase, action, machine: item.machine, item };
+}
+
+const nodeKey = (d: Draft) => `${d.action}:${itemId(d.item)}`;
+
+/**
+ * Services that leave one machine and arrive on another in this plan: arriving instance →
+ * leaving instance, paired by service name (the first leaving instance for the first arriving).
+ */
+function pairMoves(added: Item[], removed: Item[]): Map<Item, Item> {
+  const leaving = new Map<string, Item[]>();
+  for (const i of removed) if (i.layer === 'service') leaving.set(i.name, [...(leaving.get(i.name) ?? []), i]);
+  const moves = new Map<Item, Item>();
+  for (const to of added) {
+    const from = to.layer === 'service' ? leaving.get(to.name)?.shift() : undefined;
+    if (from) moves.set(to, from);
+  }
+  return moves;
+}
+
+/**
+ * Where a stateful item keeps its data: a database is in its server (host, port, name), any
+ * other item in its STATE_DIR on its machine. Data whose place changes has to be carried over.
+ */
+export function dataLocation(item: Item): string {
+  if (item.module === 'postgresql-database') {
+    const spec = item.spec as PostgresqlDatabaseSpec;
+    return `postgresql://${spec.env.PGHOST}:${spec.env.PGPORT}/${spec.database}`;
+  }
+  return `${item.machine}/${item.key}`;
+}
+
+/**
+ * The snapshot and restore steps that keep a stateful service's data (BRIEF: no data lost when
+ * a stateful service moves). A stateful service whose data changes place (moved, or a database
+ * put into another server) is snapshotted before it is deactivated where it was, and the
+ * snapshot is restored after it is activated where it goes, before its dependents start. A
+ * removed stateful service is snapshotted before it is deactivated, and the snapshot is kept.
+ */
+function statefulSteps(removed: Item[], upgraded: { from: Item; to: Item }[], moves: Map<Item, Item>): Draft[] {
+  const drafts: Draft[] = [];
+  const carry = (from: Item, to: Item | undefined) => {
+    const snapshot = step('deactivate', 'snapshot', from);
+    drafts.push(snapshot);
+    if (to?.stateful && to.module === from.module) drafts.push({ ...step('activate', 'restore', to), sourceKey: nodeKey(snapshot) });
+  };
+  const moved = new Set(moves.values());
+  for (const [to, from] of moves) if (from.stateful && dataLocation(from) !== dataLocation(to)) carry(from, to);
+  for (const { from, to } of upgraded) if (from.layer === 'service' && from.stateful && dataLocation(from) !== dataLocation(to)) carry(from, to);
+  for (const from of removed) if (from.layer === 'service' && from.stateful && !moved.has(from)) carry(from, undefined);
+  return drafts;
 }
 
 const PHASES: StepPhase[] = ['infrastructure', 'deactivate', 'activate', 'cleanup'];
@@ -73,24 +126,31 @@ const PHASES: StepPhase[] = ['infrastructure', 'deactivate', 'activate', 'cleanu
 function orderSteps(before: Map<string, Item>, after: Map<string, Item>, drafts: Draft[]): Step[] {
   const out: Step[] = [];
   const idOf = new Map<string, string>();
-  const nodeKey = (d: Draft) => `${d.action}:${itemId(d.item)}`;
   const dependentsBefore = reverseEdges(before);
   for (const phase of PHASES) {
     const inPhase = new Map(drafts.filter((d) => d.phase === phase).map((d) => [nodeKey(d), d]));
     const edges = new Map<string, string[]>();
     for (const [k, d] of inPhase) {
       const id = itemId(d.item);
+      const dependents = (dependentsBefore.get(id) ?? []).map((x) => `deactivate:${x}`);
+      // A snapshot is taken once the dependents have stopped writing, and before the item stops;
+      // an item's dependents start after its restore, on the restored data.
       const deps =
         d.action === 'activate'
-          ? [...d.item.dependsOn.map((x) => `activate:${x}`), `deactivate:${id}`]
-          : (dependentsBefore.get(id) ?? []).map((x) => `deactivate:${x}`);
+          ? [...d.item.dependsOn.flatMap((x) => [`activate:${x}`, `restore:${x}`]), `deactivate:${id}`]
+          : d.action === 'restore'
+            ? [`activate:${id}`]
+            : d.action === 'snapshot'
+              ? dependents
+              : [...dependents, `snapshot:${id}`];
       edges.set(k, deps.filter((x) => inPhase.has(x)));
     }
     for (const k of topologicalOrder(inPhase.keys(), edges)) {
-      const d = inPhase.get(k)!;
+      const { sourceKey, ...d } = inPhase.get(k)!;
       const id = String(out.length + 1);
       idOf.set(k, id);
-      out.push({ id, ...d, after: (edges.get(k) ?? []).map((x) => idOf.get(x)!).sort((a, b) => Number(a) - Number(b)) });
+      const source = sourceKey === undefined ? undefined : idOf.get(sourceKey);
+      out.push({ id, ...d, after: (edges.get(k) ?? []).map((x) => idOf.get(x)!).sort((a, b) => Number(a) - Number(b)), ...(source ? { source } : {}) });
     }
   }
   return out;
@@ -127,23 +187,29 @@ function uploadsFor(recorded: Manifest | undefined, desired: Manifest, steps: St
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-function describeChanges(added: Item[], removed: Item[], upgraded: { from: Item; to: Item }[]): Change[] {
-  const changes: Change[] = upgraded.map(({ from, to }) => ({ action: 'upgrade', layer: to.layer, name: to.name, machine: to.machine, reasons: reasonsFor(from, to) }));
+function describeChanges(added: Item[], removed: Item[], upgraded: { from: Item; to: Item }[], moves: Map<Item, Item>): Change[] {
+  const changes: Change[] = upgraded.map(({ from, to }) => {
+    const reasons = reasonsFor(from, to);
+    if (from.layer === 'service' && from.stateful && dataLocation(from) !== dataLocation(to)) reasons.push('its data moves to the new server: snapshot, restore');
+    return { action: 'upgrade', layer: to.layer, name: to.name, machine: to.machine, reasons };
+  });
   // A service that leaves one machine and arrives on another in the same plan has moved.
-  const leaving = new Map<string, Item[]>();
-  for (const i of removed) if (i.layer === 'service') leaving.set(i.name, [...(leaving.get(i.name) ?? []), i]);
-  const moved = new Set<Item>();
+  const moved = new Set(moves.values());
   for (const to of added) {
-    const from = to.layer === 'service' ? leaving.get(to.name)?.shift() : undefined;
+    const from = moves.get(to);
     if (from) {
-      moved.add(from);
-      changes.push({ action: 'move', layer: to.layer, name: to.name, machine: to.machine, from: from.machine, reasons: [`moved from ${from.machine} to ${to.machine}`] });
+      const reasons = [`moved from ${from.machine} to ${to.machine}`];
+      if (from.stateful && dataLocation(from) !== dataLocation(to)) reasons.push(to.stateful && to.module === from.module ? `its data moves: snapshot on ${from.machine}, restore on ${to.machine}` : `its data is snapshotted on ${from.machine}`);
+      changes.push({ action: 'move', layer: to.layer, name: to.name, machine: to.machine, from: from.machine, reasons });
     } else {
       changes.push({ action: 'add', layer: to.layer, name: to.name, machine: to.machine, reasons: ['new'] });
     }
   }
   for (const from of removed) {
-    if (!moved.has(from)) changes.push({ action: 'remove', layer: from.layer, name: from.name, machine: from.machine, reasons: ['no longer in the models'] });
+    if (moved.has(from)) continue;
+    const reasons = ['no longer in the models'];
+    if (from.layer === 'service' && from.stateful) reasons.push('its data is snapshotted first');
+    changes.push({ action: 'remove', layer: from.layer, name: from.name, machine: from.machine, reasons });
   }
   const layerRank = (c: Change) => (c.layer === 'infrastructure' ? 0 : 1);
   return changes.sort((a, b) => layerRank(a) - layerRank(b) || cmp(a.name, b.name) || cmp(a.machine, b.machine));

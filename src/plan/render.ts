@@ -21,7 +21,19 @@ function changeLine(c: Change): string {
 
 function stepLine(s: Step): string {
   const waits = s.after.length ? ` after ${s.after.map((a) => `#${a}`).join(', ')}` : '';
-  return `${s.id}. [${s.machine}] ${s.action} ${s.item.layer === 'service' ? 'service' : s.item.module} ${s.item.name}${waits}`;
+  const source = s.action === 'restore' && s.source ? ` from snapshot #${s.source}` : '';
+  return `${s.id}. [${s.machine}] ${s.action} ${s.item.layer === 'service' ? 'service' : s.item.module} ${s.item.name}${source}${waits}`;
+}
+
+/** The data of stateful services the plan carries: `app-db db1 → db2`, or `old-db on db1 (kept)` for a removal. */
+function snapshotSummary(plan: Plan): string[] {
+  const restores = new Map(plan.steps.filter((s) => s.action === 'restore' && s.source).map((s) => [s.source!, s]));
+  return plan.steps
+    .filter((s) => s.action === 'snapshot')
+    .map((s) => {
+      const r = restores.get(s.id);
+      return r ? `${s.item.name} ${s.machine} → ${r.machine}` : `${s.item.name} on ${s.machine} (kept in the state directory)`;
+    });
 }
 
 /** Services stopped and started again on the same machine: what a reader cares about most. */
@@ -46,6 +58,8 @@ function renderText(plan: Plan): string {
   if (r.length) lines.push(`Restarts: ${r.join(', ')}`);
   const u = uploadSummary(plan);
   if (u.length) lines.push(`Uploads: ${u.join('; ')}`);
+  const snaps = snapshotSummary(plan);
+  if (snaps.length) lines.push(`Snapshots: ${snaps.join('; ')}`);
   const counts = countActions(plan);
   lines.push(`Plan: ${counts.add} to add, ${counts.upgrade} to upgrade, ${counts.move} to move, ${counts.remove} to remove.`);
   return `${lines.join('\n')}\n`;
@@ -67,6 +81,8 @@ function renderMarkdown(plan: Plan): string {
   if (r.length) lines.push(`**Restarts:** ${r.map(md).join(', ')}`, '');
   const u = uploadSummary(plan);
   if (u.length) lines.push(`**Uploads:** ${u.map(md).join('; ')}`, '');
+  const snaps = snapshotSummary(plan);
+  if (snaps.length) lines.push(`**Snapshots:** ${snaps.map(md).join('; ')}`, '');
   const order = plan.steps.map(stepLine);
   const fence = '`'.repeat(Math.max(3, longestBacktickRun(order.join('\n')) + 1));
   lines.push('<details><summary>Order of steps</summary>', '', fence, ...order, fence, '</details>', '');

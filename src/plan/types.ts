@@ -47,16 +47,25 @@ export interface Change {
 
 export type StepPhase = 'infrastructure' | 'deactivate' | 'activate' | 'cleanup';
 
+/**
+ * `snapshot` copies a stateful item's data off its machine into the controller's state
+ * directory (before the item is deactivated there); `restore` puts that snapshot into the item
+ * activated on its new machine (before its dependents are activated).
+ */
+export type StepAction = 'activate' | 'deactivate' | 'snapshot' | 'restore';
+
 export interface Step {
   /** Stable within the plan: "1", "2", … in order. */
   id: string;
   phase: StepPhase;
-  action: 'activate' | 'deactivate';
+  action: StepAction;
   machine: string;
-  /** The item activated, or the recorded item deactivated. */
+  /** The item activated, or the recorded item deactivated (or snapshotted). */
   item: Item;
   /** Ids of steps that must finish first, and so the answer to "why is it waiting". */
   after: string[];
+  /** For a restore: the id of the snapshot step whose snapshot it restores. */
+  source?: string;
 }
 
 export const CHANGE_SYMBOL: Record<ChangeAction, string> = { add: '+', remove: '-', upgrade: '~', move: '>' };

@@ -13,10 +13,15 @@ export function writeFileAtomic(path: string, data: string | Buffer): void {
     closeSync(fd);
   }
   renameSync(tmp, path);
-  const dir = openSync(dirname(path), 'r');
+  fsyncDir(dirname(path));
+}
+
+/** Makes a directory's entries (a rename, a new or removed file) durable. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
   try {
-    fsyncSync(dir);
+    fsyncSync(fd);
   } finally {
-    closeSync(dir);
+    closeSync(fd);
   }
 }

@@ -1,4 +1,4 @@
-import type { Item, ProcessSpec, FileSpec, ScriptSpec, DirectorySpec } from '../manifest/types.ts';
+import type { Item, ProcessSpec, FileSpec, ScriptSpec, DirectorySpec, PostgresqlDatabaseSpec } from '../manifest/types.ts';
 import { shellQuote } from './shellQuote.ts';
 
 /**
@@ -21,6 +21,12 @@ export function itemSpecFiles(item: Item, address: string): Record<string, strin
     case 'script':
       files.env = envFile((item.spec as ScriptSpec).env);
       break;
+    case 'postgresql-database': {
+      const spec = item.spec as PostgresqlDatabaseSpec;
+      files.env = envFile(spec.env);
+      files.database = spec.database;
+      break;
+    }
     case 'file': {
       const spec = item.spec as FileSpec;
       files.path = spec.path;

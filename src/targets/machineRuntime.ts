@@ -34,6 +34,45 @@ export interface MachineStatus {
   items: ItemStatus[];
 }
 
+/** Who asks for a machine lock: the controller's identity, this transition's token, its pid. */
+export interface LockRequest {
+  owner: string;
+  token?: string;
+  pid?: number;
+  /** How long the lock holds without a renewal (whole seconds on the machine; at least 1 s). */
+  leaseMs?: number;
+  /** Break the lock if this token holds it (the caller knows that holder is dead). */
+  breakToken?: string;
+}
+
+/** A machine lock as the runtime reports it; times are seconds since the epoch by the machine's clock. */
+export interface LockHolder {
+  owner: string;
+  token: string;
+  pid: number | null;
+  takenAt: number;
+  expiresAt: number;
+  /** The machine's clock when it answered. */
+  now: number;
+}
+
+export interface BrokenLock extends LockHolder {
+  /** `expired`: its lease ran out; `dead-owner`: its holder was known to be dead. */
+  why: 'expired' | 'dead-owner';
+}
+
+function leaseSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+function parseHolder(stdout: string, tag: string): LockHolder | undefined {
+  const line = stdout.split('\n').find((l) => l.startsWith(`${tag} `));
+  if (!line) return undefined;
+  const [, owner, token, pid, taken, expires, now] = line.split(' ');
+  if (!owner || !token || now === undefined) return undefined;
+  return { owner, token, pid: /^\d+$/.test(pid ?? '') ? Number(pid) : null, takenAt: Number(taken), expiresAt: Number(expires), now: Number(now) };
+}
+
 /**
  * The controller's side of the target runtime: one method per runtime verb, each one
  * command on the machine. The runtime is installed (content-addressed) the first time a
@@ -50,14 +89,45 @@ export class MachineRuntime {
     return this.target.machine;
   }
 
-  async lock(owner: string): Promise<void> {
-    const r = await this.call(['lock', owner]);
-    if (r.code === LOCKED) throw new TargetError('MACHINE_LOCKED', `${this.machine} is ${r.stderr.trim() || 'locked'}`, { machine: this.machine });
-    this.check(r, 'lock');
+  /**
+   * Takes the machine lock for `leaseMs` (renews it when `token` already holds it). A lock whose
+   * lease expired, or held by `breakToken`, is broken and taken: `broke` says whose it was.
+   * Held by anyone else: MACHINE_LOCKED, with the holder in `data.held`.
+   */
+  async lock(req: string | LockRequest): Promise<{ broke?: BrokenLock }> {
+    const { owner, token = 't0', pid = 0, leaseMs = 60_000, breakToken } = typeof req === 'string' ? { owner: req } : req;
+    const args = ['lock', owner, token, String(pid), String(leaseSeconds(leaseMs)), ...(breakToken ? [breakToken] : [])];
+    // Re-taking a lock waits on the machine for commands of a dead holder still running (up to 90 s).
+    const r = await this.call(args, undefined, { priority: true, timeoutMs: 100_000 });
+    if (r.code === LOCKED) {
+      const held = parseHolder(r.stdout, 'held');
+      throw new TargetError('MACHINE_LOCKED', `${this.machine} is ${r.stderr.trim() || 'locked'}`, { machine: this.machine, ...(held ? { held } : {}) });
+    }
+    this.check(r, 'take the lock');
+    const line = r.stdout.split('\n').find((l) => l.startsWith('broke '));
+    if (!line) return {};
+    const [, why, ...rest] = line.split(' ');
+    const holder = parseHolder(`held ${rest.join(' ')}`, 'held');
+    return holder ? { broke: { ...holder, why: why === 'expired' ? 'expired' : 'dead-owner' } } : {};
   }
 
-  async unlock(owner: string): Promise<void> {
-    this.check(await this.call(['unlock', owner]), 'unlock');
+  /** Extends the lease of the lock `token` holds; MACHINE_LOCKED (LOCK_LOST) when it lost it. */
+  async renew(owner: string, token: string, leaseMs: number): Promise<void> {
+    const r = await this.call(['renew', owner, token, String(leaseSeconds(leaseMs))], undefined, { priority: true });
+    if (r.code === LOCKED) {
+      const held = parseHolder(r.stdout, 'held');
+      throw new TargetError('LOCK_LOST', `${this.machine}: ${r.stderr.trim() || 'lock lost'}`, { machine: this.machine, ...(held ? { held } : {}) });
+    }
+    this.check(r, 'renew the lock');
+  }
+
+  async unlock(owner: string, token = 't0'): Promise<void> {
+    this.check(await this.call(['unlock', owner, token], undefined, { priority: true }), 'unlock');
+  }
+
+  /** Takes back `commit GENERATION` (a rolled-back transition): the generation before it is current again. */
+  async uncommit(generation: number): Promise<void> {
+    this.check(await this.call(['uncommit', String(generation)]), 'restore the previous generation record');
   }
 
   /** Which of these artifacts the machine's store lacks. */
@@ -78,6 +148,16 @@ export class MachineRuntime {
 
   async deactivate(item: Item): Promise<RunResult> {
     return this.call(['deactivate', item.key]);
+  }
+
+  /** The state of an active stateful item as bytes on stdout (`stdoutBytes`); the item keeps running. */
+  async snapshot(item: Item): Promise<RunResult> {
+    return this.call(['snapshot', item.key]);
+  }
+
+  /** Replaces an active item's state with a snapshot's bytes (a process is restarted on it). */
+  async restore(item: Item, snapshot: Buffer): Promise<RunResult> {
+    return this.call(['restore', item.key], snapshot);
   }
 
   /** Records this machine's part of a generation as its current one. */
@@ -112,12 +192,12 @@ export class MachineRuntime {
     return out;
   }
 
-  private async call(args: readonly string[], input?: Buffer): Promise<RunResult> {
+  private async call(args: readonly string[], input?: Buffer, opts: { priority?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
     const argv = ['sh', '-c', `test -f "$1" || exit ${NOT_INSTALLED}; exec sh "$@"`, 'strata', runtimePath(this.root), this.root, ...args];
-    const r = await this.target.run(argv, { input });
+    const r = await this.target.run(argv, { input, ...opts });
     if (r.code !== NOT_INSTALLED) return r;
     await this.install();
-    return this.target.run(argv, { input });
+    return this.target.run(argv, { input, ...opts });
   }
 
   private async install(): Promise<void> {

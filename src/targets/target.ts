@@ -13,6 +13,11 @@ export interface RunOptions {
   input?: Buffer | Readable;
   /** Kill the command (and fail) after this long; defaults to the target's command timeout. */
   timeoutMs?: number;
+  /**
+   * A short command that must not wait behind long ones (lock renewals): it skips the queue for
+   * a channel (over SSH it may use one channel above the limit).
+   */
+  priority?: boolean;
 }
 
 /**

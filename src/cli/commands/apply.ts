@@ -15,24 +15,28 @@ export const help = `strata apply [ROOT | PLAN.json]
   --json                print the result as JSON
   --connect-timeout S   seconds to wait for a machine's SSH connection (default 10)
   --command-timeout S   seconds a single step may take (default 120)
-  --parallel N          machines handled at once (default 32)`;
+  --parallel N          machines handled at once (default 32)
+  --lock-lease S        seconds a machine lock holds without renewal (default 60; renewed every S/3)
+  A transition that a crash interrupted is recovered first (completed or rolled back).`;
 
 export async function run(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(argv, { 'connect-timeout': { type: 'string' }, 'command-timeout': { type: 'string' }, parallel: { type: 'string' } });
+  const { values, positionals } = parse(argv, { 'connect-timeout': { type: 'string' }, 'command-timeout': { type: 'string' }, parallel: { type: 'string' }, 'lock-lease': { type: 'string' } });
   const input = rootFileOf(positionals);
   const ctx = {
     stateDir: stateDirOf(values),
     connectTimeoutMs: seconds(values['connect-timeout'], '--connect-timeout'),
     commandTimeoutMs: seconds(values['command-timeout'], '--command-timeout'),
     parallel: positiveInteger(values.parallel, '--parallel'),
+    lockLeaseMs: seconds(values['lock-lease'], '--lock-lease'),
     onEvent: progressPrinter(io, Boolean(values.quiet || values.json)),
   };
   const plan = input.endsWith('.json') ? readPlan(input) : await planDeployment(input, ctx);
   const empty = isEmptyPlan(plan);
   if (!empty && !values.json && !values.quiet) io.err(renderPlan(plan, 'text'));
   // Even an empty plan goes through apply, which refuses it if it is stale.
-  const result = await applyDeployment(plan, ctx, { source: input });
-  if (empty) {
+  const result = await applyDeployment(plan, ctx, { source: input, rebaseAfterRecovery: !input.endsWith('.json') });
+  // (Recovery of an interrupted transition may have moved the recorded state and made the plan non-empty.)
+  if (empty && result.generation === (plan.basis.generation ?? 0)) {
     io.out(values.json ? `${JSON.stringify({ changed: false, generation: plan.basis.generation })}\n` : `${plan.deployment}: no changes; generation ${plan.basis.generation} is deployed\n`);
   } else if (values.json) io.out(`${JSON.stringify({ changed: true, ...result })}\n`);
   else {

@@ -255,6 +255,129 @@ directory_deactivate() {
   rmdir -- "$(field "$1" path)" 2>/dev/null || true
 }
 
+# ---------------------------------------------------------------- module: postgresql-database
+
+# psql against database $2 of the item's server (PGHOST, PGPORT, PGUSER from its env file);
+# more arguments go to psql. Model values reach SQL only as psql variables (:'db', :"db").
+pgdb_psql() {
+  pd=$1 pdb=$2
+  shift 2
+  (. "$pd/env" && exec psql -X -q -At -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$pdb" "$@")
+}
+
+pgdb_name() {
+  n=$(field "$1" database)
+  case $n in
+    '' | [!A-Za-z_]* | *[!A-Za-z0-9_]*) die "unsafe database name: $n" ;;
+  esac
+  printf '%s' "$n"
+}
+
+# Waits (up to 10 s) while the server answers but still rejects connections (starting up).
+pgdb_wait() {
+  command -v pg_isready >/dev/null 2>&1 || return 0
+  i=0
+  while [ "$i" -lt 200 ]; do
+    (. "$1/env" && exec pg_isready -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres) >/dev/null 2>&1
+    [ $? = 1 ] || return 0
+    sleep_briefly
+    i=$((i + 1))
+  done
+}
+
+# Creates the database when it is missing and then runs the artifact's schema.sql in it, once.
+# An existing database is left exactly as it is. `db_state` says which, for probes.
+pgdb_activate() {
+  d=$1 key=$2
+  db=$(pgdb_name "$d") || exit 1
+  mkdir -p "$(state_dir "$key")"
+  schema=
+  art=$(field "$d" artifact)
+  if [ -n "$art" ]; then
+    [ -d "$ROOT/store/$art" ] || die "artifact $art is not in the store"
+    [ -f "$ROOT/store/$art/schema.sql" ] || die "the artifact of $key has no schema.sql"
+    schema=$ROOT/store/$art/schema.sql
+  fi
+  pgdb_wait "$d"
+  found=$(printf '%s\n' "SELECT 1 FROM pg_database WHERE datname = :'db';" | pgdb_psql "$d" postgres -v db="$db") ||
+    die "cannot query the PostgreSQL server of $key"
+  if [ "$found" = 1 ]; then
+    printf 'present %s existing\n' "$db" >"$d/db_state"
+    return 0
+  fi
+  printf '%s\n' 'CREATE DATABASE :"db";' | pgdb_psql "$d" postgres -v db="$db" || die "cannot create database $db"
+  if [ -n "$schema" ] && ! pgdb_psql "$d" "$db" -1 -f "$schema" </dev/null; then
+    # Only a database made a moment ago, holding nothing but a failed schema, is ever dropped.
+    printf '%s\n' 'DROP DATABASE :"db";' | pgdb_psql "$d" postgres -v db="$db"
+    die "schema.sql failed in the new database $db, which was dropped again"
+  fi
+  printf 'present %s created\n' "$db" >"$d/db_state"
+}
+
+# Deactivation leaves the database and its data where they are: it is never dropped.
+pgdb_deactivate() { :; }
+
+pgdb_snapshot() {
+  db=$(pgdb_name "$1") || exit 1
+  (. "$1/env" && exec pg_dump --format=custom -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$db") || die "pg_dump of database $db failed"
+}
+
+# One transaction: a restore that fails changes nothing.
+pgdb_restore() {
+  db=$(pgdb_name "$1") || exit 1
+  (. "$1/env" && exec pg_restore --clean --if-exists --no-owner --no-privileges --single-transaction --exit-on-error -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$db") ||
+    die "restoring database $db failed; it was left unchanged"
+}
+
+# ---------------------------------------------------------------- snapshots of STATE_DIR
+
+# Writes the tree under DIR (without its top-level log) to stdout in the stream format that
+# `unpack` reads, ended by "Z". Each file is copied aside first, so one that changes while it
+# is read cannot tear the stream. Directories and regular files only; names holding a newline
+# are skipped.
+pack_dir() {
+  src=$1 tmp=$2
+  nl='
+'
+  if [ -d "$src" ]; then
+    (cd "$src" && find . -mindepth 1 \( -path ./log -o -name "*$nl*" \) -prune -o -type d -print) | sed 's|^\./||' |
+      while IFS= read -r rel; do
+        printf 'D 0 %s %s\n' "$(stat -c %a -- "$src/$rel")" "$rel"
+      done
+    (cd "$src" && find . -mindepth 1 \( -path ./log -o -name "*$nl*" \) -prune -o -type f -print) | sed 's|^\./||' |
+      while IFS= read -r rel; do
+        cp -- "$src/$rel" "$tmp" 2>/dev/null || continue
+        printf 'F %s %s %s\n' "$(($(wc -c <"$tmp")))" "$(stat -c %a -- "$src/$rel")" "$rel"
+        cat -- "$tmp"
+      done
+    rm -f -- "$tmp"
+  fi
+  printf 'Z\n'
+}
+
+# Replaces STATE_DIR of KEY with the stream on stdin (its log stays). The stream is unpacked
+# aside first, so a damaged one changes nothing; a process is stopped for the swap and started
+# again on the restored state.
+restore_state_dir() {
+  d=$1 key=$2
+  st=$(state_dir "$key")
+  new=$ROOT/state/.restore.$key.$$
+  old=$ROOT/state/.old.$key.$$
+  rm -rf "$new" "$old"
+  mkdir -p "$new" || die "cannot create $new"
+  (unpack "$new") || { rm -rf "$new"; die "the snapshot of $key is damaged; nothing was changed"; }
+  mod=$(field "$d" module)
+  [ "$mod" = process ] && process_stop "$d"
+  mkdir -p "$st"
+  if [ -f "$st/log" ]; then mv -f "$st/log" "$new/log"; fi
+  mv "$st" "$old" && mv "$new" "$st" || die "cannot put the restored state of $key in place"
+  rm -rf "$old"
+  if [ "$mod" = process ]; then
+    process_activate "$d" "$key" || die "$key did not start again on the restored state"
+  fi
+  return 0
+}
+
 # ---------------------------------------------------------------- drift
 
 # Prints why an active item differs from what was activated, or nothing when it does not.
@@ -299,6 +422,7 @@ deactivate_item() {
     file) file_deactivate "$d" ;;
     script) script_run "$d" "$key" deactivate ;;
     directory) directory_deactivate "$d" ;;
+    postgresql-database) pgdb_deactivate "$d" ;;
   esac
   rm -rf "$d"
 }
@@ -318,6 +442,7 @@ activate_item() {
     file) (file_activate "$d") && ok=1 ;;
     script) (script_run "$d" "$key" activate) && ok=1 ;;
     directory) (directory_activate "$d") && ok=1 ;;
+    postgresql-database) (pgdb_activate "$d" "$key") && ok=1 ;;
     *) printf 'unknown module "%s"\n' "$(field "$d" module)" >&2 ;;
   esac
   if [ "$ok" != 1 ]; then
@@ -327,6 +452,107 @@ activate_item() {
   fi
 }
 
+# ---------------------------------------------------------------- machine lock
+
+# ROOT/lock/owner holds "OWNER TOKEN PID TAKEN EXPIRES" (times in seconds since the epoch, by
+# this machine's clock). Taking a free lock is `mkdir ROOT/lock`; renewing, releasing and
+# breaking one happen under a short guard (`mkdir ROOT/lock.guard`), so they never interleave.
+lock_arg() {
+  case $1 in
+    '' | *[!A-Za-z0-9._:@-]*) usage "unsafe lock argument: $1" ;;
+  esac
+}
+
+now_s() { date +%s; }
+
+lock_guard() {
+  g=0
+  until mkdir "$ROOT/lock.guard" 2>/dev/null; do
+    t=$(stat -c %Y "$ROOT/lock.guard" 2>/dev/null) || t=
+    # A guard is held for milliseconds: one older than 10 s was left by a killed runtime.
+    if [ -n "$t" ] && [ $(($(now_s) - t)) -gt 10 ]; then rmdir "$ROOT/lock.guard" 2>/dev/null; continue; fi
+    g=$((g + 1))
+    [ "$g" -lt 400 ] || die "$ROOT/lock.guard is held for too long"
+    sleep_briefly
+  done
+  trap 'rmdir "$ROOT/lock.guard" 2>/dev/null' EXIT
+  trap 'exit 129' HUP INT TERM
+}
+
+# Reads the lock into h_owner h_token h_pid h_taken h_expires (h_line: the file as it is). A
+# lock without a lease (an older runtime's, or one whose owner file was never written) gets
+# one of 60 s from when it was made.
+read_lock() {
+  h_line=$(cat "$ROOT/lock/owner" 2>/dev/null) || h_line=
+  set -f
+  set -- $h_line
+  set +f
+  h_owner=${1:-} h_token=${2:-} h_pid=${3:-} h_taken=${4:-} h_expires=${5:-}
+  case $h_taken$h_expires in
+    '' | *[!0-9]*)
+      t=$(stat -c %Y "$ROOT/lock/owner" 2>/dev/null || stat -c %Y "$ROOT/lock" 2>/dev/null) || t=$(now_s)
+      h_token=- h_pid=- h_taken=$t h_expires=$((t + 60))
+      ;;
+  esac
+}
+
+# The lock for strata: OWNER TOKEN PID TAKEN EXPIRES NOW.
+lock_fields() { printf '%s %s %s %s %s %s' "${h_owner:--}" "${h_token:--}" "${h_pid:--}" "$h_taken" "$h_expires" "$(now_s)"; }
+
+# The lock for people.
+describe_lock() {
+  if [ "$h_token" = - ]; then
+    printf 'locked by %s\n' "${h_line:-an unknown owner}"
+    return 0
+  fi
+  left=$((h_expires - $(now_s)))
+  if [ "$left" -ge 0 ]; then lease="lease expires in ${left}s"; else lease="lease expired $((-left))s ago"; fi
+  since=$(date -u -d "@$h_taken" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null) || since=$h_taken
+  printf 'locked by %s (pid %s, since %s, %s)\n' "$h_owner" "$h_pid" "$since" "$lease"
+}
+
+write_lock() {
+  printf '%s %s %s %s %s\n' "$owner" "$token" "$pid" "$1" "$(($(now_s) + lease))" >"$ROOT/lock/owner.tmp" &&
+    mv -f "$ROOT/lock/owner.tmp" "$ROOT/lock/owner" || die "cannot write $ROOT/lock/owner"
+}
+
+# Prints "PID VERB" of another runtime process changing this ROOT (in this mount namespace), if any.
+runtime_busy() {
+  own=$(readlink /proc/self/ns/mnt 2>/dev/null)
+  for f in $(grep -lsaF -- "$ROOT/runtime/" /proc/[0-9]*/cmdline 2>/dev/null); do
+    p=${f#/proc/}
+    p=${p%/cmdline}
+    [ "$p" = "$$" ] && continue
+    [ "$(readlink "/proc/$p/ns/mnt" 2>/dev/null)" = "$own" ] || continue
+    set -f
+    set -- $(tr '\0' ' ' <"$f" 2>/dev/null)
+    set +f
+    [ "${3:-}" = "$ROOT" ] || continue
+    case ${4:-} in
+      activate | deactivate | upload | commit | uncommit | snapshot | restore) printf '%s %s' "$p" "$4"; return 0 ;;
+    esac
+  done
+  return 1
+}
+
+# A lock taken over from a transition whose controller died: a command it started may still
+# run here (a dropped SSH session does not stop it). Wait (up to 90 s) until it is over, so that
+# whatever it did is there to be undone.
+quiesce() {
+  w=0
+  while b=$(runtime_busy); do
+    [ "$w" -eq 0 ] && printf 'waiting for a command of the previous holder that still runs here (pid and verb: %s)\n' "$b" >&2
+    w=$((w + 1))
+    [ "$w" -lt 1800 ] || { printf 'still running after 90s: %s; going on\n' "$b" >&2; return 0; }
+    sleep_briefly
+  done
+}
+
+lock_unguard() {
+  rmdir "$ROOT/lock.guard" 2>/dev/null
+  trap - EXIT HUP INT TERM
+}
+
 # ---------------------------------------------------------------- verbs
 
 case $VERB in
@@ -334,24 +560,104 @@ case $VERB in
     printf 'strata-runtime %s\n' "$ROOT"
     ;;
   lock)
-    owner=${1:?usage: lock OWNER}
-    mkdir -p "$ROOT"
-    if ! mkdir "$ROOT/lock" 2>/dev/null; then
-      held=$(cat "$ROOT/lock/owner" 2>/dev/null)
-      case $held in "$owner "*) exit 0 ;; esac
-      printf 'locked by %s\n' "${held:-an unknown owner}" >&2
-      exit 75
+    # lock OWNER TOKEN PID LEASE [BREAK]: takes the lock for LEASE seconds, or renews it when
+    # TOKEN holds it. A lock whose lease expired, or that the token BREAK holds (its owner
+    # knows that holder is dead), is broken and taken; stdout then says
+    # "broke WHY OWNER TOKEN PID TAKEN EXPIRES NOW". Held by anyone else: stdout says
+    # "held OWNER TOKEN PID TAKEN EXPIRES NOW", stderr who holds it, exit 75.
+    owner=${1:?usage: lock OWNER TOKEN PID LEASE [BREAK]} token=${2:-t0} pid=${3:-0} lease=${4:-60} brk=${5:--}
+    for a in "$owner" "$token" "$pid" "$lease" "$brk"; do lock_arg "$a"; done
+    case $pid$lease in *[!0-9]*) usage "lock: PID and LEASE are whole numbers" ;; esac
+    mkdir -p "$ROOT" || die "cannot create $ROOT"
+    if mkdir "$ROOT/lock" 2>/dev/null; then
+      write_lock "$(now_s)"
+      exit 0
     fi
-    printf '%s %s\n' "$owner" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$ROOT/lock/owner.tmp" && mv "$ROOT/lock/owner.tmp" "$ROOT/lock/owner"
+    lock_guard
+    if mkdir "$ROOT/lock" 2>/dev/null; then
+      write_lock "$(now_s)"
+      exit 0
+    fi
+    read_lock
+    if [ "$h_owner" = "$owner" ] && [ "$h_token" = "$token" ]; then
+      # Re-taken with its own token: a restarted controller recovering its transition.
+      write_lock "$h_taken"
+      lock_unguard
+      quiesce
+      exit 0
+    fi
+    now=$(now_s)
+    why=
+    if [ "$now" -gt "$h_expires" ]; then why=expired; elif [ "$brk" != - ] && [ "$brk" = "$h_token" ]; then why=dead-owner; fi
+    if [ -n "$why" ]; then
+      old=$(lock_fields)
+      rm -rf "$ROOT/lock"
+      if mkdir "$ROOT/lock" 2>/dev/null; then
+        write_lock "$now"
+        printf 'broke %s %s\n' "$why" "$old"
+        lock_unguard
+        quiesce
+        exit 0
+      fi
+      read_lock
+    fi
+    printf 'held %s\n' "$(lock_fields)"
+    describe_lock >&2
+    exit 75
+    ;;
+  renew)
+    # renew OWNER TOKEN LEASE: extends the lease of the lock TOKEN holds; exit 75 if it lost it.
+    owner=${1:?usage: renew OWNER TOKEN LEASE} token=${2:?usage: renew OWNER TOKEN LEASE} lease=${3:-60}
+    for a in "$owner" "$token" "$lease"; do lock_arg "$a"; done
+    case $lease in *[!0-9]*) usage "renew: LEASE is a whole number" ;; esac
+    lock_guard
+    read_lock
+    if [ -d "$ROOT/lock" ] && [ "$h_owner" = "$owner" ] && [ "$h_token" = "$token" ]; then
+      pid=$h_pid
+      write_lock "$h_taken"
+      exit 0
+    fi
+    if [ -d "$ROOT/lock" ]; then
+      printf 'held %s\n' "$(lock_fields)"
+      printf 'lock lost: ' >&2
+      describe_lock >&2
+    else
+      printf 'lock lost: nobody holds it\n' >&2
+    fi
+    exit 75
     ;;
   unlock)
-    owner=${1:?usage: unlock OWNER}
-    held=$(cat "$ROOT/lock/owner" 2>/dev/null)
-    case $held in
-      "$owner "*) rm -rf "$ROOT/lock" ;;
-      '') rm -rf "$ROOT/lock" ;;
-      *) printf 'lock is held by %s, not by us\n' "$held" >&2; exit 75 ;;
-    esac
+    # unlock OWNER TOKEN: releases the lock TOKEN holds; a free lock is fine, another's is not.
+    owner=${1:?usage: unlock OWNER TOKEN} token=${2:-t0}
+    lock_arg "$owner"
+    lock_arg "$token"
+    [ -d "$ROOT/lock" ] || exit 0
+    lock_guard
+    read_lock
+    if [ "$h_owner" = "$owner" ] && [ "$h_token" = "$token" ]; then
+      rm -rf "$ROOT/lock"
+      exit 0
+    fi
+    [ -d "$ROOT/lock" ] || exit 0
+    printf 'lock is held by %s, not by us\n' "${h_line:-an unknown owner}" >&2
+    exit 75
+    ;;
+  uncommit)
+    # uncommit GEN: takes back `commit GEN` of a transition that was rolled back: when GEN is
+    # current, the generation before it (or none) is current again. Idempotent.
+    gen=${1:?usage: uncommit GENERATION}
+    case $gen in *[!0-9]*) usage "bad generation $gen" ;; esac
+    cur=$(cat "$ROOT/generations/current" 2>/dev/null)
+    if [ "$cur" = "$gen" ]; then
+      prev=$(cat "$ROOT/generations/previous" 2>/dev/null)
+      if [ -n "$prev" ] && [ "$prev" != "$gen" ] && [ -f "$ROOT/generations/$prev.json" ]; then
+        printf '%s\n' "$prev" >"$ROOT/generations/.current.tmp" && mv "$ROOT/generations/.current.tmp" "$ROOT/generations/current" || die "cannot make generation $prev current again"
+      else
+        rm -f "$ROOT/generations/current" || die "cannot remove $ROOT/generations/current"
+      fi
+      sync "$ROOT/generations" 2>/dev/null || true
+    fi
+    [ "$(cat "$ROOT/generations/current" 2>/dev/null)" = "$gen" ] || rm -f "$ROOT/generations/$gen.json"
     ;;
   missing)
     for h in "$@"; do
@@ -390,6 +696,8 @@ case $VERB in
     case $gen in *[!0-9]*) usage "bad generation $gen" ;; esac
     mkdir -p "$ROOT/generations"
     cat >"$ROOT/generations/.$gen.tmp" || die "cannot write generation"
+    # A record cut short (the controller's connection dropped while sending it) is never made current.
+    [ "$(tail -c 1 "$ROOT/generations/.$gen.tmp")" = "}" ] || { rm -f "$ROOT/generations/.$gen.tmp"; die "the generation record arrived incomplete"; }
     mv "$ROOT/generations/.$gen.tmp" "$ROOT/generations/$gen.json"
     cur=$(cat "$ROOT/generations/current" 2>/dev/null)
     if [ -n "$cur" ] && [ "$cur" != "$gen" ]; then
@@ -420,6 +728,26 @@ case $VERB in
         *) printf 'item %s %s present - %s\n' "$key" "$(field "$d" module)" "$verdict" ;;
       esac
     done
+    ;;
+  snapshot)
+    check_token "${1:?usage: snapshot KEY}"
+    d=$(item_dir "$1")
+    [ -d "$d" ] || die "$1 is not active on this machine"
+    case $(field "$d" module) in
+      postgresql-database) pgdb_snapshot "$d" ;;
+      process | script) mkdir -p "$ROOT/state" && pack_dir "$(state_dir "$1")" "$ROOT/state/.snapshot.$1.$$" ;;
+      *) die "$1 ($(field "$d" module)) has no state to snapshot" ;;
+    esac
+    ;;
+  restore)
+    check_token "${1:?usage: restore KEY}"
+    d=$(item_dir "$1")
+    [ -d "$d" ] || die "$1 is not active on this machine"
+    case $(field "$d" module) in
+      postgresql-database) pgdb_restore "$d" ;;
+      process | script) restore_state_dir "$d" "$1" ;;
+      *) die "$1 ($(field "$d" module)) has no state to restore" ;;
+    esac
     ;;
   *)
     usage "unknown verb $VERB"

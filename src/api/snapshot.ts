@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { restoreSnapshot, takeSnapshot } from '../apply/stateful.ts';
+import { StateError, UsageError } from '../errors.ts';
+import type { Item, MachineManifest } from '../manifest/types.ts';
+import { DEFAULT_SNAPSHOTS_KEPT, SnapshotStore, type SnapshotMeta } from '../state/snapshots.ts';
+import { openRuntime } from '../targets/connect.ts';
+import { connectOptions, stateStore, type Context } from './context.ts';
+
+export interface ServiceRef {
+  deployment: string;
+  service: string;
+  /** Only the instance on this machine (needed for restore when the service runs on several). */
+  machine?: string;
+}
+
+interface Instance {
+  generation: number;
+  machine: MachineManifest;
+  item: Item;
+}
+
+/** The recorded generation's instances of a stateful service. */
+function instancesOf(ref: ServiceRef, ctx: Context): { instances: Instance[]; kept: number } {
+  const recorded = stateStore(ctx).current(ref.deployment);
+  if (!recorded) throw new StateError('NOTHING_DEPLOYED', `deployment ${ref.deployment} has nothing deployed`, { deployment: ref.deployment });
+  const all = Object.values(recorded.manifest.machines).flatMap((m) =>
+    m.items.filter((i) => i.layer === 'service' && i.name === ref.service).map((item) => ({ generation: recorded.generation, machine: m, item })),
+  );
+  if (all.length === 0) throw new StateError('SERVICE_NOT_DEPLOYED', `service ${ref.service} is not deployed in generation ${recorded.generation} of ${ref.deployment}`, { ...ref });
+  const instances = ref.machine === undefined ? all : all.filter((i) => i.machine.name === ref.machine);
+  if (instances.length === 0) {
+    throw new StateError('SERVICE_NOT_DEPLOYED', `service ${ref.service} does not run on ${ref.machine}; it runs on ${all.map((i) => i.machine.name).join(', ')}`, { ...ref });
+  }
+  for (const { item } of instances) {
+    if (!item.stateful) throw new StateError('NOT_STATEFUL', `service ${ref.service} is not stateful: it has no data strata keeps (set stateful: true in the services model)`, { ...ref });
+  }
+  return { instances, kept: recorded.manifest.snapshotsKept ?? DEFAULT_SNAPSHOTS_KEPT };
+}
+
+export interface SnapshotTaken {
+  machine: string;
+  file: string;
+  meta: SnapshotMeta;
+}
+
+/** Takes a snapshot of every instance (or the one on `machine`) of a running stateful service now. */
+export async function snapshotService(ref: ServiceRef, ctx: Context): Promise<SnapshotTaken[]> {
+  const { instances, kept } = instancesOf(ref, ctx);
+  const store = new SnapshotStore(resolve(ctx.stateDir));
+  const out: SnapshotTaken[] = [];
+  for (const { generation, machine, item } of instances) {
+    const rt = openRuntime(machine, connectOptions(ctx));
+    try {
+      const stored = await takeSnapshot(rt, item, store, { deployment: ref.deployment, generation, kept });
+      out.push({ machine: machine.name, file: stored.file, meta: stored.meta });
+    } finally {
+      await rt.target.close();
+    }
+  }
+  return out;
+}
+
+export interface RestorePlan {
+  deployment: string;
+  service: string;
+  machine: string;
+  /** The snapshot file restored, and its sidecar when it has one. */
+  file: string;
+  meta?: SnapshotMeta;
+  instance: Instance;
+}
+
+/**
+ * Which instance a restore overwrites and with which snapshot (`from`, else the service's
+ * newest), without touching a machine: for the confirmation `strata restore` asks for.
+ */
+export function planRestore(ref: ServiceRef & { from?: string }, ctx: Context): RestorePlan {
+  const { instances } = instancesOf(ref, ctx);
+  if (instances.length > 1) {
+    throw new UsageError(`service ${ref.service} runs on ${instances.map((i) => i.machine.name).join(', ')}; name the one to restore with --machine`);
+  }
+  const instance = instances[0]!;
+  const store = new SnapshotStore(resolve(ctx.stateDir));
+  let file: string;
+  if (ref.from !== undefined) file = resolve(ref.from);
+  else {
+    const latest = store.latest(ref.deployment, ref.service);
+    if (!latest) throw new StateError('SNAPSHOT_NOT_FOUND', `no snapshot of ${ref.service} in ${store.serviceDir(ref.deployment, ref.service)}`, { ...ref });
+    file = latest.file;
+  }
+  const { meta } = store.read(file);
+  if (meta && meta.module !== instance.item.module) {
+    throw new StateError('SNAPSHOT_MISMATCH', `${file} is a snapshot of a ${meta.module} item; ${ref.service} on ${instance.machine.name} is a ${instance.item.module}`, { file });
+  }
+  return { deployment: ref.deployment, service: ref.service, machine: instance.machine.name, file, ...(meta ? { meta } : {}), instance };
+}
+
+const RESTORE_LEASE_MS = 60_000;
+
+/**
+ * Restores the planned snapshot into the running instance, holding its machine's lock meanwhile
+ * (a lease, renewed while a long restore runs), so no transition touches the machine during it.
+ */
+export async function restoreService(plan: RestorePlan, ctx: Context): Promise<{ bytes: number }> {
+  const rt = openRuntime(plan.instance.machine, connectOptions(ctx));
+  const owner = `${hostname()}:${process.pid}:restore`;
+  const token = randomUUID().slice(0, 8);
+  try {
+    await rt.lock({ owner, token, leaseMs: RESTORE_LEASE_MS });
+    const renewal = setInterval(() => void rt.renew(owner, token, RESTORE_LEASE_MS).catch(() => undefined), RESTORE_LEASE_MS / 3);
+    try {
+      return await restoreSnapshot(rt, plan.instance.item, new SnapshotStore(resolve(ctx.stateDir)), plan.file);
+    } finally {
+      clearInterval(renewal);
+      await rt.unlock(owner, token).catch(() => undefined);
+    }
+  } finally {
+    await rt.target.close();
+  }
+}

@@ -1,0 +1,113 @@
+import { ApplyError } from '../errors.ts';
+import type { Item } from '../manifest/types.ts';
+import type { Plan, Step } from '../plan/types.ts';
+import { DEFAULT_SNAPSHOTS_KEPT, SnapshotStore, type SnapshotMeta, type StoredSnapshot } from '../state/snapshots.ts';
+import type { MachineRuntime } from '../targets/machineRuntime.ts';
+import type { ApplyEvent } from './events.ts';
+
+/** Steps that carry a stateful service's data rather than (de)activating it. */
+export function isStatefulStep(step: Step): boolean {
+  return step.action === 'snapshot' || step.action === 'restore';
+}
+
+/** What apply needs of a step's outcome: the runtime's exit code and its error output. */
+export interface StepOutcome {
+  code: number;
+  stderr: string;
+}
+
+/**
+ * The snapshot and restore steps of one transition. A snapshot step pulls the item's state off
+ * its machine (the runtime's `snapshot` verb) and stores it in the controller's state directory;
+ * a restore step sends the snapshot its `source` step took in this same transition to the new
+ * instance (`restore` verb). Neither has anything to undo on rollback: the snapshot is a copy,
+ * and the old instance's data was never dropped, so re-activating it brings the service back.
+ */
+export class StatefulSteps {
+  private readonly taken = new Map<string, StoredSnapshot>();
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly store: SnapshotStore,
+    private readonly kept: number,
+    private readonly emit: (e: ApplyEvent) => void = () => {},
+  ) {}
+
+  static forPlan(plan: Plan, stateDir: string, kept: number | undefined, emit?: (e: ApplyEvent) => void): StatefulSteps {
+    return new StatefulSteps(plan, new SnapshotStore(stateDir), kept ?? plan.desired.snapshotsKept ?? DEFAULT_SNAPSHOTS_KEPT, emit);
+  }
+
+  async run(step: Step, rt: MachineRuntime): Promise<StepOutcome> {
+    return step.action === 'snapshot' ? this.snapshot(step, rt) : this.restore(step, rt);
+  }
+
+  private async snapshot(step: Step, rt: MachineRuntime): Promise<StepOutcome> {
+    const moves = this.plan.steps.some((s) => s.action === 'restore' && s.source === step.id);
+    const r = await rt.snapshot(step.item);
+    if (r.code !== 0) return { code: r.code, stderr: r.stderr };
+    const stored = storeSnapshot(this.store, step.item, r.stdoutBytes, {
+      deployment: this.plan.deployment,
+      generation: this.plan.generation,
+      reason: moves ? 'move' : 'remove',
+      kept: this.kept,
+      protect: new Set([...this.taken.values()].map((s) => s.file)),
+    });
+    this.taken.set(step.id, stored);
+    this.emit({ kind: 'snapshot', step, file: stored.file, bytes: stored.meta.size });
+    return { code: 0, stderr: '' };
+  }
+
+  private async restore(step: Step, rt: MachineRuntime): Promise<StepOutcome> {
+    const source = step.source === undefined ? undefined : this.taken.get(step.source);
+    if (!source) {
+      throw new ApplyError('SNAPSHOT_MISSING', `restore ${step.item.name} on ${step.machine} (step ${step.id}): no snapshot was taken by step ${step.source ?? '(none named)'} in this transition`, {
+        step: step.id,
+        machine: step.machine,
+      });
+    }
+    const { bytes } = checkedSnapshot(this.store, source.file, step.item);
+    const r = await rt.restore(step.item, bytes);
+    if (r.code === 0) this.emit({ kind: 'restore', step, file: source.file, bytes: bytes.byteLength });
+    return { code: r.code, stderr: r.stderr };
+  }
+}
+
+/** Stores snapshot bytes with their sidecar and prunes the service's older snapshots down to `kept`. */
+export function storeSnapshot(
+  store: SnapshotStore,
+  item: Item,
+  bytes: Buffer,
+  opts: { deployment: string; generation: number; reason: SnapshotMeta['reason']; kept: number; protect?: ReadonlySet<string> },
+): StoredSnapshot & { meta: SnapshotMeta } {
+  const stored = store.save({ deployment: opts.deployment, service: item.name, machine: item.machine, item: item.key, module: item.module, generation: opts.generation, reason: opts.reason }, bytes);
+  store.prune(opts.deployment, item.name, opts.kept, new Set([...(opts.protect ?? []), stored.file]));
+  return stored;
+}
+
+/** A stored snapshot's bytes, checked against its sidecar, refused for an item of another module. */
+export function checkedSnapshot(store: SnapshotStore, file: string, item: Item): { bytes: Buffer; meta?: SnapshotMeta } {
+  const read = store.read(file);
+  if (read.meta && read.meta.module !== item.module) {
+    throw new ApplyError('SNAPSHOT_MISMATCH', `the snapshot ${file} was taken of a ${read.meta.module} item; ${item.name} on ${item.machine} is a ${item.module}`, { file });
+  }
+  return read;
+}
+
+/** Takes a snapshot of an active item now and stores it (for `strata snapshot`). */
+export async function takeSnapshot(rt: MachineRuntime, item: Item, store: SnapshotStore, opts: { deployment: string; generation: number; kept: number }): Promise<StoredSnapshot & { meta: SnapshotMeta }> {
+  const r = await rt.snapshot(item);
+  if (r.code !== 0) {
+    throw new ApplyError('SNAPSHOT_FAILED', `snapshot of ${item.name} on ${item.machine} failed: ${r.stderr.trim() || `exit ${r.code}`}`, { machine: item.machine, item: item.name, output: r.stderr.trim() });
+  }
+  return storeSnapshot(store, item, r.stdoutBytes, { ...opts, reason: 'manual' });
+}
+
+/** Restores a stored snapshot into an active item (for `strata restore`). */
+export async function restoreSnapshot(rt: MachineRuntime, item: Item, store: SnapshotStore, file: string): Promise<{ bytes: number }> {
+  const { bytes } = checkedSnapshot(store, file, item);
+  const r = await rt.restore(item, bytes);
+  if (r.code !== 0) {
+    throw new ApplyError('RESTORE_FAILED', `restore of ${item.name} on ${item.machine} failed: ${r.stderr.trim() || `exit ${r.code}`}`, { machine: item.machine, item: item.name, output: r.stderr.trim() });
+  }
+  return { bytes: bytes.byteLength };
+}
