@@ -198,6 +198,12 @@ describe('stateful services on real SSH hosts with PostgreSQL servers', () => {
     expect(notStateful.code).toBe(2);
     expect(notStateful.err).toMatch(/reporter is not stateful/);
     expect((await cli('restore', root, '--state', stateDir, '--service', 'nope', '--yes')).code).toBe(2);
+
+    // The drift probe asks the server: the database is there, so app-db has not drifted.
+    const report = await deploymentStatus('stateful', { stateDir });
+    const db = report.machines.find((m) => m.machine === 'db2')!.items.find((i) => i.name === 'app-db')!;
+    expect(db.state).toBe('present');
+    expect(db.drift).toBeUndefined();
   });
 
   it('removing app-db snapshots it first, keeps its database, and keeps the newest snapshotsKept', async () => {

@@ -408,6 +408,12 @@ item_drift() {
     directory)
       [ -d "$(field "$d" path)" ] || printf 'directory %s is missing' "$(field "$d" path)"
       ;;
+    postgresql-database)
+      db=$(pgdb_name "$d" 2>/dev/null) || return 0
+      found=$(printf '%s\n' "SELECT 1 FROM pg_database WHERE datname = :'db';" | pgdb_psql "$d" postgres -v db="$db" 2>/dev/null) ||
+        { printf 'the database server of %s does not answer' "$db"; return 0; }
+      [ "$found" = 1 ] || printf 'database %s is missing' "$db"
+      ;;
   esac
 }
 
