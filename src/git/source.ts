@@ -1,16 +1,15 @@
 import * as fs from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import git, { type GitAuth, type HttpClient } from 'isomorphic-git';
-import httpClient from 'isomorphic-git/http/node';
+import git from 'isomorphic-git';
 import type { RepositoryConfig } from '../controller/config.ts';
 import { StrataError } from '../errors.ts';
 import { writeFileAtomic } from '../state/atomicFile.ts';
 import { GitError } from './errors.ts';
 import { GitTree } from './gitTree.ts';
 import { findGitdir } from './localRepo.ts';
-import { readSecret } from './secrets.ts';
-import { SshBridge, type SshExchange } from './sshTransport.ts';
+import type { SshExchange } from './sshTransport.ts';
+import { openTransport, type Transport } from './transport.ts';
 import { describeRepo, parseRepoUrl, repoName, type RepoUrl } from './url.ts';
 import { watchRefs } from './watch.ts';
 
@@ -310,33 +309,8 @@ export class GitSource {
     }
   }
 
-  private async transport(): Promise<Transport> {
-    const r = this.remote;
-    if (r.kind === 'ssh') {
-      const key = this.config.sshKey;
-      const privateKey = key?.env !== undefined ? await readSecret(key, 'the SSH key', this.label) : undefined;
-      const bridge = new SshBridge({
-        remote: r,
-        label: this.label,
-        hostKey: this.config.hostKey,
-        knownHosts: this.config.knownHosts,
-        identityFile: key?.file,
-        privateKey,
-        onExchange: this.opts.onSshExchange,
-      });
-      return { http: bridge, url: bridge.url, close: () => bridge.close() };
-    }
-    if (r.kind !== 'http') throw new Error('unreachable');
-    const username = this.config.username ?? r.username ?? 'git';
-    const passwordRef = this.config.password;
-    const password = passwordRef ? await readSecret(passwordRef, 'the password', this.label) : r.password;
-    return {
-      http: httpClient,
-      url: r.url,
-      onAuth: () => (password === undefined ? undefined : { username, password }),
-      onAuthFailure: () => ({ cancel: true }),
-      close: async () => {},
-    };
+  private transport(): Promise<Transport> {
+    return openTransport(this.remote, this.config, this.label, this.opts.onSshExchange);
   }
 
   /** Runs an isomorphic-git network operation, turning its errors into GitErrors. */
@@ -422,14 +396,6 @@ export class GitSource {
     const dir = (this.remote as { dir: string }).dir;
     return new GitError('GIT_NOT_A_REPOSITORY', `${dir} is not a Git repository (no .git directory, and not a bare repository)`, { url: dir });
   }
-}
-
-interface Transport {
-  http: HttpClient;
-  url: string;
-  onAuth?: () => GitAuth | undefined;
-  onAuthFailure?: () => GitAuth;
-  close(): Promise<void>;
 }
 
 /** Removes anything that could be a credential from a low-level error message. */
