@@ -84,8 +84,10 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
     revision = sync.commit;
     log = log.child({ revision: revision.slice(0, 12) });
     d.status.lastAttemptedRevision = revision;
-    if (sync.rewritten) d.status.lastHistoryRewrite = { from: sync.previous, to: revision, at: new Date().toISOString() };
-    if (sync.rewritten) log.warn({ previous: sync.previous }, `history rewritten: ${sync.ref} moved from ${sync.previous?.slice(0, 12)} to ${revision.slice(0, 12)}, which does not descend from it (force push)`);
+    if (sync.rewritten) {
+      d.status.lastHistoryRewrite = { from: sync.previous, to: revision, at: new Date().toISOString() };
+      log.warn({ previous: sync.previous }, `history rewritten: ${sync.ref} moved from ${sync.previous?.slice(0, 12)} to ${revision.slice(0, 12)}, which does not descend from it (force push)`);
+    }
 
     const failed = d.status.lastFailure;
     if (failed?.terminal && failed.revision === revision && !d.forceRetry) {
