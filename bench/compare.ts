@@ -12,10 +12,9 @@ import { parseArgs } from 'node:util';
 import type { Context } from '../src/api/context.ts';
 import { testnetDown, testnetUp } from '../src/testnet/index.ts';
 import { installSignalHandlers, onCleanup, runAllCleanups } from './cleanup.ts';
-import { generateCompareDeployment } from './compareGenerate.ts';
 import { ansibleEnv, ansiblePlaybook, closeMasters, floorDeploy, floorProbe, run, strataApply, strataNoChange, strataProbe, writeInventory, writeKnownHosts, type SshEnv } from './compareTools.ts';
 import { greeting, sshLogins } from './deploy.ts';
-import { writeFiller, type TestnetDeployment } from './generate.ts';
+import { generateTestnetDeployment, writeFiller, type TestnetDeployment } from './generate.ts';
 import { median, msSince, round1, summarise, type Summary } from './stats.ts';
 import { listenersOn, systemInfo } from './system.ts';
 
@@ -152,7 +151,7 @@ async function expectAnswering(dep: TestnetDeployment, hosts: { name: string; ad
 /** Runs every tool `runs` times, the order rotated every run (strata, ansible, floor; ansible, floor, strata; ...). */
 async function series(tmp: string, hosts: number, o: Opts, runs: number, firstOnly: boolean): Promise<Record<Tool, Timings[]>> {
   const dir = path.join(tmp, `model-${hosts}`);
-  const dep = generateCompareDeployment({ dir, hosts, servicesPerHost: o.services, artifactKb: o.artifactKb });
+  const dep = generateTestnetDeployment({ dir, hosts, servicesPerHost: o.services, artifactKb: o.artifactKb, basePort: 42000, chain: false });
   const res: Record<Tool, Timings[]> = { strata: [], ansible: [], floor: [] };
   for (let r = 0; r < runs; r++) {
     for (let k = 0; k < TOOLS.length; k++) {

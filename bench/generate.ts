@@ -9,13 +9,17 @@ import YAML from 'yaml';
  * caller owns; every repository path stays inside it.
  */
 
-/** The tiny TCP server every generated service runs (CommonJS: the store has no package.json). */
+/**
+ * The tiny TCP server every generated service runs (CommonJS: the store has no package.json).
+ * Each socket has an error handler, so a readiness probe that connects and resets (Ansible's
+ * wait_for) cannot crash it.
+ */
 export const SERVER_JS = `// strata benchmark service: answers every TCP connection with its name.
 const net = require('node:net');
 const host = process.env.HOST || '127.0.0.1';
 const port = Number(process.env.PORT);
 const name = process.env.STRATA_SERVICE || 'bench';
-net.createServer((socket) => socket.end(name + '\\n')).listen(port, host);
+net.createServer((socket) => { socket.on('error', () => {}); socket.end(name + '\\n'); }).listen(port, host);
 process.on('SIGTERM', () => process.exit(0));
 `;
 
@@ -49,11 +53,13 @@ export function hostNames(n: number): string[] {
 /**
  * Writes a deployment of `servicesPerHost` process services per host: each its own artifact
  * (server.js + a random filler of `artifactKb` KiB, so no two artifacts share a hash), its own
- * port, `ready: { port: main }`, and a dependsOn chain per host (svc-hH-2 after svc-hH-1, ...).
+ * port, `ready: { port: main }`, and unless `chain` is false a dependsOn chain per host
+ * (svc-hH-2 after svc-hH-1, ...). bench:compare turns the chain off: Ansible and the floor
+ * have no dependency ordering, so strata must not be asked for more work than they are.
  * The root file merges network.yaml with testnet/network.physical.yaml, which `testnetUp`
  * writes when given `testnetDir`.
  */
-export function generateTestnetDeployment(opts: { dir: string; hosts: number; servicesPerHost: number; artifactKb: number; basePort?: number }): TestnetDeployment {
+export function generateTestnetDeployment(opts: { dir: string; hosts: number; servicesPerHost: number; artifactKb: number; basePort?: number; chain?: boolean }): TestnetDeployment {
   const { dir } = opts;
   const basePort = opts.basePort ?? 41000;
   const machines = hostNames(opts.hosts);
@@ -78,7 +84,7 @@ export function generateTestnetDeployment(opts: { dir: string; hosts: number; se
         start: 'node server.js',
         ports: { main: port },
         ready: { port: 'main', timeout: 20 },
-        ...(k > 1 ? { dependsOn: [`svc-h${h + 1}-${k - 1}`] } : {}),
+        ...(k > 1 && opts.chain !== false ? { dependsOn: [`svc-h${h + 1}-${k - 1}`] } : {}),
       };
       distribution[name] = machine;
       services.push({ name, machine, port, artifactDir, fillerFile });
