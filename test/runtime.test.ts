@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Item } from '../src/manifest/types.ts';
 import { LocalTarget } from '../src/targets/local.ts';
+import type { RunOptions } from '../src/targets/target.ts';
 import { MachineRuntime } from '../src/targets/machineRuntime.ts';
 import { runtimePath } from '../src/targets/runtime/script.ts';
 import { ask } from './support/net.ts';
@@ -85,6 +86,41 @@ describe('target runtime', () => {
     const r = await rt.activate(clash);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/port 5300 on 127.0.3.1 is already in use/);
+  });
+
+  it('activates items asked for together with one command, each with its own result', async () => {
+    const commands: string[] = [];
+    const inner = new LocalTarget('m1');
+    const counting = { machine: 'm1', bytesSent: 0, close: async () => {}, run: (argv: readonly string[], o?: RunOptions) => (commands.push(argv[6] ?? ''), inner.run(argv, o)) };
+    const batchRt = new MachineRuntime(counting, root, '127.0.3.1');
+    const a = item('s.batch-a', 'process', { start: 'exec node server.cjs', env: { HOST: '127.0.3.1' }, ready: { command: 'test -f "$STATE_DIR/ready"', timeout: 10 } }, 'srv');
+    const b = item('s.batch-b', 'process', { start: 'echo "b refuses to start" >&2; exit 4', env: {}, ready: { port: 5302, timeout: 5 } });
+    const c = item('s.batch-c', 'directory', { path: `${base}/allowed/batch-dir`, mode: '750', allowed: [`${base}/allowed`] });
+    // `a` serves port 5300 like s.srv: stop that one first.
+    await rt.deactivate(started.find((i) => i.key === 's.srv')!);
+    const [ra, rb, rc] = await Promise.all([batchRt.activate(a), batchRt.activate(b), batchRt.activate(c)]);
+    started.push(a);
+    expect(commands.filter((v) => v === 'activate')).toHaveLength(1);
+    expect([ra.code, rb.code, rc.code]).toEqual([0, 1, 0]);
+    expect(rb.stderr).toMatch(/process exited while starting/);
+    expect(rb.stderr).toMatch(/b refuses to start/);
+    expect(ra.stderr + rc.stderr).toBe('');
+    expect(await ask('127.0.3.1', 5300)).toBe('up\n');
+    expect(existsSync(`${base}/allowed/batch-dir`)).toBe(true);
+    expect(existsSync(join(root, 'items/s.batch-b'))).toBe(false);
+    const status = await rt.status();
+    expect(status.items.find((i) => i.key === 's.batch-a')).toMatchObject({ state: 'running' });
+    expect(status.items.find((i) => i.key === 's.batch-a')?.drift).toBeUndefined();
+  });
+
+  it('passes spec text through verbatim: backslashes, spaces, quotes, no final newline', async () => {
+    const value = '  a\\b \\n $(touch /tmp/strata-pwned) `x` \'q\' "dq" trailing  ';
+    const echo = item('s.echo', 'process', { start: 'printf "%s" "$V" > "$STATE_DIR/v"; exec sleep 30', env: { V: value }, ready: { command: 'test -f "$STATE_DIR/v"', timeout: 5 } });
+    const r = await rt.activate(echo);
+    started.push(echo);
+    expect(r.stderr).toBe('');
+    expect(readFileSync(join(root, 'state/s.echo/v'), 'utf8')).toBe(value);
+    expect(existsSync('/tmp/strata-pwned')).toBe(false);
   });
 
   it('holds a lock for one owner at a time', async () => {

@@ -81,7 +81,9 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
   for (const name of plan.machines) {
     const m = plan.desired.machines[name] ?? recorded?.manifest.machines[name];
     if (!m) throw new ApplyError('PLAN_INVALID', `plan names machine ${name}, which neither the desired nor the recorded manifest has`);
-    runtimes.set(name, opts.runtimeFor(m));
+    const rt = opts.runtimeFor(m);
+    if (!recorded?.manifest.machines[name]) rt.expectFresh();
+    runtimes.set(name, rt);
   }
   const all = [...runtimes.values()];
   const locked: MachineRuntime[] = [];
@@ -111,12 +113,21 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
   let outcome: 'committed' | 'rolled-back' | undefined;
   try {
     emit({ kind: 'lock', machines: plan.machines });
+    // Taking a machine's lock also says which of its artifacts its store lacks (one round trip).
+    const missingOn = new Map<string, string[]>();
     await mapLimit(all, machineConcurrency, async (rt) => {
-      await takeLock(rt, lock, (b) => {
-        opts.state.journal(plan.deployment, { event: 'lock-broken', machine: rt.machine, holder: b, why: b.why });
-        emit({ kind: 'lock-broken', machine: rt.machine, holder: b, why: b.why });
-      });
+      const needed = neededArtifacts(plan, rt.machine);
+      const { missing } = await takeLock(
+        rt,
+        lock,
+        (b) => {
+          opts.state.journal(plan.deployment, { event: 'lock-broken', machine: rt.machine, holder: b, why: b.why });
+          emit({ kind: 'lock-broken', machine: rt.machine, holder: b, why: b.why });
+        },
+        needed,
+      );
       locked.push(rt);
+      missingOn.set(rt.machine, missing);
     });
     stopRenewal = startRenewal(() => locked, lock, (machine, e) => {
       lost.push(machine);
@@ -125,9 +136,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
     });
 
     await mapLimit(all, machineConcurrency, async (rt) => {
-      const hashes = plan.uploads[rt.machine]?.map((u) => u.hash) ?? [];
-      const needed = neededArtifacts(plan, rt.machine, hashes);
-      const missing = await rt.missing(needed);
+      const missing = missingOn.get(rt.machine) ?? [];
       if (missing.length === 0) return;
       const artifacts = await Promise.all(missing.map(async (h) => ({ hash: h, entries: await artifactEntries(plan.desired, h, opts.tree) })));
       emit({ kind: 'upload', machine: rt.machine, artifacts: missing.length, bytes: artifacts.reduce((n, a) => n + a.entries.reduce((s, e) => s + e.content.byteLength, 0), 0) });
@@ -258,8 +267,9 @@ function failureAfterRollback(step: Step, error: unknown, undone: number, rollba
   return new ApplyError(base.code, `${base.message}\n${outcome}`, { ...base.data, rolledBack: rollbackErrors.length === 0, rollbackErrors });
 }
 
-function neededArtifacts(plan: Plan, machine: string, planned: string[]): string[] {
-  const out = new Set(planned);
+/** The artifacts a machine's store must hold for the plan: its planned uploads and whatever its activations run. */
+function neededArtifacts(plan: Plan, machine: string): string[] {
+  const out = new Set(plan.uploads[machine]?.map((u) => u.hash) ?? []);
   for (const s of plan.steps) if (s.machine === machine && s.action === 'activate' && s.item.artifact) out.add(s.item.artifact);
   return [...out].sort();
 }

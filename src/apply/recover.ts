@@ -88,19 +88,20 @@ export interface LockSpec {
 /**
  * Takes (or re-takes, with the same token) a machine's lock. A stale lock is broken by the
  * runtime when its lease expired; one left by a dead process of this controller is broken at
- * once. Says so through `onBroken`.
+ * once. Says so through `onBroken`. Resolves with those of `hashes` the machine's store lacks.
  */
-export async function takeLock(rt: MachineRuntime, lock: LockSpec, onBroken: (b: BrokenLock) => void): Promise<void> {
+export async function takeLock(rt: MachineRuntime, lock: LockSpec, onBroken: (b: BrokenLock) => void, hashes: readonly string[] = []): Promise<{ missing: string[] }> {
   const req = { owner: lock.owner, token: lock.token, pid: process.pid, leaseMs: lock.leaseMs };
-  let broke: BrokenLock | undefined;
+  let taken: Awaited<ReturnType<MachineRuntime['lock']>>;
   try {
-    broke = (await rt.lock(req)).broke;
+    taken = await rt.lock(req, hashes);
   } catch (e) {
     const held = e instanceof StrataError && e.code === 'MACHINE_LOCKED' ? (e.data.held as LockHolder | undefined) : undefined;
     if (!held || !isOwnOrphan(held, lock.owner)) throw e;
-    broke = (await rt.lock({ ...req, breakToken: held.token })).broke;
+    taken = await rt.lock({ ...req, breakToken: held.token }, hashes);
   }
-  if (broke) onBroken(broke);
+  if (taken.broke) onBroken(taken.broke);
+  return { missing: taken.missing };
 }
 
 /**

@@ -3,11 +3,15 @@ import type { ArtifactEntry } from '../artifact/hash.ts';
 import type { Item, MachineManifest } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
 import { RUNTIME_SCRIPT, runtimePath } from './runtime/script.ts';
-import { encodeFiles, encodeUpload } from './stream.ts';
+import { encodeActivation, encodeSpec, encodeUpload } from './stream.ts';
 import type { RunResult, Target } from './target.ts';
 
 /** Exit code of the command wrapper when the runtime is not on the machine yet. */
 const NOT_INSTALLED = 113;
+/** Exit code of the command wrapper when it could not install the runtime it was sent. */
+const INSTALL_FAILED = 114;
+/** Items activated by one command at most. */
+const MAX_BATCH = 64;
 const LOCKED = 75;
 
 /** A machine's own record of a generation: its part of the manifest. */
@@ -73,17 +77,36 @@ function parseHolder(stdout: string, tag: string): LockHolder | undefined {
   return { owner, token, pid: /^\d+$/.test(pid ?? '') ? Number(pid) : null, takenAt: Number(taken), expiresAt: Number(expires), now: Number(now) };
 }
 
+interface QueuedActivation {
+  key: string;
+  spec: Buffer;
+  resolve: (r: RunResult) => void;
+  reject: (e: unknown) => void;
+}
+
 /**
  * The controller's side of the target runtime: one method per runtime verb, each one
  * command on the machine. The runtime is installed (content-addressed) the first time a
- * verb finds it missing, so a machine that has it costs no extra round trip.
+ * verb finds it missing, so a machine that has it costs no extra round trip; one that is
+ * expected to lack it gets it with the first command (`expectFresh`).
  */
 export class MachineRuntime {
+  private sendRuntime = false;
+  private openBatch?: { keys: Set<string>; queued: QueuedActivation[] };
+
   constructor(
     readonly target: Target,
     readonly root: string,
     readonly address: string,
   ) {}
+
+  /**
+   * The machine probably has no runtime yet (it is new to the deployment): the next command
+   * carries it and installs it first when it is missing, which saves finding out by a round trip.
+   */
+  expectFresh(): void {
+    this.sendRuntime = true;
+  }
 
   get machine(): string {
     return this.target.machine;
@@ -94,9 +117,9 @@ export class MachineRuntime {
    * lease expired, or held by `breakToken`, is broken and taken: `broke` says whose it was.
    * Held by anyone else: MACHINE_LOCKED, with the holder in `data.held`.
    */
-  async lock(req: string | LockRequest): Promise<{ broke?: BrokenLock }> {
+  async lock(req: string | LockRequest, hashes: readonly string[] = []): Promise<{ broke?: BrokenLock; missing: string[] }> {
     const { owner, token = 't0', pid = 0, leaseMs = 60_000, breakToken } = typeof req === 'string' ? { owner: req } : req;
-    const args = ['lock', owner, token, String(pid), String(leaseSeconds(leaseMs)), ...(breakToken ? [breakToken] : [])];
+    const args = ['lock', owner, token, String(pid), String(leaseSeconds(leaseMs)), ...(breakToken || hashes.length ? [breakToken ?? '-'] : []), ...hashes];
     // Re-taking a lock waits on the machine for commands of a dead holder still running (up to 90 s).
     const r = await this.call(args, undefined, { priority: true, timeoutMs: 100_000 });
     if (r.code === LOCKED) {
@@ -104,11 +127,13 @@ export class MachineRuntime {
       throw new TargetError('MACHINE_LOCKED', `${this.machine} is ${r.stderr.trim() || 'locked'}`, { machine: this.machine, ...(held ? { held } : {}) });
     }
     this.check(r, 'take the lock');
-    const line = r.stdout.split('\n').find((l) => l.startsWith('broke '));
-    if (!line) return {};
+    const lines = r.stdout.split('\n');
+    const missing = lines.filter((l) => l.startsWith('missing ')).map((l) => l.slice('missing '.length));
+    const line = lines.find((l) => l.startsWith('broke '));
+    if (!line) return { missing };
     const [, why, ...rest] = line.split(' ');
     const holder = parseHolder(`held ${rest.join(' ')}`, 'held');
-    return holder ? { broke: { ...holder, why: why === 'expired' ? 'expired' : 'dead-owner' } } : {};
+    return holder ? { broke: { ...holder, why: why === 'expired' ? 'expired' : 'dead-owner' }, missing } : { missing };
   }
 
   /** Extends the lease of the lock `token` holds; MACHINE_LOCKED (LOCK_LOST) when it lost it. */
@@ -139,11 +164,45 @@ export class MachineRuntime {
 
   async upload(artifacts: readonly { hash: string; entries: readonly ArtifactEntry[] }[]): Promise<void> {
     if (artifacts.length === 0) return;
-    this.check(await this.call(['upload'], encodeUpload(artifacts)), 'upload artifacts');
+    this.check(await this.call(['upload', ...artifacts.map((a) => a.hash)], encodeUpload(artifacts)), 'upload artifacts');
   }
 
-  async activate(item: Item): Promise<RunResult> {
-    return this.call(['activate', item.key], encodeFiles(itemSpecFiles(item, this.address)));
+  /**
+   * Activates an item. Activations asked for in the same turn of the event loop (the steps of
+   * a machine that became ready together) go to the machine as one command, whose processes
+   * start together and are waited for together; each still resolves with its own result.
+   */
+  activate(item: Item): Promise<RunResult> {
+    const spec = encodeSpec(itemSpecFiles(item, this.address));
+    return new Promise((resolve, reject) => {
+      let batch = this.openBatch;
+      if (!batch || batch.keys.has(item.key) || batch.queued.length >= MAX_BATCH) {
+        const opened = { keys: new Set<string>(), queued: [] as QueuedActivation[] };
+        batch = this.openBatch = opened;
+        setImmediate(() => {
+          if (this.openBatch === opened) this.openBatch = undefined;
+          void this.runActivations(opened.queued);
+        });
+      }
+      batch.keys.add(item.key);
+      batch.queued.push({ key: item.key, spec, resolve, reject });
+    });
+  }
+
+  private async runActivations(batch: QueuedActivation[]): Promise<void> {
+    let r: RunResult;
+    try {
+      r = await this.call(['activate', ...batch.map((q) => q.key)], encodeActivation(batch.map((q) => q.spec)));
+    } catch (e) {
+      for (const q of batch) q.reject(e);
+      return;
+    }
+    const results = parseActivations(r.stdoutBytes);
+    for (const q of batch) {
+      const own = results.get(q.key);
+      // No line for it: the command ended before it got that far (its stderr says why).
+      q.resolve(own ?? { ...r, code: r.code === 0 ? 1 : r.code, stderr: r.stderr || `no result for ${q.key} from the runtime` });
+    }
   }
 
   async deactivate(item: Item): Promise<RunResult> {
@@ -193,11 +252,29 @@ export class MachineRuntime {
   }
 
   private async call(args: readonly string[], input?: Buffer, opts: { priority?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
+    if (this.sendRuntime) {
+      this.sendRuntime = false;
+      return this.callInstalling(args, input, opts);
+    }
     const argv = ['sh', '-c', `test -f "$1" || exit ${NOT_INSTALLED}; exec sh "$@"`, 'strata', runtimePath(this.root), this.root, ...args];
     const r = await this.target.run(argv, { input, ...opts });
     if (r.code !== NOT_INSTALLED) return r;
     await this.install();
     return this.target.run(argv, { input, ...opts });
+  }
+
+  /** A call whose input starts with the runtime, which the wrapper installs when it is missing. */
+  private async callInstalling(args: readonly string[], input: Buffer | undefined, opts: { priority?: boolean; timeoutMs?: number }): Promise<RunResult> {
+    const n = RUNTIME_SCRIPT.byteLength;
+    const wrapper = [
+      `if test -f "$1"; then head -c ${n} >/dev/null;`,
+      `else mkdir -p "\${1%/*}" && head -c ${n} >"$1.tmp.$$" && mv "$1.tmp.$$" "$1" || exit ${INSTALL_FAILED}; fi;`,
+      'exec sh "$@"',
+    ].join(' ');
+    const argv = ['sh', '-c', wrapper, 'strata', runtimePath(this.root), this.root, ...args];
+    const r = await this.target.run(argv, { input: Buffer.concat([RUNTIME_SCRIPT, input ?? Buffer.alloc(0)]), ...opts });
+    if (r.code === INSTALL_FAILED) throw new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
+    return r;
   }
 
   private async install(): Promise<void> {
@@ -212,4 +289,24 @@ export class MachineRuntime {
     }
     return r;
   }
+}
+
+/** The per-item results of `activate KEY...`: "ok KEY" lines and "failed KEY BYTES" + BYTES of reason. */
+export function parseActivations(out: Buffer): Map<string, RunResult> {
+  const results = new Map<string, RunResult>();
+  const empty = Buffer.alloc(0);
+  let at = 0;
+  while (at < out.length) {
+    const eol = out.indexOf(0x0a, at);
+    if (eol < 0) break;
+    const [verdict, key, bytes] = out.subarray(at, eol).toString().split(' ');
+    at = eol + 1;
+    if (verdict === 'ok' && key) results.set(key, { code: 0, stdout: '', stdoutBytes: empty, stderr: '' });
+    else if (verdict === 'failed' && key && /^\d+$/.test(bytes ?? '')) {
+      const reason = out.subarray(at, at + Number(bytes)).toString();
+      at += Number(bytes);
+      results.set(key, { code: 1, stdout: '', stdoutBytes: empty, stderr: reason });
+    } else break;
+  }
+  return results;
 }

@@ -2,8 +2,8 @@ import type { ArtifactEntry } from '../artifact/hash.ts';
 
 /**
  * The runtime's input format: "D 0 MODE PATH\n" creates a directory, "F SIZE MODE PATH\n"
- * is followed by SIZE raw bytes; "E\n" ends one tree, "Z\n" the stream. The runtime reads
- * it with `read` and `head -c` only.
+ * is followed by SIZE raw bytes, "T LINES MODE PATH\n" by LINES lines of text; "E\n" ends one
+ * tree, "Z\n" the stream. The runtime reads it with `read` and `head -c` only.
  */
 export function encodeTree(entries: readonly ArtifactEntry[]): Buffer[] {
   const chunks: Buffer[] = [];
@@ -27,8 +27,27 @@ export function encodeUpload(artifacts: readonly { hash: string; entries: readon
   return Buffer.concat(chunks);
 }
 
-/** Named small files (an item's spec) as one tree, ended by "Z\n". */
-export function encodeFiles(files: Record<string, string>): Buffer {
-  const entries = Object.entries(files).map(([path, text]) => ({ path, mode: '644', content: Buffer.from(text) }));
-  return Buffer.concat([...encodeTree(entries), Buffer.from('Z\n')]);
+/**
+ * Named small text files (an item's spec) as one tree, ended by "E\n": "T LINES 644 NAME\n"
+ * and the lines, which the runtime reads without starting a process (a text without a final
+ * newline gets one). Text holding a NUL byte goes as raw bytes ("F").
+ */
+export function encodeSpec(files: Record<string, string>): Buffer {
+  const chunks: Buffer[] = [];
+  for (const [name, text] of Object.entries(files)) {
+    if (text.includes('\0')) {
+      chunks.push(...encodeTree([{ path: name, mode: '644', content: Buffer.from(text) }]));
+      continue;
+    }
+    const body = text === '' || text.endsWith('\n') ? text : `${text}\n`;
+    const lines = body.split('\n').length - 1;
+    chunks.push(Buffer.from(`T ${lines} 644 ${name}\n${body}`));
+  }
+  chunks.push(Buffer.from('E\n'));
+  return Buffer.concat(chunks);
+}
+
+/** Item specs for one `activate KEY...`: each one's tree in the order of the keys, then "Z\n". */
+export function encodeActivation(specs: readonly Buffer[]): Buffer {
+  return Buffer.concat([...specs, Buffer.from('Z\n')]);
 }

@@ -55,7 +55,9 @@ check_target_path() {
   die "refusing path \"$p\": outside $ROOT and the machine's allowedPaths"
 }
 
-# Reads "F SIZE MODE PATH" + SIZE bytes and "D 0 MODE PATH" entries into DIR until "Z" or "E".
+# Reads entries into DIR until "E" or "Z" (which one: $unpack_end): "D 0 MODE PATH" makes a
+# directory, "F SIZE MODE PATH" is followed by SIZE raw bytes, "T LINES MODE PATH" by LINES
+# lines of text. Text is read by the shell itself: an item's spec costs no process.
 unpack() {
   dest=$1
   while IFS=' ' read -r kind a b c; do
@@ -66,18 +68,54 @@ unpack() {
         head -c "$a" >"$dest/$c" || die "cannot write $dest/$c"
         [ "$b" = 644 ] || chmod "$b" "$dest/$c" || die "cannot chmod $dest/$c"
         ;;
-      E | Z) return 0 ;;
+      T)
+        check_rel "$c"
+        case $a in '' | *[!0-9]*) die "malformed stream (text of \"$a\" lines)" ;; esac
+        unpack_short=
+        while [ "$a" -gt 0 ]; do
+          IFS= read -r line || { unpack_short=1; break; }
+          printf '%s\n' "$line"
+          a=$((a - 1))
+        done >"$dest/$c" || die "cannot write $dest/$c"
+        [ -z "$unpack_short" ] || die "stream ended early"
+        [ "$b" = 644 ] || chmod "$b" "$dest/$c" || die "cannot chmod $dest/$c"
+        ;;
+      E | Z) unpack_end=$kind; return 0 ;;
       *) die "malformed stream (got \"$kind\")" ;;
     esac
   done
   die "stream ended early"
 }
 
+# Makes DIR and DIR/NAME for every NAME with one mkdir (names are checked tokens).
+mkdirs_under() {
+  _dir=$1
+  shift
+  _n=$#
+  while [ "$_n" -gt 0 ]; do
+    set -- "$@" "$_dir/$1"
+    shift
+    _n=$((_n - 1))
+  done
+  mkdir -p -- "$_dir" "$@"
+}
+
+# Sets the variable named $1 to the first line of file $2 (nothing when there is none) without
+# starting a process: this runs in polling loops. $1 is always a name written in this file.
+getf() {
+  _getf=
+  { IFS= read -r _getf <"$2"; } 2>/dev/null
+  eval "$1=\$_getf"
+}
+
+# Whether process $1 exists and is not a zombie (read by the shell itself: it is polled).
 alive() {
   [ -n "${1:-}" ] || return 1
-  if [ -r "/proc/$1/stat" ]; then
-    s=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
-    case $s in Z* | X* | '') return 1 ;; esac
+  if [ -d /proc/self ]; then
+    _stat=
+    { IFS= read -r _stat <"/proc/$1/stat"; } 2>/dev/null || [ -n "$_stat" ] || return 1
+    _stat=${_stat##*") "}
+    case $_stat in Z* | X* | '') return 1 ;; esac
     return 0
   fi
   kill -0 "$1" 2>/dev/null
@@ -94,19 +132,45 @@ group_alive() {
     END { exit !found }'
 }
 
-# Whether something listens on ADDRESS:PORT (or on any address at PORT), from /proc/net;
-# one awk process per check, since readiness is polled.
-listening() {
-  addr=$1 port=$2
-  set -- /proc/net/tcp
+# Writes "KEY BIND PORT" to FILE for each item among KEYS that is ready when its port listens.
+port_list() {
+  _out=$1
+  shift
+  : >"$_out"
+  for _k; do
+    getf _p "$ROOT/items/$_k/ready_port"
+    [ -n "$_p" ] || continue
+    getf _b "$ROOT/items/$_k/bind"
+    printf '%s %s %s\n' "$_k" "$_b" "$_p" >>"$_out"
+  done
+}
+
+# Sets `listening` to " KEY KEY ... " of the entries of LIST (from port_list) that something
+# listens on, at their address or any address, per /proc/net: one awk for all of them, since
+# readiness is polled.
+listening_keys() {
+  listening=
+  [ -s "$1" ] || return 0
+  _hits=$1.hits
+  set -- "$1" /proc/net/tcp
   [ -r /proc/net/tcp6 ] && set -- "$@" /proc/net/tcp6
-  awk -v addr="$addr" -v port="$port" '
-    BEGIN {
-      p = sprintf(":%04X", port)
-      a = (split(addr, o, ".") == 4) ? sprintf("%02X%02X%02X%02X", o[4], o[3], o[2], o[1]) p : ""
+  awk '
+    FILENAME == ARGV[1] {
+      p = sprintf(":%04X", $3)
+      n++
+      key[n] = $1
+      port[n] = p
+      addr[n] = (split($2, o, ".") == 4) ? sprintf("%02X%02X%02X%02X", o[4], o[3], o[2], o[1]) p : ""
+      next
     }
-    $4 == "0A" && ($2 == a || $2 == "00000000" p || $2 == "00000000000000000000000000000000" p || (a == "" && substr($2, length($2) - 4) == p)) { f = 1; exit }
-    END { exit !f }' "$@" 2>/dev/null
+    $4 == "0A" {
+      for (i = 1; i <= n; i++)
+        if (!(i in hit) && ($2 == addr[i] || $2 == "00000000" port[i] || $2 == "00000000000000000000000000000000" port[i] || (addr[i] == "" && substr($2, length($2) - 4) == port[i]))) {
+          hit[i] = 1
+          print key[i]
+        }
+    }' "$@" >"$_hits" 2>/dev/null
+  while IFS= read -r _k; do listening="$listening $_k "; done <"$_hits"
 }
 
 item_dir() { printf '%s/items/%s' "$ROOT" "$1"; }
@@ -125,15 +189,18 @@ workdir_of() {
 
 # ---------------------------------------------------------------- module: process
 
-process_activate() {
+# Starts the process item in D (key KEY) in a session of its own and records its pid; does
+# not wait for it. Returns 1 with the reason on stderr when it cannot be started.
+process_spawn() {
   d=$1 key=$2
-  st=$(state_dir "$key")
-  mkdir -p "$st"
-  wd=$(workdir_of "$d" "$st") || exit 1
-  port=$(field "$d" ready_port)
-  if [ -n "$port" ] && listening "$(field "$d" bind)" "$port"; then
-    printf 'port %s on %s is already in use by another process\n' "$port" "$(field "$d" bind)" >&2
-    return 1
+  st=$ROOT/state/$key
+  [ -d "$st" ] || mkdir -p "$st" || { printf 'cannot create %s\n' "$st" >&2; return 1; }
+  getf art "$d/artifact"
+  if [ -n "$art" ]; then
+    wd=$ROOT/store/$art
+    [ -d "$wd" ] || { printf 'artifact %s is not in the store\n' "$art" >&2; return 1; }
+  else
+    wd=$st
   fi
   (
     cd "$wd" || exit 127
@@ -142,33 +209,75 @@ process_activate() {
     . "$d/env"
     exec setsid sh "$d/start"
   ) </dev/null >>"$st/log" 2>&1 &
-  pid=$!
-  printf '%s\n' "$pid" >"$d/pid"
-  if ! process_wait_ready "$d" "$pid" "$wd" "$st"; then
-    printf -- '--- last lines of %s/log ---\n' "$st" >&2
-    tail -n 20 "$st/log" >&2
-    process_stop "$d"
-    return 1
-  fi
+  printf '%s\n' "$!" >"$d/pid"
 }
 
-process_wait_ready() {
-  d=$1 pid=$2 wd=$3 st=$4
-  timeout=$(field "$d" ready_timeout)
-  port=$(field "$d" ready_port)
-  bind=$(field "$d" bind)
-  limit=$(( ${timeout:-30} * 1000 ))
-  waited=0
-  while :; do
-    alive "$pid" || { printf 'process exited while starting\n' >&2; return 1; }
-    if [ -n "$port" ]; then
-      listening "$bind" "$port" && return 0
-    elif [ -f "$d/ready_command" ]; then
-      (cd "$wd" && STATE_DIR=$st && export STATE_DIR && . "$d/env" && sh "$d/ready_command") </dev/null >/dev/null 2>&1 && return 0
-    elif [ "$waited" -ge 200 ]; then
-      return 0
+# Activates the process items KEYS (specs in place in ROOT/items): refuses those whose port is
+# taken, starts the others at once, then waits for all of them in one loop (one /proc/net read
+# per round for every port). An item is ready when its port listens, its ready command
+# succeeds, or, with neither, when it is still alive after 200 ms. One that exits, or is not
+# ready within its timeout, is stopped and removed. Sets `not_ready` to the keys that failed;
+# reasons are appended to ROOT/items/.err.KEY.
+process_activate_all() {
+  not_ready=
+  fresh=
+  for key; do [ -d "$ROOT/state/$key" ] || fresh="$fresh $key"; done
+  [ -z "$fresh" ] || mkdirs_under "$ROOT/state" $fresh
+  list=$ROOT/items/.ports.$$
+  port_list "$list" "$@"
+  listening_keys "$list"
+  pending=
+  for key; do
+    d=$ROOT/items/$key
+    case $listening in
+      *" $key "*)
+        getf port "$d/ready_port"
+        getf bind "$d/bind"
+        printf 'port %s on %s is already in use by another process\n' "$port" "$bind" >>"$ROOT/items/.err.$key"
+        rm -rf "$d"
+        not_ready="$not_ready $key"
+        continue
+        ;;
+    esac
+    if process_spawn "$d" "$key" 2>>"$ROOT/items/.err.$key"; then
+      pending="$pending $key"
+    else
+      rm -rf "$d"
+      not_ready="$not_ready $key"
     fi
-    [ "$waited" -ge "$limit" ] && { printf 'not ready after %ss\n' "${timeout:-30}" >&2; return 1; }
+  done
+  waited=0
+  while [ -n "$pending" ]; do
+    port_list "$list" $pending
+    listening_keys "$list"
+    still=
+    for key in $pending; do
+      d=$ROOT/items/$key
+      getf pid "$d/pid"
+      getf port "$d/ready_port"
+      getf timeout "$d/ready_timeout"
+      if ! alive "$pid"; then
+        process_abandon "$key" 'process exited while starting'
+        continue
+      fi
+      if [ -n "$port" ]; then
+        case $listening in *" $key "*) continue ;; esac
+      elif [ -f "$d/ready_command" ]; then
+        st=$ROOT/state/$key
+        getf art "$d/artifact"
+        if [ -n "$art" ]; then wd=$ROOT/store/$art; else wd=$st; fi
+        (cd "$wd" && STATE_DIR=$st && export STATE_DIR && . "$d/env" && sh "$d/ready_command") </dev/null >/dev/null 2>&1 && continue
+      elif [ "$waited" -ge 200 ]; then
+        continue
+      fi
+      if [ "$waited" -ge $((${timeout:-30} * 1000)) ]; then
+        process_abandon "$key" "not ready after ${timeout:-30}s"
+        continue
+      fi
+      still="$still $key"
+    done
+    pending=$still
+    [ -n "$pending" ] || break
     # Most services are up within a few tens of milliseconds: poll fast at first.
     if [ "$waited" -lt 200 ]; then
       sleep 0.01 2>/dev/null || sleep 1
@@ -178,15 +287,35 @@ process_wait_ready() {
       waited=$((waited + 50))
     fi
   done
+  rm -f "$list" "$list.hits"
+}
+
+# A process item that did not come up: its reason and the end of its log go to its err file;
+# it is stopped and removed.
+process_abandon() {
+  key=$1
+  st=$ROOT/state/$key
+  {
+    printf '%s\n' "$2"
+    printf -- '--- last lines of %s/log ---\n' "$st"
+    tail -n 20 "$st/log"
+  } >>"$ROOT/items/.err.$key" 2>&1
+  process_stop "$ROOT/items/$key"
+  [ -n "${keep_failed:-}" ] || rm -rf "$ROOT/items/$key"
+  not_ready="$not_ready $key"
 }
 
 process_stop() {
   d=$1
-  pid=$(field "$d" pid)
+  getf pid "$d/pid"
   if group_alive "$pid"; then
     kill -s TERM -- "-$pid" 2>/dev/null || kill -s TERM "$pid" 2>/dev/null
+    # Most services exit within milliseconds of TERM: look again soon at first.
     i=0
-    while group_alive "$pid" && [ "$i" -lt 200 ]; do sleep_briefly; i=$((i + 1)); done
+    while group_alive "$pid" && [ "$i" -lt 220 ]; do
+      if [ "$i" -lt 20 ]; then sleep 0.01 2>/dev/null || sleep 1; else sleep_briefly; fi
+      i=$((i + 1))
+    done
     if group_alive "$pid"; then
       kill -s KILL -- "-$pid" 2>/dev/null || kill -s KILL "$pid" 2>/dev/null
       i=0
@@ -196,8 +325,26 @@ process_stop() {
   rm -f "$d/pid"
 }
 
-process_state() {
-  if group_alive "$(field "$1" pid)"; then printf 'running %s' "$(field "$1" pid)"; else printf 'stopped -'; fi
+# Sets `pstate` ("running PID" or "stopped -") and `pdrift` (why the process item in D differs
+# from what was activated, or nothing), given `listening` from listening_keys.
+process_probe() {
+  d=$1 key=$2
+  getf pid "$d/pid"
+  getf port "$d/ready_port"
+  pdrift=
+  if ! group_alive "$pid"; then
+    pstate='stopped -'
+    pdrift="process ${pid:-?} is not running"
+    return 0
+  fi
+  pstate="running $pid"
+  if [ -n "$port" ]; then
+    case $listening in
+      *" $key "*) ;;
+      *) pdrift="nothing listens on port $port" ;;
+    esac
+  fi
+  [ -n "$pdrift" ] || alive "$pid" || pdrift="process $pid exited; others of its process group still run unsupervised"
 }
 
 # ---------------------------------------------------------------- module: file
@@ -373,28 +520,25 @@ restore_state_dir() {
   mv "$st" "$old" && mv "$new" "$st" || die "cannot put the restored state of $key in place"
   rm -rf "$old"
   if [ "$mod" = process ]; then
-    process_activate "$d" "$key" || die "$key did not start again on the restored state"
+    rm -f "$ROOT/items/.err.$key"
+    keep_failed=1
+    process_activate_all "$key"
+    if [ -n "$not_ready" ]; then
+      cat "$ROOT/items/.err.$key" >&2
+      rm -f "$ROOT/items/.err.$key"
+      die "$key did not start again on the restored state"
+    fi
   fi
   return 0
 }
 
 # ---------------------------------------------------------------- drift
 
-# Prints why an active item differs from what was activated, or nothing when it does not.
+# Prints why an active item (not a process: process_probe) differs from what was activated,
+# or nothing when it does not.
 item_drift() {
   d=$1
   case $(field "$d" module) in
-    process)
-      pid=$(field "$d" pid)
-      port=$(field "$d" ready_port)
-      if ! group_alive "$pid"; then
-        printf 'process %s is not running' "${pid:-?}"
-      elif [ -n "$port" ] && ! listening "$(field "$d" bind)" "$port"; then
-        printf 'nothing listens on port %s' "$port"
-      elif ! alive "$pid"; then
-        printf 'process %s exited; others of its process group still run unsupervised' "$pid"
-      fi
-      ;;
     file)
       target=$(field "$d" path)
       [ -d "$target" ] || { printf 'directory %s is missing' "$target"; return 0; }
@@ -421,9 +565,10 @@ item_drift() {
 
 deactivate_item() {
   key=$1
-  d=$(item_dir "$key")
+  d=$ROOT/items/$key
   [ -d "$d" ] || return 0
-  case $(field "$d" module) in
+  getf mod "$d/module"
+  case $mod in
     process) process_stop "$d" ;;
     file) file_deactivate "$d" ;;
     script) script_run "$d" "$key" deactivate ;;
@@ -433,29 +578,75 @@ deactivate_item() {
   rm -rf "$d"
 }
 
-activate_item() {
-  key=$1
-  d=$(item_dir "$key")
-  new=$ROOT/items/.new.$key
-  rm -rf "$new"
-  mkdir -p "$new" || die "cannot create $new"
-  unpack "$new"
-  deactivate_item "$key"
-  mv "$new" "$d" || die "cannot install $d"
-  ok=0
-  case $(field "$d" module) in
-    process) process_activate "$d" "$key" && ok=1 ;;
-    file) (file_activate "$d") && ok=1 ;;
-    script) (script_run "$d" "$key" activate) && ok=1 ;;
-    directory) (directory_activate "$d") && ok=1 ;;
-    postgresql-database) (pgdb_activate "$d" "$key") && ok=1 ;;
-    *) printf 'unknown module "%s"\n' "$(field "$d" module)" >&2 ;;
-  esac
-  if [ "$ok" != 1 ]; then
-    case $(field "$d" module) in file) (file_deactivate "$d") ;; esac
-    rm -rf "$d"
-    die "activation of $key failed"
+# Activates the items KEYS, whose specs come on stdin (one tree per key, in order, each ended
+# by "E", then "Z"): every spec is read before any item changes; each key's old activation
+# is undone and the new one made; processes are started together and waited for together.
+# Prints per key "ok KEY", or "failed KEY BYTES" and BYTES of reason (framed by length: the
+# reason may hold any output of a service); a failed item is left inactive. Exit 0 when every
+# item is ok, else 1.
+activate_items() {
+  [ -d "$ROOT/items" ] && [ -d "$ROOT/state" ] || mkdir -p "$ROOT/items" "$ROOT/state" || die "cannot create $ROOT/items"
+  # Specs are staged in one directory (one mkdir, one mv for the lot: processes are what a
+  # machine has least of when many items start at once).
+  stage=$ROOT/items/.new.$$
+  [ ! -e "$stage" ] || rm -rf "$stage"
+  mkdirs_under "$stage" "$@" || die "cannot create $stage"
+  for key; do
+    unpack "$stage/$key"
+    [ "$unpack_end" = E ] || { rm -rf "$stage"; die "the activate stream holds fewer specs than keys"; }
+  done
+  IFS= read -r z || z=
+  [ "$z" = Z ] || { rm -rf "$stage"; die "malformed activate stream (no end after the last spec)"; }
+  failed=
+  for key; do
+    e=$ROOT/items/.err.$key
+    : >"$e"
+    if [ -d "$ROOT/items/$key" ] && ! (deactivate_item "$key") 2>>"$e"; then
+      rm -rf "$stage/$key"
+      failed="$failed $key"
+    fi
+  done
+  mv -- "$stage"/* "$ROOT/items/" 2>/dev/null
+  rmdir "$stage" 2>/dev/null || rm -rf "$stage"
+  procs=
+  for key; do
+    d=$ROOT/items/$key
+    e=$ROOT/items/.err.$key
+    case "$failed " in *" $key "*) continue ;; esac
+    [ -d "$d" ] || { printf 'cannot install %s\n' "$d" >>"$e"; failed="$failed $key"; continue; }
+    getf mod "$d/module"
+    ok=
+    case $mod in
+      process) procs="$procs $key"; continue ;;  # started together below
+      file) (file_activate "$d") 2>>"$e" && ok=1 ;;
+      script) (script_run "$d" "$key" activate) 2>>"$e" && ok=1 ;;
+      directory) (directory_activate "$d") 2>>"$e" && ok=1 ;;
+      postgresql-database) (pgdb_activate "$d" "$key") 2>>"$e" && ok=1 ;;
+      *) printf 'unknown module "%s"\n' "$mod" >>"$e" ;;
+    esac
+    if [ -z "$ok" ]; then
+      [ "$mod" != file ] || (file_deactivate "$d") 2>/dev/null
+      rm -rf "$d"
+      failed="$failed $key"
+    fi
+  done
+  if [ -n "$procs" ]; then
+    process_activate_all $procs
+    failed="$failed$not_ready"
   fi
+  for key; do
+    case "$failed " in
+      *" $key "*)
+        e=$ROOT/items/.err.$key
+        printf 'strata-runtime: activation of %s failed\n' "$key" >>"$e"
+        printf 'failed %s %s\n' "$key" "$(($(wc -c <"$e")))"
+        cat "$e"
+        ;;
+      *) printf 'ok %s\n' "$key" ;;
+    esac
+  done
+  rm -f "$ROOT"/items/.err.*
+  [ -z "$failed" ]
 }
 
 # ---------------------------------------------------------------- machine lock
@@ -489,7 +680,7 @@ lock_guard() {
 # lock without a lease (an older runtime's, or one whose owner file was never written) gets
 # one of 60 s from when it was made.
 read_lock() {
-  h_line=$(cat "$ROOT/lock/owner" 2>/dev/null) || h_line=
+  getf h_line "$ROOT/lock/owner"
   set -f
   set -- $h_line
   set +f
@@ -554,6 +745,14 @@ quiesce() {
   done
 }
 
+# The lock is ours: report the hashes asked about that the store lacks, and finish.
+locked() {
+  for h in $hashes; do
+    [ -d "$ROOT/store/$h" ] || printf 'missing %s\n' "$h"
+  done
+  exit 0
+}
+
 lock_unguard() {
   rmdir "$ROOT/lock.guard" 2>/dev/null
   trap - EXIT HUP INT TERM
@@ -571,18 +770,26 @@ case $VERB in
     # knows that holder is dead), is broken and taken; stdout then says
     # "broke WHY OWNER TOKEN PID TAKEN EXPIRES NOW". Held by anyone else: stdout says
     # "held OWNER TOKEN PID TAKEN EXPIRES NOW", stderr who holds it, exit 75.
-    owner=${1:?usage: lock OWNER TOKEN PID LEASE [BREAK]} token=${2:-t0} pid=${3:-0} lease=${4:-60} brk=${5:--}
+    # With HASHes after BREAK ("-" for none), a taken lock is followed by "missing HASH" for
+    # each one the store lacks: locking and the store check cost one round trip.
+    owner=${1:?usage: lock OWNER TOKEN PID LEASE [BREAK [HASH...]]} token=${2:-t0} pid=${3:-0} lease=${4:-60} brk=${5:--}
     for a in "$owner" "$token" "$pid" "$lease" "$brk"; do lock_arg "$a"; done
     case $pid$lease in *[!0-9]*) usage "lock: PID and LEASE are whole numbers" ;; esac
-    mkdir -p "$ROOT" || die "cannot create $ROOT"
+    hashes=
+    if [ $# -gt 5 ]; then
+      shift 5
+      for h; do check_token "$h"; done
+      hashes=$*
+    fi
+    [ -d "$ROOT" ] || mkdir -p "$ROOT" || die "cannot create $ROOT"
     if mkdir "$ROOT/lock" 2>/dev/null; then
       write_lock "$(now_s)"
-      exit 0
+      locked
     fi
     lock_guard
     if mkdir "$ROOT/lock" 2>/dev/null; then
       write_lock "$(now_s)"
-      exit 0
+      locked
     fi
     read_lock
     if [ "$h_owner" = "$owner" ] && [ "$h_token" = "$token" ]; then
@@ -590,7 +797,7 @@ case $VERB in
       write_lock "$h_taken"
       lock_unguard
       quiesce
-      exit 0
+      locked
     fi
     now=$(now_s)
     why=
@@ -603,7 +810,7 @@ case $VERB in
         printf 'broke %s %s\n' "$why" "$old"
         lock_unguard
         quiesce
-        exit 0
+        locked
       fi
       read_lock
     fi
@@ -672,26 +879,42 @@ case $VERB in
     done
     ;;
   upload)
-    mkdir -p "$ROOT/store" || die "cannot create $ROOT/store"
+    # upload [HASH...]: the stream holds "A HASH" + tree + "E" per artifact, then "Z". Every
+    # artifact is unpacked in one staging directory (HASHes named up front get their
+    # directories from one mkdir), and all of them enter the store with one mv once the
+    # stream is complete: an interrupted upload stores nothing.
+    for h; do check_token "$h"; done
+    [ -d "$ROOT/store" ] || mkdir -p "$ROOT/store" || die "cannot create $ROOT/store"
+    stage=$ROOT/store/.tmp.$$
+    [ ! -e "$stage" ] || rm -rf "$stage"
+    mkdirs_under "$stage" "$@" || die "cannot create $stage"
+    trap 'rm -rf "$stage"' EXIT
+    trap 'exit 129' HUP INT TERM
+    complete=
     while IFS=' ' read -r kind h rest; do
       case $kind in
         A)
           check_token "$h"
-          tmp=$ROOT/store/.tmp.$h.$$
-          rm -rf "$tmp" && mkdir -p "$tmp"
-          unpack "$tmp"
-          if [ -d "$ROOT/store/$h" ]; then rm -rf "$tmp"; else mv "$tmp" "$ROOT/store/$h" || die "cannot store $h"; fi
+          [ -d "$stage/$h" ] || mkdir "$stage/$h" || die "cannot create $stage/$h"
+          unpack "$stage/$h"
+          [ ! -d "$ROOT/store/$h" ] || rm -rf "$stage/$h"
           ;;
-        Z) exit 0 ;;
+        Z) complete=1; break ;;
         *) die "malformed upload stream" ;;
       esac
     done
-    die "upload stream ended early"
+    [ -n "$complete" ] || die "upload stream ended early"
+    for h in "$stage"/*; do
+      [ -d "$h" ] || continue
+      mv -- "$stage"/* "$ROOT/store/" || die "cannot move the upload into $ROOT/store"
+      break
+    done
+    exit 0
     ;;
   activate)
-    check_token "${1:?usage: activate KEY}"
-    mkdir -p "$ROOT/items" "$ROOT/state"
-    activate_item "$1"
+    [ $# -gt 0 ] || usage "usage: activate KEY..."
+    for key; do check_token "$key"; done
+    activate_items "$@"
     ;;
   deactivate)
     check_token "${1:?usage: deactivate KEY}"
@@ -700,19 +923,22 @@ case $VERB in
   commit)
     gen=${1:?usage: commit GENERATION}
     case $gen in *[!0-9]*) usage "bad generation $gen" ;; esac
-    mkdir -p "$ROOT/generations"
+    [ -d "$ROOT/generations" ] || mkdir -p "$ROOT/generations" || die "cannot create $ROOT/generations"
     cat >"$ROOT/generations/.$gen.tmp" || die "cannot write generation"
     # A record cut short (the controller's connection dropped while sending it) is never made current.
     [ "$(tail -c 1 "$ROOT/generations/.$gen.tmp")" = "}" ] || { rm -f "$ROOT/generations/.$gen.tmp"; die "the generation record arrived incomplete"; }
     mv "$ROOT/generations/.$gen.tmp" "$ROOT/generations/$gen.json"
-    cur=$(cat "$ROOT/generations/current" 2>/dev/null)
+    getf cur "$ROOT/generations/current"
     if [ -n "$cur" ] && [ "$cur" != "$gen" ]; then
       printf '%s\n' "$cur" >"$ROOT/generations/.previous.tmp" && mv "$ROOT/generations/.previous.tmp" "$ROOT/generations/previous"
     fi
     printf '%s\n' "$gen" >"$ROOT/generations/.current.tmp" && mv "$ROOT/generations/.current.tmp" "$ROOT/generations/current"
     sync "$ROOT/generations/current" 2>/dev/null || true
     # Keep the newest 10 generations.
-    ls "$ROOT/generations" | grep -E '^[0-9]+\.json$' | sort -n | head -n -10 | while IFS= read -r old; do rm -f "$ROOT/generations/$old"; done
+    set -- "$ROOT"/generations/[0-9]*.json
+    if [ $# -gt 10 ]; then
+      ls "$ROOT/generations" | grep -E '^[0-9]+\.json$' | sort -n | head -n -10 | while IFS= read -r old; do rm -f "$ROOT/generations/$old"; done
+    fi
     ;;
   manifest)
     gen=${1:-$(cat "$ROOT/generations/current" 2>/dev/null)}
@@ -721,18 +947,36 @@ case $VERB in
     cat "$ROOT/generations/$gen.json"
     ;;
   status)
-    printf 'generation %s\n' "$(cat "$ROOT/generations/current" 2>/dev/null || printf none)"
-    printf 'lock %s\n' "$(cat "$ROOT/lock/owner" 2>/dev/null || printf none)"
+    # One round trip for the drift probe: it starts as few processes as it can (one awk for
+    # every port), since it runs on every machine every probe interval.
+    getf gen "$ROOT/generations/current"
+    printf 'generation %s\n' "${gen:-none}"
+    getf holder "$ROOT/lock/owner"
+    printf 'lock %s\n' "${holder:-none}"
+    keys=
     for d in "$ROOT"/items/*; do
-      [ -d "$d" ] || continue
-      key=${d##*/}
-      drift=$(item_drift "$d")
-      verdict="ok"
-      [ -z "$drift" ] || verdict="drift $drift"
-      case $(field "$d" module) in
-        process) printf 'item %s process %s %s\n' "$key" "$(process_state "$d")" "$verdict" ;;
-        *) printf 'item %s %s present - %s\n' "$key" "$(field "$d" module)" "$verdict" ;;
-      esac
+      [ -d "$d" ] && keys="$keys ${d##*/}"
+    done
+    list=$ROOT/state/.probe.$$
+    if [ -n "$keys" ] && [ -d "$ROOT/state" ]; then
+      port_list "$list" $keys
+      listening_keys "$list"
+      rm -f "$list" "$list.hits"
+    fi
+    for key in $keys; do
+      d=$ROOT/items/$key
+      getf mod "$d/module"
+      if [ "$mod" = process ]; then
+        process_probe "$d" "$key"
+        verdict=ok
+        [ -z "$pdrift" ] || verdict="drift $pdrift"
+        printf 'item %s process %s %s\n' "$key" "$pstate" "$verdict"
+      else
+        drift=$(item_drift "$d")
+        verdict=ok
+        [ -z "$drift" ] || verdict="drift $drift"
+        printf 'item %s %s present - %s\n' "$key" "$mod" "$verdict"
+      fi
     done
     ;;
   snapshot)
