@@ -14,7 +14,7 @@ import { testnetDown, testnetUp } from '../src/testnet/index.ts';
 import { installSignalHandlers, onCleanup, runAllCleanups } from './cleanup.ts';
 import { ansibleEnv, ansiblePlaybook, closeMasters, floorDeploy, floorProbe, run, strataApply, strataNoChange, strataProbe, writeInventory, writeKnownHosts, type SshEnv } from './compareTools.ts';
 import { greeting, sshLogins } from './deploy.ts';
-import { generateTestnetDeployment, writeFiller, type TestnetDeployment } from './generate.ts';
+import { generateTestnetDeployment, writeFiller, type ServiceProgram, type TestnetDeployment } from './generate.ts';
 import { median, msSince, round1, summarise, type Summary } from './stats.ts';
 import { listenersOn, systemInfo } from './system.ts';
 
@@ -28,6 +28,8 @@ const USAGE = `npm run bench:compare -- [options]
   --hosts N          hosts for the scenarios (default 5)
   --services S       services per host (default 4)
   --artifact-kb K    filler per service in KiB (default 1024)
+  --service P        program every service runs: perl (server.pl, default) or node (server.js)
+  --tools LIST       tools to run (default strata,ansible,floor)
   --runs R           runs per tool and scenario (default 5)
   --scale LIST       host counts for the first-deployment scaling (default 5,10,20)
   --scale-runs R     runs per tool and host count (default: --runs)
@@ -40,6 +42,8 @@ interface Opts {
   hosts: number;
   services: number;
   artifactKb: number;
+  service: ServiceProgram;
+  tools: Tool[];
   runs: number;
   scale: number[];
   scaleRuns: number;
@@ -54,6 +58,7 @@ function parse(argv: string[]): Opts | undefined {
     args: argv,
     options: {
       hosts: { type: 'string' }, services: { type: 'string' }, 'artifact-kb': { type: 'string' }, runs: { type: 'string' },
+      service: { type: 'string' }, tools: { type: 'string' },
       scale: { type: 'string' }, 'scale-runs': { type: 'string' }, 'skip-scenarios': { type: 'boolean' }, 'skip-scale': { type: 'boolean' },
       subnet: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
@@ -65,7 +70,14 @@ function parse(argv: string[]): Opts | undefined {
     return n;
   };
   const runs = int(v.runs, 5);
+  const service = v.service ?? 'perl';
+  if (service !== 'perl' && service !== 'node') throw new Error(`--service: perl or node, not ${service}`);
+  const tools = (v.tools ?? TOOLS.join(',')).split(',').map((t) => t.trim());
+  const unknown = tools.filter((t) => !(TOOLS as readonly string[]).includes(t));
+  if (unknown.length || tools.length === 0) throw new Error(`--tools: a list of ${TOOLS.join(', ')}; not ${unknown.join(', ') || 'empty'}`);
   return {
+    service,
+    tools: TOOLS.filter((t) => tools.includes(t)),
     hosts: int(v.hosts, 5),
     services: int(v.services, 4),
     artifactKb: int(v['artifact-kb'], 1024),
@@ -148,14 +160,14 @@ async function expectAnswering(dep: TestnetDeployment, hosts: { name: string; ad
   if (bad.length) throw new Error(`${what}: ${bad.length} of ${dep.services.length} services do not answer (${dep.services.flatMap((s, i) => (answers[i] === s.name ? [] : [`${s.name}: ${JSON.stringify(answers[i])}`])).slice(0, 5).join(', ')})`);
 }
 
-/** Runs every tool `runs` times, the order rotated every run (strata, ansible, floor; ansible, floor, strata; ...). */
+/** Runs every tool of `o.tools` `runs` times, the order rotated every run (strata, ansible, floor; ansible, floor, strata; ...). */
 async function series(tmp: string, hosts: number, o: Opts, runs: number, firstOnly: boolean): Promise<Record<Tool, Timings[]>> {
   const dir = path.join(tmp, `model-${hosts}`);
-  const dep = generateTestnetDeployment({ dir, hosts, servicesPerHost: o.services, artifactKb: o.artifactKb, basePort: 42000, chain: false });
+  const dep = generateTestnetDeployment({ dir, hosts, servicesPerHost: o.services, artifactKb: o.artifactKb, basePort: 42000, chain: false, service: o.service });
   const res: Record<Tool, Timings[]> = { strata: [], ansible: [], floor: [] };
   for (let r = 0; r < runs; r++) {
-    for (let k = 0; k < TOOLS.length; k++) {
-      const tool = TOOLS[(r + k) % TOOLS.length]!;
+    for (let k = 0; k < o.tools.length; k++) {
+      const tool = o.tools[(r + k) % o.tools.length]!;
       const tag = `N=${hosts} run ${r + 1} ${tool}`;
       const t = await toolRun(tool, dep, path.join(tmp, `work-${tool}-${hosts}-${r}`), { subnet: o.subnet, firstOnly, artifactKb: o.artifactKb, tag });
       log(`${tag}: ${SCENARIOS.filter((s) => t[s] !== undefined).map((s) => `${s} ${t[s]} ms (${t.logins[s]} logins)`).join(', ')}`);
@@ -167,8 +179,8 @@ async function series(tmp: string, hosts: number, o: Opts, runs: number, firstOn
 }
 
 const fmtMs = (ms: number) => (Number.isNaN(ms) ? '–' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 1 : 0)} ms`);
-const fmtSum = (s: Summary) => `${fmtMs(s.median)} (${fmtMs(s.min)} – ${fmtMs(s.max)})`;
-const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : '–');
+const fmtSum = (s: Summary) => (Number.isNaN(s.median) ? '–' : `${fmtMs(s.median)} (${fmtMs(s.min)} – ${fmtMs(s.max)})`);
+const ratio = (a: number, b: number) => (b > 0 && !Number.isNaN(a) ? `${(a / b).toFixed(2)}×` : '–');
 
 /** Least-squares slope of y over x: the marginal cost per host. */
 function slope(xs: number[], ys: number[]): number {
@@ -181,7 +193,8 @@ function slope(xs: number[], ys: number[]): number {
 
 function svgPlot(points: Record<Tool, { n: number; median: number; min: number; max: number }[]>): string {
   const W = 560, H = 340, L = 60, R = 110, T = 20, B = 45;
-  const all = TOOLS.flatMap((t) => points[t]);
+  const tools = TOOLS.filter((t) => points[t].length > 0 && points[t].every((p) => !Number.isNaN(p.median)));
+  const all = tools.flatMap((t) => points[t]);
   const maxN = Math.max(...all.map((p) => p.n));
   const maxY = Math.max(...all.map((p) => p.max)) / 1000;
   const yTop = Math.ceil(maxY / 5) * 5 || 1;
@@ -196,7 +209,7 @@ function svgPlot(points: Record<Tool, { n: number; median: number; min: number; 
   }
   for (const n of [...new Set(all.map((p) => p.n))]) parts.push(`<text x="${x(n)}" y="${H - B + 16}" text-anchor="middle">${n}</text>`);
   parts.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">hosts</text><text x="14" y="${(T + H - B) / 2}" transform="rotate(-90 14 ${(T + H - B) / 2})" text-anchor="middle">first deployment, s (median, min–max)</text>`);
-  TOOLS.forEach((t, i) => {
+  tools.forEach((t, i) => {
     const ps = points[t];
     parts.push(`<polyline fill="none" stroke="${colour[t]}" stroke-width="2" points="${ps.map((p) => `${x(p.n)},${y(p.median / 1000)}`).join(' ')}"/>`);
     for (const p of ps) parts.push(`<line x1="${x(p.n)}" x2="${x(p.n)}" y1="${y(p.min / 1000)}" y2="${y(p.max / 1000)}" stroke="${colour[t]}"/><circle cx="${x(p.n)}" cy="${y(p.median / 1000)}" r="3" fill="${colour[t]}"/>`);
@@ -271,7 +284,7 @@ async function main(): Promise<number> {
     probe: 'drift probe, every host',
   };
   if (scenarios) {
-    p(`\n${o.hosts} hosts × ${o.services} services, ${o.artifactKb} KiB filler each; ${o.runs} runs per tool; median (min – max); [SSH logins]`);
+    p(`\n${o.hosts} hosts × ${o.services} services (${o.service}), ${o.artifactKb} KiB filler each; ${o.runs} runs per tool; median (min – max); [SSH logins]`);
     p(`| scenario | strata | Ansible | floor | strata/Ansible | strata/floor |`);
     p(`|---|---:|---:|---:|---:|---:|`);
     const summary: Record<string, Record<Tool, Summary>> = {};
@@ -285,7 +298,7 @@ async function main(): Promise<number> {
   }
   if (Object.keys(scale).length) {
     const ns = Object.keys(scale).map(Number).sort((a, b) => a - b);
-    p(`\nfirst deployment vs hosts (${o.services} services per host); median (min – max)`);
+    p(`\nfirst deployment vs hosts (${o.services} ${o.service} services per host); median (min – max)`);
     p(`| hosts | strata | Ansible | floor | strata/Ansible | strata/floor |`);
     p(`|---:|---:|---:|---:|---:|---:|`);
     const pts = Object.fromEntries(TOOLS.map((t) => [t, [] as { n: number; median: number; min: number; max: number }[]])) as Record<Tool, { n: number; median: number; min: number; max: number }[]>;

@@ -149,7 +149,7 @@ function floorScript(address: string, services: GeneratedService[]): string {
     lines.push(
       `cd ${FLOOR_ROOT}/${s.name} || exit 1`,
       `if [ -f pid ] && alive "$(cat pid)"; then old=$(cat pid); kill -TERM "$old"; while alive "$old"; do sleep 0.01; done; fi`,
-      `HOST=${address} PORT=${s.port} STRATA_SERVICE=${s.name} setsid nohup node server.js </dev/null >>log 2>&1 &`,
+      `HOST=${address} PORT=${s.port} STRATA_SERVICE=${s.name} setsid nohup ${s.start} </dev/null >>log 2>&1 &`,
       'echo $! >pid',
     );
   }
@@ -212,7 +212,7 @@ export function writeInventory(env: SshEnv, dep: TestnetDeployment, file: string
       ansible_host: h.address,
       ansible_port: h.port,
       host_address: h.address,
-      services: dep.services.filter((s) => s.machine === h.name).map((s) => ({ name: s.name, port: s.port })),
+      services: dep.services.filter((s) => s.machine === h.name).map((s) => ({ name: s.name, port: s.port, start: s.start })),
     };
   }
   inv.all.children.bench.hosts = hosts;

@@ -23,6 +23,32 @@ net.createServer((socket) => { socket.on('error', () => {}); socket.end(name + '
 process.on('SIGTERM', () => process.exit(0));
 `;
 
+/**
+ * The same service in Perl (core modules only; Perl is in every Debian install): it starts in
+ * ~8 ms of CPU against Node's ~60 ms, so the tools' own costs, not the service's start-up,
+ * decide a comparison (bench:compare's default).
+ */
+export const SERVER_PL = `# strata benchmark service: answers every TCP connection with its name.
+use strict;
+use Socket;
+socket(my $server, PF_INET, SOCK_STREAM, 0) or die "socket: $!\\n";
+setsockopt($server, SOL_SOCKET, SO_REUSEADDR, 1);
+bind($server, sockaddr_in($ENV{PORT}, inet_aton($ENV{HOST} || '127.0.0.1'))) or die "bind: $!\\n";
+listen($server, 16) or die "listen: $!\\n";
+$SIG{TERM} = sub { exit 0 };
+$SIG{PIPE} = 'IGNORE';
+my $name = ($ENV{STRATA_SERVICE} || 'bench') . "\\n";
+while (1) { accept(my $c, $server) or next; syswrite($c, $name); close $c; }
+`;
+
+/** The program each generated service runs: `node` (server.js) or `perl` (server.pl). */
+export type ServiceProgram = 'node' | 'perl';
+
+const PROGRAMS: Record<ServiceProgram, { file: string; source: string; start: string }> = {
+  node: { file: 'server.js', source: SERVER_JS, start: 'node server.js' },
+  perl: { file: 'server.pl', source: SERVER_PL, start: 'perl server.pl' },
+};
+
 export const FILLER = 'filler.bin';
 
 export interface GeneratedService {
@@ -32,6 +58,8 @@ export interface GeneratedService {
   /** The artifact directory on the controller. */
   artifactDir: string;
   fillerFile: string;
+  /** The start command, run in the artifact directory. */
+  start: string;
 }
 
 export interface TestnetDeployment {
@@ -56,11 +84,21 @@ export function hostNames(n: number): string[] {
  * port, `ready: { port: main }`, and unless `chain` is false a dependsOn chain per host
  * (svc-hH-2 after svc-hH-1, ...). bench:compare turns the chain off: Ansible and the floor
  * have no dependency ordering, so strata must not be asked for more work than they are.
+ * `service` picks the program every service runs (default node; bench:compare uses perl).
  * The root file merges network.yaml with testnet/network.physical.yaml, which `testnetUp`
  * writes when given `testnetDir`.
  */
-export function generateTestnetDeployment(opts: { dir: string; hosts: number; servicesPerHost: number; artifactKb: number; basePort?: number; chain?: boolean }): TestnetDeployment {
+export function generateTestnetDeployment(opts: {
+  dir: string;
+  hosts: number;
+  servicesPerHost: number;
+  artifactKb: number;
+  basePort?: number;
+  chain?: boolean;
+  service?: ServiceProgram;
+}): TestnetDeployment {
   const { dir } = opts;
+  const program = PROGRAMS[opts.service ?? 'node'];
   const basePort = opts.basePort ?? 41000;
   const machines = hostNames(opts.hosts);
   mkdirSync(dir, { recursive: true });
@@ -75,19 +113,19 @@ export function generateTestnetDeployment(opts: { dir: string; hosts: number; se
       const rel = `services/${name}`;
       const artifactDir = path.join(dir, rel);
       mkdirSync(artifactDir, { recursive: true });
-      writeFileSync(path.join(artifactDir, 'server.js'), SERVER_JS);
+      writeFileSync(path.join(artifactDir, program.file), program.source);
       const fillerFile = path.join(artifactDir, FILLER);
       writeFiller(fillerFile, opts.artifactKb);
       servicesYaml[name] = {
         type: 'process',
         artifact: rel,
-        start: 'node server.js',
+        start: program.start,
         ports: { main: port },
         ready: { port: 'main', timeout: 20 },
         ...(k > 1 && opts.chain !== false ? { dependsOn: [`svc-h${h + 1}-${k - 1}`] } : {}),
       };
       distribution[name] = machine;
-      services.push({ name, machine, port, artifactDir, fillerFile });
+      services.push({ name, machine, port, artifactDir, fillerFile, start: program.start });
     }
   });
 
