@@ -1,5 +1,6 @@
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import type { ModelIssue, SourcePos } from '../errors.ts';
+import { fastParse } from './fastYaml.ts';
 
 export type FieldPath = readonly (string | number)[];
 
@@ -25,8 +26,9 @@ export function parseYaml(file: string, text: string): { source?: YamlSource; is
     const pos = positionOf(text, nul);
     return { issues: [{ file, ...pos, field: '', message: 'file contains binary data (a NUL byte); expected YAML text' }] };
   }
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
+  const fast = fastParse(text);
+  if (fast) return { source: lazySource(file, text, fast.value ?? {}), issues: [] };
+  const { doc, lineCounter } = parseWithPositions(text);
   if (doc.errors.length > 0) {
     return {
       issues: doc.errors.map((e) => {
@@ -35,23 +37,37 @@ export function parseYaml(file: string, text: string): { source?: YamlSource; is
       }),
     };
   }
-  const locateNode = (path: FieldPath): Node | undefined => nodeAt(doc, path);
-  const source: YamlSource = {
+  return { source: sourceOf(file, doc.toJS({ maxAliasCount: 100 }) ?? {}, () => ({ doc, lineCounter })), issues: [] };
+}
+
+function parseWithPositions(text: string): { doc: Document; lineCounter: LineCounter } {
+  const lineCounter = new LineCounter();
+  return { doc: parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true }), lineCounter };
+}
+
+/** A file parsed fast: positions are needed only for errors, so `yaml` parses it only then. */
+function lazySource(file: string, text: string, value: unknown): YamlSource {
+  let parsed: ReturnType<typeof parseWithPositions> | undefined;
+  return sourceOf(file, value, () => (parsed ??= parseWithPositions(text)));
+}
+
+function sourceOf(file: string, value: unknown, positions: () => { doc: Document; lineCounter: LineCounter }): YamlSource {
+  const locateNode = (path: FieldPath): Node | undefined => nodeAt(positions().doc, path);
+  return {
     file,
-    value: doc.toJS({ maxAliasCount: 100 }) ?? {},
+    value,
     has: (path) => locateNode(path) !== undefined,
     locate(path) {
       for (let n = path.length; n >= 0; n--) {
         const node = locateNode(path.slice(0, n));
         if (node?.range) {
-          const p = lineCounter.linePos(node.range[0]);
+          const p = positions().lineCounter.linePos(node.range[0]);
           return { file, line: p.line, column: p.col };
         }
       }
       return { file, line: 1, column: 1 };
     },
   };
-  return { source, issues: [] };
 }
 
 /** Finds the node at a path; for a map entry it returns the key node, so errors point at the field name. */
