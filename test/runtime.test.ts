@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { LocalTarget } from '../src/targets/local.ts';
 import type { RunOptions } from '../src/targets/target.ts';
 import { MachineRuntime } from '../src/targets/machineRuntime.ts';
 import { runtimePath } from '../src/targets/runtime/script.ts';
+import { encodeUpload } from '../src/targets/stream.ts';
 import { ask } from './support/net.ts';
 
 // The target runtime itself, run by /bin/sh through the local target, fed items that model
@@ -38,6 +39,30 @@ describe('target runtime', () => {
     await rt.upload([{ hash: 'art1', entries: [file('a.txt', 'A'), file('dir/b.txt', 'B')] }]);
     expect(readFileSync(join(root, 'store/art1/dir/b.txt'), 'utf8')).toBe('B');
     expect(await rt.missing(['art1', 'art2'])).toEqual(['art2']);
+  });
+
+  it('installs itself with the first command when a machine is expected fresh; the lock reports missing artifacts', async () => {
+    const freshRoot = join(base, 'fresh-root');
+    const fresh = new MachineRuntime(new LocalTarget('m2'), freshRoot, '127.0.3.1');
+    fresh.expectFresh();
+    expect((await fresh.lock('carol:1:c', ['h1', 'h2'])).missing).toEqual(['h1', 'h2']);
+    expect(existsSync(runtimePath(freshRoot))).toBe(true);
+    // The runtime's own upload form without hashes named up front still works.
+    const r = await fresh.target.run(['sh', runtimePath(freshRoot), freshRoot, 'upload'], { input: encodeUpload([{ hash: 'h1', entries: [file('x.txt', 'X')] }]) });
+    expect(r.stderr).toBe('');
+    expect(readFileSync(join(freshRoot, 'store/h1/x.txt'), 'utf8')).toBe('X');
+    // Expected fresh but not: the runtime bytes are skipped and the command runs as usual.
+    fresh.expectFresh();
+    expect((await fresh.lock('carol:1:c', ['h1', 'h2'])).missing).toEqual(['h2']);
+    await fresh.unlock('carol:1:c');
+  });
+
+  it('stores nothing of an upload stream cut short', async () => {
+    const full = encodeUpload([{ hash: 'cut1', entries: [file('a.txt', 'A')] }, { hash: 'cut2', entries: [file('b.txt', 'B'.repeat(1000))] }]);
+    const r = await rt.target.run(['sh', runtimePath(root), root, 'upload', 'cut1', 'cut2'], { input: full.subarray(0, full.length - 500) });
+    expect(r.code).toBe(1);
+    expect(existsSync(join(root, 'store/cut1'))).toBe(false);
+    expect(readdirSync(join(root, 'store')).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 
   it('refuses an upload stream whose paths leave the artifact', async () => {
