@@ -16,6 +16,7 @@ import { ansibleEnv, ansiblePlaybook, closeMasters, floorDeploy, floorProbe, run
 import { greeting, sshLogins } from './deploy.ts';
 import { generateTestnetDeployment, writeFiller, type ServiceProgram, type TestnetDeployment } from './generate.ts';
 import { median, msSince, round1, summarise, type Summary } from './stats.ts';
+import { scalingPlot } from './plot.ts';
 import { listenersOn, systemInfo } from './system.ts';
 
 const log = (msg: string) => process.stderr.write(`compare: ${msg}\n`);
@@ -141,7 +142,16 @@ async function toolRun(tool: Tool, dep: TestnetDeployment, work: string, opts: {
       await timed('noChange', op.noChange);
       const changed = dep.services[Math.floor((dep.services.length / dep.machines.length - 1) / 2)]!;
       writeFiller(changed.fillerFile, opts.artifactKb);
-      await timed('oneChange', tool === 'floor' ? () => floorDeploy(env, dep, [changed]) : op.deploy);
+      const strataOneChange = async () => {
+        // Only the changed service's machine is touched, and only its artifact is sent.
+        const r = await strataApply(dep, ctx);
+        const sent = Object.entries(r.uploaded);
+        if (r.steps !== 2 || sent.length !== 1 || sent[0]![0] !== changed.machine || sent[0]![1].length !== 1) {
+          throw new Error(`strata: one service changed, but the apply ran ${r.steps} steps and uploaded ${JSON.stringify(r.uploaded)}`);
+        }
+        return r.ms;
+      };
+      await timed('oneChange', tool === 'floor' ? () => floorDeploy(env, dep, [changed]) : tool === 'strata' ? strataOneChange : op.deploy);
       await expectAnswering(dep, testnet.hosts, `${opts.tag} one change`);
       await timed('probe', op.probe);
     }
@@ -189,34 +199,6 @@ function slope(xs: number[], ys: number[]): number {
   const num = xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0);
   const den = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
   return den ? num / den : NaN;
-}
-
-function svgPlot(points: Record<Tool, { n: number; median: number; min: number; max: number }[]>): string {
-  const W = 560, H = 340, L = 60, R = 110, T = 20, B = 45;
-  const tools = TOOLS.filter((t) => points[t].length > 0 && points[t].every((p) => !Number.isNaN(p.median)));
-  const all = tools.flatMap((t) => points[t]);
-  const maxN = Math.max(...all.map((p) => p.n));
-  const maxY = Math.max(...all.map((p) => p.max)) / 1000;
-  const yTop = Math.ceil(maxY / 5) * 5 || 1;
-  const x = (n: number) => L + (n / maxN) * (W - L - R);
-  const y = (s: number) => H - B - (s / yTop) * (H - T - B);
-  const colour: Record<Tool, string> = { strata: '#1f77b4', ansible: '#d62728', floor: '#2ca02c' };
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`, `<rect width="${W}" height="${H}" fill="white"/>`];
-  parts.push(`<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>`);
-  for (let i = 0; i <= 5; i++) {
-    const v = (yTop / 5) * i;
-    parts.push(`<text x="${L - 6}" y="${y(v) + 4}" text-anchor="end">${v.toFixed(v < 10 && yTop < 10 ? 1 : 0)}</text><line x1="${L}" y1="${y(v)}" x2="${W - R}" y2="${y(v)}" stroke="#ddd"/>`);
-  }
-  for (const n of [...new Set(all.map((p) => p.n))]) parts.push(`<text x="${x(n)}" y="${H - B + 16}" text-anchor="middle">${n}</text>`);
-  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">hosts</text><text x="14" y="${(T + H - B) / 2}" transform="rotate(-90 14 ${(T + H - B) / 2})" text-anchor="middle">first deployment, s (median, min–max)</text>`);
-  tools.forEach((t, i) => {
-    const ps = points[t];
-    parts.push(`<polyline fill="none" stroke="${colour[t]}" stroke-width="2" points="${ps.map((p) => `${x(p.n)},${y(p.median / 1000)}`).join(' ')}"/>`);
-    for (const p of ps) parts.push(`<line x1="${x(p.n)}" x2="${x(p.n)}" y1="${y(p.min / 1000)}" y2="${y(p.max / 1000)}" stroke="${colour[t]}"/><circle cx="${x(p.n)}" cy="${y(p.median / 1000)}" r="3" fill="${colour[t]}"/>`);
-    parts.push(`<rect x="${W - R + 12}" y="${T + 10 + i * 20}" width="12" height="3" fill="${colour[t]}"/><text x="${W - R + 30}" y="${T + 15 + i * 20}">${t}</text>`);
-  });
-  parts.push('</svg>');
-  return parts.join('\n') + '\n';
 }
 
 async function startupCosts(): Promise<{ strataCli: Summary; ansiblePlaybook: Summary }> {
@@ -290,9 +272,9 @@ async function main(): Promise<number> {
     const summary: Record<string, Record<Tool, Summary>> = {};
     for (const sc of SCENARIOS) {
       const s = Object.fromEntries(TOOLS.map((t) => [t, summarise(scenarios![t].map((r) => r[sc]!))])) as Record<Tool, Summary>;
-      const lg = (t: Tool) => median(scenarios![t].map((r) => r.logins[sc]!));
+      const lg = (t: Tool) => (scenarios![t].length ? ` [${median(scenarios![t].map((r) => r.logins[sc]!))}]` : '');
       summary[sc] = s;
-      p(`| ${labels[sc]} | ${fmtSum(s.strata)} [${lg('strata')}] | ${fmtSum(s.ansible)} [${lg('ansible')}] | ${fmtSum(s.floor)} [${lg('floor')}] | ${ratio(s.strata.median, s.ansible.median)} | ${ratio(s.strata.median, s.floor.median)} |`);
+      p(`| ${labels[sc]} | ${fmtSum(s.strata)}${lg('strata')} | ${fmtSum(s.ansible)}${lg('ansible')} | ${fmtSum(s.floor)}${lg('floor')} | ${ratio(s.strata.median, s.ansible.median)} | ${ratio(s.strata.median, s.floor.median)} |`);
     }
     json.scenarios = { summary, runs: scenarios };
   }
@@ -311,7 +293,7 @@ async function main(): Promise<number> {
     if (ns.length > 1) p(`| marginal per host (least squares over the medians) | ${fmtMs(marginal.strata)} | ${fmtMs(marginal.ansible)} | ${fmtMs(marginal.floor)} | ${ratio(marginal.strata, marginal.ansible)} | ${ratio(marginal.strata, marginal.floor)} |`);
     json.scale = { points: pts, marginalMsPerHost: marginal, runs: Object.fromEntries(ns.map((n) => [n, Object.fromEntries(TOOLS.map((t) => [t, scale[n]![t].map((r) => r.first)]))])) };
     mkdirSync(o.out, { recursive: true });
-    writeFileSync(path.join(o.out, 'compare-scaling.svg'), svgPlot(pts));
+    writeFileSync(path.join(o.out, 'compare-scaling.svg'), scalingPlot(pts, `first deployment, ${o.services} ${o.service} services per host`));
   }
   p(`\nprocess start-up, not in the figures above: \`node bin/strata.js --help\` ${fmtSum(startup.strataCli)}; \`ansible-playbook --version\` ${fmtSum(startup.ansiblePlaybook)}`);
   const leaks = listenersOn(o.subnet);

@@ -255,6 +255,8 @@ export interface StrataApply {
   planMs: number;
   applyMs: number;
   steps: number;
+  /** Artifact hashes uploaded, per machine. */
+  uploaded: Record<string, string[]>;
 }
 
 export async function strataApply(dep: TestnetDeployment, ctx: Context): Promise<StrataApply> {
@@ -264,7 +266,7 @@ export async function strataApply(dep: TestnetDeployment, ctx: Context): Promise
   if (isEmptyPlan(plan)) throw new Error('strata: expected a plan with steps, got an empty one');
   const t1 = performance.now();
   const r = await applyDeployment(plan, ctx);
-  return { ms: msSince(t0), planMs, applyMs: msSince(t1), steps: r.steps };
+  return { ms: msSince(t0), planMs, applyMs: msSince(t1), steps: r.steps, uploaded: r.uploaded };
 }
 
 /** `strata apply` with nothing changed: plan, find it empty, apply nothing. */

@@ -45,7 +45,7 @@ export function loadModels(rootPath: string, opts: LoadOptions): Models {
         issues.push({ ...root.source.locate(at), field: fieldName(at), message: `"${path}" is outside the deployment directory ${describeDir(baseDir)}` });
         return [];
       }
-      const parsed = parseModelFile(path, kind, opts.readText, issues, { ...root.source.locate(at), field: fieldName(at) });
+      const parsed = parseModelFile(path, kind, opts.readText, issues, () => ({ ...root.source.locate(at), field: fieldName(at) }));
       return parsed ? [parsed] : [];
     });
 
@@ -76,7 +76,8 @@ function parseModelFile(
   kind: ModelKind,
   readText: ReadText,
   issues: ModelIssue[],
-  namedAt?: Omit<ModelIssue, 'message'>,
+  /** Where the root file names this file; a function, as positions are looked up only for errors. */
+  namedAt?: () => Omit<ModelIssue, 'message'>,
 ): ParsedFile | undefined {
   let text: string | undefined;
   try {
@@ -87,7 +88,7 @@ function parseModelFile(
   if (text === undefined) {
     issues.push(
       namedAt
-        ? { ...namedAt, message: `${kind} file "${path}" cannot be read` }
+        ? { ...namedAt(), message: `${kind} file "${path}" cannot be read` }
         : { file: path, line: 1, column: 1, field: '', message: `root file cannot be read` },
     );
     return undefined;
