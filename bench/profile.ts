@@ -91,8 +91,12 @@ async function main(): Promise<void> {
   const services = Number(v.services ?? 4);
   const artifactKb = Number(v['artifact-kb'] ?? 1024);
   const runs = Number(v.runs ?? 3);
+  for (const [name, n] of Object.entries({ hosts, services, 'artifact-kb': artifactKb, runs })) {
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: a positive whole number, not ${String(n)}\n${USAGE}`);
+  }
   const subnet = v.subnet ?? '127.0.63';
-  const service = v.service === 'node' ? 'node' : 'perl';
+  const service = v.service ?? 'perl';
+  if (service !== 'perl' && service !== 'node') throw new Error(`--service: perl or node, not ${service}\n${USAGE}`);
   installSignalHandlers();
   const work = mkdtempSync(path.join(os.tmpdir(), 'strata-profile-'));
   onCleanup(`rm ${work}`, () => rmSync(work, { recursive: true, force: true }));
