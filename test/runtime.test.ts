@@ -55,6 +55,17 @@ describe('target runtime', () => {
     fresh.expectFresh();
     expect((await fresh.lock('carol:1:c', ['h1', 'h2'])).missing).toEqual(['h2']);
     await fresh.unlock('carol:1:c');
+    // The lock command can carry the artifacts: stored once the lock is taken, none if refused.
+    const h3 = [{ hash: 'h3', entries: [file('y.txt', 'Y')] }];
+    await fresh.lock('dave:1:d');
+    await expect(fresh.lock('carol:1:c', [], h3)).rejects.toMatchObject({ code: 'MACHINE_LOCKED' });
+    expect(existsSync(join(freshRoot, 'store/h3'))).toBe(false);
+    await fresh.unlock('dave:1:d');
+    expect((await fresh.lock('carol:1:c', [], [...h3, { hash: 'h1', entries: [file('x.txt', 'X')] }])).missing).toEqual([]);
+    expect(readFileSync(join(freshRoot, 'store/h3/y.txt'), 'utf8')).toBe('Y');
+    expect(readdirSync(join(freshRoot, 'store')).sort()).toEqual(['h1', 'h3']);
+    expect(existsSync(join(freshRoot, 'lock.guard'))).toBe(false);
+    await fresh.unlock('carol:1:c');
   });
 
   it('stores nothing of an upload stream cut short', async () => {

@@ -8,7 +8,7 @@ import type { Tree } from '../source/tree.ts';
 import { isEmptyPlan } from '../plan/diff.ts';
 import type { Plan, Step } from '../plan/types.ts';
 import type { FileStateStore, GenerationRecord } from '../state/fileState.ts';
-import type { MachineRuntime } from '../targets/machineRuntime.ts';
+import type { MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
 import type { ApplyEvent } from './events.ts';
 import { mapLimit } from './mapLimit.ts';
 import { DEFAULT_LEASE_MS, liveTokens, parseJournal, startRenewal, takeLock, undoTransition, type LockSpec, type RecoveryResult } from './recover.ts';
@@ -78,11 +78,16 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
   const owner = opts.owner ?? opts.state.identity();
   const lock: LockSpec = { owner, token: randomBytes(6).toString('hex'), leaseMs: opts.lockLeaseMs ?? DEFAULT_LEASE_MS };
   const runtimes = new Map<string, MachineRuntime>();
+  // Machines new to the deployment: probably without the runtime and with an empty store.
+  const fresh = new Set<string>();
   for (const name of plan.machines) {
     const m = plan.desired.machines[name] ?? recorded?.manifest.machines[name];
     if (!m) throw new ApplyError('PLAN_INVALID', `plan names machine ${name}, which neither the desired nor the recorded manifest has`);
     const rt = opts.runtimeFor(m);
-    if (!recorded?.manifest.machines[name]) rt.expectFresh();
+    if (!recorded?.manifest.machines[name]) {
+      rt.expectFresh();
+      fresh.add(name);
+    }
     runtimes.set(name, rt);
   }
   const all = [...runtimes.values()];
@@ -113,10 +118,13 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
   let outcome: 'committed' | 'rolled-back' | undefined;
   try {
     emit({ kind: 'lock', machines: plan.machines });
-    // Taking a machine's lock also says which of its artifacts its store lacks (one round trip).
+    // Taking a machine's lock also says which of its artifacts its store lacks (one round
+    // trip); a machine new to the deployment gets every artifact it needs with the lock command
+    // instead (its store is taken to be empty; what it has already is dropped there).
     const missingOn = new Map<string, string[]>();
     await mapLimit(all, machineConcurrency, async (rt) => {
       const needed = neededArtifacts(plan, rt.machine);
+      const upload = fresh.has(rt.machine) && needed.length ? await readArtifacts(plan.desired, needed, opts.tree) : undefined;
       const { missing } = await takeLock(
         rt,
         lock,
@@ -125,8 +133,13 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
           emit({ kind: 'lock-broken', machine: rt.machine, holder: b, why: b.why });
         },
         needed,
+        upload,
       );
       locked.push(rt);
+      if (upload) {
+        emit({ kind: 'upload', machine: rt.machine, artifacts: upload.length, bytes: bytesOf(upload) });
+        uploaded[rt.machine] = needed;
+      }
       missingOn.set(rt.machine, missing);
     });
     stopRenewal = startRenewal(() => locked, lock, (machine, e) => {
@@ -138,8 +151,8 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
     await mapLimit(all, machineConcurrency, async (rt) => {
       const missing = missingOn.get(rt.machine) ?? [];
       if (missing.length === 0) return;
-      const artifacts = await Promise.all(missing.map(async (h) => ({ hash: h, entries: await artifactEntries(plan.desired, h, opts.tree) })));
-      emit({ kind: 'upload', machine: rt.machine, artifacts: missing.length, bytes: artifacts.reduce((n, a) => n + a.entries.reduce((s, e) => s + e.content.byteLength, 0), 0) });
+      const artifacts = await readArtifacts(plan.desired, missing, opts.tree);
+      emit({ kind: 'upload', machine: rt.machine, artifacts: missing.length, bytes: bytesOf(artifacts) });
       await rt.upload(artifacts);
       uploaded[rt.machine] = missing;
     });
@@ -272,6 +285,14 @@ function neededArtifacts(plan: Plan, machine: string): string[] {
   const out = new Set(plan.uploads[machine]?.map((u) => u.hash) ?? []);
   for (const s of plan.steps) if (s.machine === machine && s.action === 'activate' && s.item.artifact) out.add(s.item.artifact);
   return [...out].sort();
+}
+
+function readArtifacts(desired: Manifest, hashes: readonly string[], tree: Tree): Promise<UploadArtifact[]> {
+  return Promise.all(hashes.map(async (hash) => ({ hash, entries: await artifactEntries(desired, hash, tree) })));
+}
+
+function bytesOf(artifacts: readonly UploadArtifact[]): number {
+  return artifacts.reduce((n, a) => n + a.entries.reduce((s, e) => s + e.content.byteLength, 0), 0);
 }
 
 /** An artifact's files, checked against the hash the plan was made with. */

@@ -3,7 +3,7 @@ import type { MachineManifest } from '../manifest/types.ts';
 import type { Plan, Step } from '../plan/types.ts';
 import type { FileStateStore, GenerationRecord, JournalEntry } from '../state/fileState.ts';
 import { processAlive } from '../state/process.ts';
-import type { BrokenLock, LockHolder, MachineRuntime } from '../targets/machineRuntime.ts';
+import type { BrokenLock, LockHolder, MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
 import type { ApplyEvent } from './events.ts';
 import { mapLimit } from './mapLimit.ts';
 
@@ -88,17 +88,24 @@ export interface LockSpec {
 /**
  * Takes (or re-takes, with the same token) a machine's lock. A stale lock is broken by the
  * runtime when its lease expired; one left by a dead process of this controller is broken at
- * once. Says so through `onBroken`. Resolves with those of `hashes` the machine's store lacks.
+ * once. Says so through `onBroken`. Resolves with those of `hashes` the machine's store lacks;
+ * with `upload`, the lock command stores those artifacts first (nothing is then missing).
  */
-export async function takeLock(rt: MachineRuntime, lock: LockSpec, onBroken: (b: BrokenLock) => void, hashes: readonly string[] = []): Promise<{ missing: string[] }> {
+export async function takeLock(
+  rt: MachineRuntime,
+  lock: LockSpec,
+  onBroken: (b: BrokenLock) => void,
+  hashes: readonly string[] = [],
+  upload?: readonly UploadArtifact[],
+): Promise<{ missing: string[] }> {
   const req = { owner: lock.owner, token: lock.token, pid: process.pid, leaseMs: lock.leaseMs };
   let taken: Awaited<ReturnType<MachineRuntime['lock']>>;
   try {
-    taken = await rt.lock(req, hashes);
+    taken = await rt.lock(req, hashes, upload);
   } catch (e) {
     const held = e instanceof StrataError && e.code === 'MACHINE_LOCKED' ? (e.data.held as LockHolder | undefined) : undefined;
     if (!held || !isOwnOrphan(held, lock.owner)) throw e;
-    taken = await rt.lock({ ...req, breakToken: held.token }, hashes);
+    taken = await rt.lock({ ...req, breakToken: held.token }, hashes, upload);
   }
   if (taken.broke) onBroken(taken.broke);
   return { missing: taken.missing };

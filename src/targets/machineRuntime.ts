@@ -77,6 +77,12 @@ function parseHolder(stdout: string, tag: string): LockHolder | undefined {
   return { owner, token, pid: /^\d+$/.test(pid ?? '') ? Number(pid) : null, takenAt: Number(taken), expiresAt: Number(expires), now: Number(now) };
 }
 
+/** An artifact as sent to a machine's store: its hash and its files. */
+export interface UploadArtifact {
+  hash: string;
+  entries: readonly ArtifactEntry[];
+}
+
 interface QueuedActivation {
   key: string;
   spec: Buffer;
@@ -117,11 +123,14 @@ export class MachineRuntime {
    * lease expired, or held by `breakToken`, is broken and taken: `broke` says whose it was.
    * Held by anyone else: MACHINE_LOCKED, with the holder in `data.held`.
    */
-  async lock(req: string | LockRequest, hashes: readonly string[] = []): Promise<{ broke?: BrokenLock; missing: string[] }> {
+  async lock(req: string | LockRequest, hashes: readonly string[] = [], upload?: readonly UploadArtifact[]): Promise<{ broke?: BrokenLock; missing: string[] }> {
     const { owner, token = 't0', pid = 0, leaseMs = 60_000, breakToken } = typeof req === 'string' ? { owner: req } : req;
-    const args = ['lock', owner, token, String(pid), String(leaseSeconds(leaseMs)), ...(breakToken || hashes.length ? [breakToken ?? '-'] : []), ...hashes];
+    // With artifacts to upload (a machine whose store is known to be empty), the lock command
+    // stores them once the lock is taken: the hashes named are those sent.
+    const named = upload ? upload.map((a) => a.hash) : hashes;
+    const args = [upload ? 'lock-upload' : 'lock', owner, token, String(pid), String(leaseSeconds(leaseMs)), ...(breakToken || named.length ? [breakToken ?? '-'] : []), ...named];
     // Re-taking a lock waits on the machine for commands of a dead holder still running (up to 90 s).
-    const r = await this.call(args, undefined, { priority: true, timeoutMs: 100_000 });
+    const r = await this.call(args, upload ? encodeUpload(upload) : undefined, { priority: true, timeoutMs: upload ? undefined : 100_000 });
     if (r.code === LOCKED) {
       const held = parseHolder(r.stdout, 'held');
       throw new TargetError('MACHINE_LOCKED', `${this.machine} is ${r.stderr.trim() || 'locked'}`, { machine: this.machine, ...(held ? { held } : {}) });
@@ -162,7 +171,7 @@ export class MachineRuntime {
     return r.stdout.split('\n').filter(Boolean);
   }
 
-  async upload(artifacts: readonly { hash: string; entries: readonly ArtifactEntry[] }[]): Promise<void> {
+  async upload(artifacts: readonly UploadArtifact[]): Promise<void> {
     if (artifacts.length === 0) return;
     this.check(await this.call(['upload', ...artifacts.map((a) => a.hash)], encodeUpload(artifacts)), 'upload artifacts');
   }

@@ -649,6 +649,40 @@ activate_items() {
   [ -z "$failed" ]
 }
 
+# ---------------------------------------------------------------- artifact store
+
+# Reads the artifact stream on stdin ("A HASH" + tree + "E" per artifact, then "Z") into the
+# store. Every artifact is unpacked in one staging directory (the HASHes named get their
+# directories from one mkdir), and all of them enter the store with one mv once the stream is
+# complete: an interrupted upload stores nothing. Artifacts the store has already are dropped.
+store_upload() {
+  [ -d "$ROOT/store" ] || mkdir -p "$ROOT/store" || die "cannot create $ROOT/store"
+  stage=$ROOT/store/.tmp.$$
+  [ ! -e "$stage" ] || rm -rf "$stage"
+  mkdirs_under "$stage" "$@" || die "cannot create $stage"
+  trap 'rm -rf "$stage"' EXIT
+  trap 'exit 129' HUP INT TERM
+  complete=
+  while IFS=' ' read -r kind h rest; do
+    case $kind in
+      A)
+        check_token "$h"
+        [ -d "$stage/$h" ] || mkdir "$stage/$h" || die "cannot create $stage/$h"
+        unpack "$stage/$h"
+        [ ! -d "$ROOT/store/$h" ] || rm -rf "$stage/$h"
+        ;;
+      Z) complete=1; break ;;
+      *) die "malformed upload stream" ;;
+    esac
+  done
+  [ -n "$complete" ] || die "upload stream ended early"
+  for h in "$stage"/*; do
+    [ -d "$h" ] || continue
+    mv -- "$stage"/* "$ROOT/store/" || die "cannot move the upload into $ROOT/store"
+    break
+  done
+}
+
 # ---------------------------------------------------------------- machine lock
 
 # ROOT/lock/owner holds "OWNER TOKEN PID TAKEN EXPIRES" (times in seconds since the epoch, by
@@ -674,6 +708,7 @@ lock_guard() {
   done
   trap 'rmdir "$ROOT/lock.guard" 2>/dev/null' EXIT
   trap 'exit 129' HUP INT TERM
+  guarded=1
 }
 
 # Reads the lock into h_owner h_token h_pid h_taken h_expires (h_line: the file as it is). A
@@ -746,7 +781,14 @@ quiesce() {
 }
 
 # The lock is ours: report the hashes asked about that the store lacks, and finish.
+# The lock is ours. `lock-upload`: store the artifacts on stdin (the guard released first, as
+# the upload takes long). `lock`: report the hashes asked about that the store lacks. Finish.
 locked() {
+  [ -z "${guarded:-}" ] || lock_unguard
+  if [ "$VERB" = lock-upload ]; then
+    store_upload $hashes
+    exit 0
+  fi
   for h in $hashes; do
     [ -d "$ROOT/store/$h" ] || printf 'missing %s\n' "$h"
   done
@@ -756,6 +798,7 @@ locked() {
 lock_unguard() {
   rmdir "$ROOT/lock.guard" 2>/dev/null
   trap - EXIT HUP INT TERM
+  guarded=
 }
 
 # ---------------------------------------------------------------- verbs
@@ -764,7 +807,7 @@ case $VERB in
   hello)
     printf 'strata-runtime %s\n' "$ROOT"
     ;;
-  lock)
+  lock | lock-upload)
     # lock OWNER TOKEN PID LEASE [BREAK]: takes the lock for LEASE seconds, or renews it when
     # TOKEN holds it. A lock whose lease expired, or that the token BREAK holds (its owner
     # knows that holder is dead), is broken and taken; stdout then says
@@ -772,6 +815,9 @@ case $VERB in
     # "held OWNER TOKEN PID TAKEN EXPIRES NOW", stderr who holds it, exit 75.
     # With HASHes after BREAK ("-" for none), a taken lock is followed by "missing HASH" for
     # each one the store lacks: locking and the store check cost one round trip.
+    # lock-upload OWNER TOKEN PID LEASE BREAK HASH...: the same, and once the lock is taken the
+    # artifacts HASH... on stdin (as for `upload`) are stored: for a machine whose store is
+    # known to be empty, one round trip instead of two. Refused, it reads nothing.
     owner=${1:?usage: lock OWNER TOKEN PID LEASE [BREAK [HASH...]]} token=${2:-t0} pid=${3:-0} lease=${4:-60} brk=${5:--}
     for a in "$owner" "$token" "$pid" "$lease" "$brk"; do lock_arg "$a"; done
     case $pid$lease in *[!0-9]*) usage "lock: PID and LEASE are whole numbers" ;; esac
@@ -879,36 +925,9 @@ case $VERB in
     done
     ;;
   upload)
-    # upload [HASH...]: the stream holds "A HASH" + tree + "E" per artifact, then "Z". Every
-    # artifact is unpacked in one staging directory (HASHes named up front get their
-    # directories from one mkdir), and all of them enter the store with one mv once the
-    # stream is complete: an interrupted upload stores nothing.
+    # upload [HASH...]: see store_upload.
     for h; do check_token "$h"; done
-    [ -d "$ROOT/store" ] || mkdir -p "$ROOT/store" || die "cannot create $ROOT/store"
-    stage=$ROOT/store/.tmp.$$
-    [ ! -e "$stage" ] || rm -rf "$stage"
-    mkdirs_under "$stage" "$@" || die "cannot create $stage"
-    trap 'rm -rf "$stage"' EXIT
-    trap 'exit 129' HUP INT TERM
-    complete=
-    while IFS=' ' read -r kind h rest; do
-      case $kind in
-        A)
-          check_token "$h"
-          [ -d "$stage/$h" ] || mkdir "$stage/$h" || die "cannot create $stage/$h"
-          unpack "$stage/$h"
-          [ ! -d "$ROOT/store/$h" ] || rm -rf "$stage/$h"
-          ;;
-        Z) complete=1; break ;;
-        *) die "malformed upload stream" ;;
-      esac
-    done
-    [ -n "$complete" ] || die "upload stream ended early"
-    for h in "$stage"/*; do
-      [ -d "$h" ] || continue
-      mv -- "$stage"/* "$ROOT/store/" || die "cannot move the upload into $ROOT/store"
-      break
-    done
+    store_upload "$@"
     exit 0
     ;;
   activate)
