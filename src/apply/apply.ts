@@ -11,7 +11,8 @@ import type { FileStateStore, GenerationRecord } from '../state/fileState.ts';
 import type { MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
 import type { ApplyEvent } from './events.ts';
 import { mapLimit } from './mapLimit.ts';
-import { DEFAULT_LEASE_MS, liveTokens, parseJournal, startRenewal, takeLock, undoTransition, type LockSpec, type RecoveryResult } from './recover.ts';
+import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
+import { parseJournal, undoTransition, type RecoveryResult } from './recover.ts';
 import { isStatefulStep, StatefulSteps } from './stateful.ts';
 import { walkGraph } from './walk.ts';
 

@@ -3,9 +3,9 @@ import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import git from 'isomorphic-git';
 import type { RepositoryConfig } from '../controller/config.ts';
-import { StrataError } from '../errors.ts';
 import { writeFileAtomic } from '../state/atomicFile.ts';
 import { GitError } from './errors.ts';
+import { fetchError } from './fetchError.ts';
 import { GitTree } from './gitTree.ts';
 import { findGitdir } from './localRepo.ts';
 import type { SshExchange } from './sshTransport.ts';
@@ -318,31 +318,13 @@ export class GitSource {
     try {
       return await f();
     } catch (e) {
-      throw this.fetchError(e);
+      throw fetchError(e, {
+        url: this.label,
+        username: this.config.username ?? (this.remote as { username?: string }).username ?? 'git',
+        hasPassword: Boolean(this.config.password),
+        refNotFound: (cause) => this.refNotFound(cause),
+      });
     }
-  }
-
-  private fetchError(e: unknown): StrataError {
-    if (e instanceof StrataError) return e;
-    const err = e as { code?: string; message?: string; data?: { statusCode?: number; statusMessage?: string } };
-    const url = this.label;
-    if (err.code === 'UserCanceledError' || (err.code === 'HttpError' && err.data?.statusCode === 401)) {
-      // No cause attached: isomorphic-git's error objects may carry request headers.
-      const why =
-        err.code === 'UserCanceledError'
-          ? `authentication failed for user ${JSON.stringify(this.config.username ?? (this.remote as { username?: string }).username ?? 'git')}`
-          : this.config.password
-            ? 'authentication failed'
-            : 'the repository requires authentication and no repository.password is configured';
-      return new GitError('GIT_AUTH_FAILED', `cannot fetch ${url}: ${why}`, { url });
-    }
-    if (err.code === 'NotFoundError') return this.refNotFound(e);
-    if (err.code === 'HttpError') {
-      const status = `HTTP ${err.data?.statusCode ?? '?'} ${err.data?.statusMessage ?? ''}`.trim();
-      return new GitError('GIT_FETCH_FAILED', `cannot fetch ${url}: the server answered ${status}`, { url, status: err.data?.statusCode });
-    }
-    const reason = scrub(String(err.message ?? e));
-    return new GitError('GIT_FETCH_FAILED', `cannot fetch ${url}: ${reason}`, { url });
   }
 
   // ---- objects ----
@@ -396,9 +378,4 @@ export class GitSource {
     const dir = (this.remote as { dir: string }).dir;
     return new GitError('GIT_NOT_A_REPOSITORY', `${dir} is not a Git repository (no .git directory, and not a bare repository)`, { url: dir });
   }
-}
-
-/** Removes anything that could be a credential from a low-level error message. */
-function scrub(message: string): string {
-  return message.replace(/([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/\s@]*@/g, '$1');
 }

@@ -1,0 +1,92 @@
+import { StrataError } from '../errors.ts';
+import { processAlive } from '../state/process.ts';
+import type { BrokenLock, LockHolder, MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
+
+/**
+ * Machine locks as a transition holds them: taking one (breaking a stale or orphaned lock),
+ * renewing its lease while the transition runs, and telling our own dead transitions' locks
+ * from live ones. Used by apply and by recovery.
+ */
+
+/** How long a machine lock holds without renewal; a transition renews it every third of that. */
+export const DEFAULT_LEASE_MS = 60_000;
+
+/** Lock tokens of the transitions (and recoveries) running in this process. */
+export const liveTokens = new Set<string>();
+
+/**
+ * Whether a lock held under our own identity belongs to a transition that is gone: its process
+ * died (or is this one, without that transition). Such a lock may be broken at once; any other
+ * only when its lease has expired.
+ */
+export function isOwnOrphan(held: LockHolder, owner: string): boolean {
+  if (held.owner !== owner) return false;
+  if (held.pid === null) return false;
+  if (held.pid === process.pid) return !liveTokens.has(held.token);
+  return !processAlive(held.pid);
+}
+
+export interface LockSpec {
+  owner: string;
+  token: string;
+  leaseMs: number;
+}
+
+/**
+ * Takes (or re-takes, with the same token) a machine's lock. A stale lock is broken by the
+ * runtime when its lease expired; one left by a dead process of this controller is broken at
+ * once. Says so through `onBroken`. Resolves with those of `hashes` the machine's store lacks;
+ * with `upload`, the lock command stores those artifacts first (nothing is then missing).
+ */
+export async function takeLock(
+  rt: MachineRuntime,
+  lock: LockSpec,
+  onBroken: (b: BrokenLock) => void,
+  hashes: readonly string[] = [],
+  upload?: readonly UploadArtifact[],
+): Promise<{ missing: string[] }> {
+  const req = { owner: lock.owner, token: lock.token, pid: process.pid, leaseMs: lock.leaseMs };
+  let taken: Awaited<ReturnType<MachineRuntime['lock']>>;
+  try {
+    taken = await rt.lock(req, hashes, upload);
+  } catch (e) {
+    const held = e instanceof StrataError && e.code === 'MACHINE_LOCKED' ? (e.data.held as LockHolder | undefined) : undefined;
+    if (!held || !isOwnOrphan(held, lock.owner)) throw e;
+    taken = await rt.lock({ ...req, breakToken: held.token }, hashes, upload);
+  }
+  if (taken.broke) onBroken(taken.broke);
+  return { missing: taken.missing };
+}
+
+/**
+ * Renews the leases of the locks a transition holds every lease/3, so that no one breaks them
+ * while it runs, however long. A machine that does not answer is tried again next time (its
+ * steps fail on their own); one whose lock was taken over is reported through `onLost`.
+ */
+export function startRenewal(runtimes: () => readonly MachineRuntime[], lock: LockSpec, onLost: (machine: string, error: StrataError) => void): () => void {
+  let busy = false;
+  const lost = new Set<string>();
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void Promise.all(
+      runtimes()
+        .filter((rt) => !lost.has(rt.machine))
+        .map((rt) =>
+          rt.renew(lock.owner, lock.token, lock.leaseMs).catch((e: unknown) => {
+            if (e instanceof StrataError && e.code === 'LOCK_LOST') {
+              lost.add(rt.machine);
+              onLost(rt.machine, e);
+            }
+          }),
+        ),
+    ).finally(() => (busy = false));
+  }, Math.max(250, Math.floor(lock.leaseMs / 3)));
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+export function describeBroken(machine: string, b: BrokenLock): string {
+  const why = b.why === 'expired' ? `its lease expired ${Math.max(0, b.now - b.expiresAt)}s ago` : `its holder (pid ${b.pid ?? '?'}) is no longer running`;
+  return `broke the lock of ${b.owner} on ${machine} (pid ${b.pid ?? '?'}, taken ${new Date(b.takenAt * 1000).toISOString()}): ${why}`;
+}
