@@ -31,14 +31,16 @@ const file = (path: string, text: string) => ({ path, mode: '644', content: Buff
 describe('target runtime', () => {
   it('installs itself on first use, content-addressed', async () => {
     expect(existsSync(runtimePath(root))).toBe(false);
-    expect(await rt.missing(['abc'])).toEqual(['abc']);
+    expect((await rt.lock('erin:1:e', ['abc'])).missing).toEqual(['abc']);
+    await rt.unlock('erin:1:e');
     expect(existsSync(runtimePath(root))).toBe(true);
   });
 
   it('stores uploaded artifacts and reports only the missing ones', async () => {
     await rt.upload([{ hash: 'art1', entries: [file('a.txt', 'A'), file('dir/b.txt', 'B')] }]);
     expect(readFileSync(join(root, 'store/art1/dir/b.txt'), 'utf8')).toBe('B');
-    expect(await rt.missing(['art1', 'art2'])).toEqual(['art2']);
+    expect((await rt.lock('erin:1:e', ['art1', 'art2'])).missing).toEqual(['art2']);
+    await rt.unlock('erin:1:e');
   });
 
   it('installs itself with the first command when a machine is expected fresh; the lock reports missing artifacts', async () => {
@@ -83,7 +85,7 @@ describe('target runtime', () => {
   });
 
   it('refuses unsafe item keys and hashes', async () => {
-    const r = await rt.target.run(['sh', runtimePath(root), root, 'missing', '../x']);
+    const r = await rt.target.run(['sh', runtimePath(root), root, 'upload', '../x']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unsafe name/);
   });

@@ -164,13 +164,6 @@ export class MachineRuntime {
     this.check(await this.call(['uncommit', String(generation)]), 'restore the previous generation record');
   }
 
-  /** Which of these artifacts the machine's store lacks. */
-  async missing(hashes: readonly string[]): Promise<string[]> {
-    if (hashes.length === 0) return [];
-    const r = this.check(await this.call(['missing', ...hashes]), 'check the artifact store');
-    return r.stdout.split('\n').filter(Boolean);
-  }
-
   async upload(artifacts: readonly UploadArtifact[]): Promise<void> {
     if (artifacts.length === 0) return;
     this.check(await this.call(['upload', ...artifacts.map((a) => a.hash)], encodeUpload(artifacts)), 'upload artifacts');

@@ -918,12 +918,6 @@ case $VERB in
     fi
     [ "$(cat "$ROOT/generations/current" 2>/dev/null)" = "$gen" ] || rm -f "$ROOT/generations/$gen.json"
     ;;
-  missing)
-    for h in "$@"; do
-      check_token "$h"
-      [ -d "$ROOT/store/$h" ] || printf '%s\n' "$h"
-    done
-    ;;
   upload)
     # upload [HASH...]: see store_upload.
     for h; do check_token "$h"; done
