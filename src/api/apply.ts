@@ -7,6 +7,7 @@ import { fsTree } from '../source/fsTree.ts';
 import type { Tree } from '../source/tree.ts';
 import { openRuntime } from '../targets/connect.ts';
 import { connectOptions, stateStore, type Context } from './context.ts';
+import { hinted } from './plan.ts';
 
 export interface ApplyDeploymentOptions {
   source?: string;
@@ -47,6 +48,8 @@ export async function applyDeployment(plan: Plan, ctx: Context, opts: ApplyDeplo
       ...rest,
     });
     return recovery.action === 'none' ? result : { ...result, recovery };
+  } catch (e) {
+    throw hinted(e, plan.deployment, ctx);
   } finally {
     release();
   }

@@ -7,6 +7,10 @@ import type { ConnectOptions } from '../targets/connect.ts';
 export interface Context {
   /** The controller's state directory (generations, journal, local machines' roots). */
   stateDir: string;
+  /** The deployment's root file on disk, when known: named in hints about where its state may be. */
+  rootFile?: string;
+  /** Set by the controller: hints name its API instead of the CLI. */
+  controller?: boolean;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
   /** How long a machine lock holds without renewal (default 60 s). */

@@ -1,11 +1,47 @@
+import { checkMachinesKnown } from '../apply/recordedCheck.ts';
+import { StateError } from '../errors.ts';
 import { planTransition } from '../plan/diff.ts';
 import type { Plan } from '../plan/types.ts';
+import type { Tree } from '../source/tree.ts';
 import { stateStore, type Context } from './context.ts';
 import { loadDeployment } from './load.ts';
-import type { Tree } from '../source/tree.ts';
+import { askMachines } from './machineRecords.ts';
+import { lostStateHint } from './stateLocation.ts';
 
-/** Plans the transition from the recorded state to the models under rootFile (in tree, default the disk). */
+/** Plans the transition from the recorded state to the models under rootFile (in tree, default the disk). Touches no machine. */
 export async function planDeployment(rootFile: string, ctx: Context, tree?: Tree): Promise<Plan> {
   const { manifest } = await loadDeployment(rootFile, tree);
-  return planTransition(stateStore(ctx).current(manifest.deployment), manifest);
+  const store = stateStore(ctx);
+  const plan = planTransition(store.current(manifest.deployment), manifest);
+  // Numbers are never reused, even when generation files were deleted (src/state/fileState.ts).
+  const next = store.nextGeneration(manifest.deployment);
+  return plan.generation < next && plan.generation !== plan.basis.generation ? { ...plan, generation: next } : plan;
+}
+
+/**
+ * When the state directory records nothing of the deployment (a first deployment, or lost
+ * state), asks the plan's machines whether they run a generation of it: STATE_UNKNOWN_GENERATION
+ * with a hint where the state is when they do. With recorded state it contacts no machine (a
+ * no-change plan stays local; apply checks every machine it locks). Machines that cannot be
+ * asked are passed to `warn` and do not stop the plan: apply will ask them again.
+ */
+export async function checkStateNotLost(plan: Plan, ctx: Context, warn: (message: string) => void = () => {}): Promise<void> {
+  if (plan.basis.generation !== null) return;
+  const answers = await askMachines(Object.values(plan.desired.machines), ctx);
+  for (const a of answers) if (a.error) warn(`could not ask ${a.machine} whether it runs a generation of ${plan.deployment}: ${a.error}`);
+  withHint(() => checkMachinesKnown(plan.deployment, answers, stateStore(ctx)), plan.deployment, ctx);
+}
+
+/** Runs f; a STATE_UNKNOWN_GENERATION it throws gets the hint where the state probably is. */
+export function withHint<T>(f: () => T, deployment: string, ctx: Context): T {
+  try {
+    return f();
+  } catch (e) {
+    throw hinted(e, deployment, ctx);
+  }
+}
+
+export function hinted(e: unknown, deployment: string, ctx: Context): unknown {
+  if (!(e instanceof StateError) || e.code !== 'STATE_UNKNOWN_GENERATION') return e;
+  return new StateError(e.code, `${e.message}\n${lostStateHint(deployment, ctx)}`, e.data);
 }

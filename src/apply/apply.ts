@@ -13,6 +13,7 @@ import type { ApplyEvent } from './events.ts';
 import { mapLimit } from './mapLimit.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
 import { parseJournal, undoTransition, type RecoveryResult } from './recover.ts';
+import { checkMachinesKnown } from './recordedCheck.ts';
 import { isStatefulStep, StatefulSteps } from './stateful.ts';
 import { walkGraph } from './walk.ts';
 
@@ -74,6 +75,12 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
   const basis = { generation: recorded?.generation ?? null, manifestHash: recorded?.manifest.hash ?? null };
   if (basis.generation !== plan.basis.generation || basis.manifestHash !== plan.basis.manifestHash) throw new StalePlanError(plan, basis);
   if (isEmptyPlan(plan)) return { generation: basis.generation ?? 0, steps: 0, uploaded: {}, bytesSent: 0, durationMs: Date.now() - started };
+  // A new generation's number is above every number this state directory ever used (a deleted
+  // generation file does not free its number); a repair plan keeps the one the machines have.
+  if (plan.generation !== plan.basis.generation) {
+    const next = opts.state.nextGeneration(plan.deployment);
+    if (plan.generation < next) plan = { ...plan, generation: next };
+  }
 
   const machineConcurrency = opts.machineConcurrency ?? 32;
   const owner = opts.owner ?? opts.state.identity();
@@ -149,6 +156,10 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       emit({ kind: 'lock-lost', machine, error: e.message });
     });
 
+    // Before anything changes: do the machines run a generation of this deployment that the state
+    // directory does not know (lost or old state)? One round trip on each locked connection.
+    const answers = await mapLimit(all, machineConcurrency, async (rt) => ({ machine: rt.machine, record: await rt.recorded().catch(() => undefined) }));
+    checkMachinesKnown(plan.deployment, answers, opts.state);
     await mapLimit(all, machineConcurrency, async (rt) => {
       const missing = missingOn.get(rt.machine) ?? [];
       if (missing.length === 0) return;

@@ -5,7 +5,11 @@ export const EXIT = {
   ok: 0,
   /** Apply failed (and was rolled back), a machine could not be reached, or an internal error. */
   failed: 1,
-  /** Bad input: invalid models, bad arguments, unreadable plan or artifacts. Nothing was touched. */
+  /**
+   * Bad input: invalid models, bad arguments, unreadable plan or artifacts, a damaged state
+   * file (STATE_CORRUPT), a state directory that does not know the generation the machines run
+   * (STATE_UNKNOWN_GENERATION), an adopt that cannot be done safely. Nothing was touched.
+   */
   badInput: 2,
   /** The plan is stale: the recorded state moved on since it was made. */
   stalePlan: 3,
@@ -13,7 +17,7 @@ export const EXIT = {
   locked: 4,
 } as const;
 
-const BAD_INPUT = new Set(['MODEL_INVALID', 'USAGE', 'PLAN_INVALID', 'ARTIFACT_MISSING', 'ARTIFACT_NOT_A_DIRECTORY', 'ARTIFACT_NOT_A_FILE', 'ARTIFACT_SPECIAL_FILE', 'ARTIFACT_UNSAFE_NAME', 'ARTIFACT_CHANGED', 'GENERATION_NOT_FOUND', 'NO_PREVIOUS_GENERATION', 'ALREADY_CURRENT', 'NOTHING_DEPLOYED', 'GIT_URL_INVALID', 'GIT_REF_NOT_FOUND', 'GIT_NOT_A_REPOSITORY', 'SECRET_MISSING', 'SERVICE_NOT_DEPLOYED', 'NOT_STATEFUL', 'SNAPSHOT_NOT_FOUND', 'SNAPSHOT_CORRUPT', 'SNAPSHOT_MISMATCH', 'CONFIRMATION_REQUIRED']);
+const BAD_INPUT = new Set(['MODEL_INVALID', 'USAGE', 'PLAN_INVALID', 'ARTIFACT_MISSING', 'ARTIFACT_NOT_A_DIRECTORY', 'ARTIFACT_NOT_A_FILE', 'ARTIFACT_SPECIAL_FILE', 'ARTIFACT_UNSAFE_NAME', 'ARTIFACT_CHANGED', 'GENERATION_NOT_FOUND', 'NO_PREVIOUS_GENERATION', 'ALREADY_CURRENT', 'NOTHING_DEPLOYED', 'GIT_URL_INVALID', 'GIT_REF_NOT_FOUND', 'GIT_NOT_A_REPOSITORY', 'SECRET_MISSING', 'SERVICE_NOT_DEPLOYED', 'NOT_STATEFUL', 'SNAPSHOT_NOT_FOUND', 'SNAPSHOT_CORRUPT', 'SNAPSHOT_MISMATCH', 'CONFIRMATION_REQUIRED', 'STATE_CORRUPT', 'STATE_UNKNOWN_GENERATION', 'STATE_EXISTS', 'ADOPT_NOTHING_RECORDED', 'ADOPT_AMBIGUOUS', 'ADOPT_INCOMPLETE']);
 
 export function exitCodeFor(e: unknown): number {
   if (!(e instanceof StrataError)) return EXIT.failed;

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { defaultStateDir } from '../api/stateLocation.ts';
 import { UsageError } from '../errors.ts';
 
 /** Where a command writes: results to stdout, progress and errors to stderr. */
@@ -31,8 +32,15 @@ export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: s
   }
 }
 
-export function stateDirOf(values: { state?: unknown }): string {
-  return (values.state as string | undefined) ?? process.env.STRATA_STATE_DIR ?? '.strata';
+/**
+ * The state directory: --state DIR, else $STRATA_STATE_DIR, else `.strata` beside the root file
+ * (ROOT, default strata.yaml in the working directory), so every command finds the same state
+ * whatever directory it is run from.
+ */
+export function stateDirOf(values: { state?: unknown }, rootFile = 'strata.yaml'): string {
+  const given = (values.state as string | undefined) ?? process.env.STRATA_STATE_DIR;
+  if (given !== undefined && given === '') throw new UsageError('the state directory (--state or $STRATA_STATE_DIR) is empty');
+  return given ?? defaultStateDir(rootFile);
 }
 
 export function rootFileOf(positionals: string[]): string {

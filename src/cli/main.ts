@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   snapshot: () => import('./commands/snapshot.ts'),
   restore: () => import('./commands/restore.ts'),
   repair: () => import('./commands/repair.ts'),
+  adopt: () => import('./commands/adopt.ts'),
   controller: () => import('./commands/controller.ts'),
   testnet: () => import('./commands/testnet.ts'),
   schema: () => import('./commands/schema.ts'),
@@ -34,6 +35,7 @@ commands:
   repair [ROOT]              put back what drifted from the recorded generation
   destroy [ROOT]             stop and remove everything the deployment runs
   history [ROOT]             the recorded generations and the commits they came from
+  adopt [ROOT]               rebuild the recorded state from what the machines record
   snapshot --service NAME    snapshot a stateful service's data now
   restore --service NAME     put a snapshot back into a running service (needs --yes)
   controller --config FILE   keep deployments equal to their Git branches (GitOps)
@@ -41,7 +43,7 @@ commands:
   schema [KIND]              JSON Schema of the model files
 
 ROOT is a deployment's root file (default strata.yaml). --state DIR holds the recorded state
-(default .strata, or $STRATA_STATE_DIR). \`strata COMMAND --help\` says more.
+(default $STRATA_STATE_DIR, else .strata beside ROOT). \`strata COMMAND --help\` says more.
 exit codes: 0 ok, 1 failed, 2 bad input, 3 stale plan, 4 machine locked
 `;
 

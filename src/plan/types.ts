@@ -26,6 +26,8 @@ export interface Plan {
   uploads: Record<string, { hash: string; size: number }[]>;
   /** Every machine a step or an upload touches, sorted. */
   machines: string[];
+  /** The root file (absolute) a plan saved by `strata plan --out` was made from: `apply PLAN.json` finds its state beside it. */
+  root?: string;
   /** For plans between Git revisions (`plan --repo`): what was compared, in words. */
   revisions?: { base: string; head: string };
 }

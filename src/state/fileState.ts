@@ -7,6 +7,8 @@ import type { Manifest } from '../manifest/types.ts';
 import type { RecordedState } from '../plan/diff.ts';
 import { fsyncDir, writeFileAtomic } from './atomicFile.ts';
 import { processAlive, processStartTime } from './process.ts';
+import { checkShape, corrupt, parseStateJson, readStateJson, readStateText } from './readState.ts';
+import { controllerNotesSchema, deploymentLockSchema, generationRecordSchema, journalEntrySchema } from './schemas.ts';
 
 export interface GenerationRecord {
   generation: number;
@@ -50,21 +52,48 @@ export class FileStateStore {
   current(deployment: string): RecordedState | undefined {
     const n = this.currentGeneration(deployment);
     if (n === undefined) return undefined;
+    if (!existsSync(this.generationFile(deployment, n))) {
+      throw corrupt(join(this.deploymentDir(deployment), 'current'), `names generation ${n}, but ${this.generationFile(deployment, n)} is missing`, { deployment, generation: n });
+    }
     return { generation: n, manifest: this.generation(deployment, n).manifest };
   }
 
+  /**
+   * The number of the deployed generation; undefined when nothing was ever recorded. A missing
+   * `current` beside recorded generations (or a high-water mark) is damage, not "nothing
+   * deployed": planning from nothing would activate everything again over what runs.
+   */
   currentGeneration(deployment: string): number | undefined {
     const file = join(this.deploymentDir(deployment), 'current');
-    if (!existsSync(file)) return undefined;
-    const n = Number(readFileSync(file, 'utf8').trim());
-    if (!Number.isInteger(n) || n < 1) throw new StateError('STATE_CORRUPT', `${file} does not hold a generation number`, { file });
+    let text: string;
+    try {
+      text = readStateText(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      const files = this.generations(deployment);
+      const mark = this.highWaterMark(deployment);
+      if (files.length || mark) {
+        const what = files.length ? `generations ${files.join(', ')} are recorded in ${join(this.deploymentDir(deployment), 'generations')}` : `${this.highWaterFile(deployment)} says generation ${mark} was recorded`;
+        throw corrupt(file, `is missing, but ${what}; which one runs is unknown`, { deployment });
+      }
+      return undefined;
+    }
+    const n = /^\d+\n?$/.test(text) ? Number(text.trim()) : NaN;
+    if (!Number.isSafeInteger(n) || n < 1) throw corrupt(file, `does not hold a generation number (it holds ${JSON.stringify(text.slice(0, 40))})`, { deployment });
     return n;
   }
 
+  private generationFile(deployment: string, n: number): string {
+    return join(this.deploymentDir(deployment), 'generations', `${n}.json`);
+  }
+
   generation(deployment: string, n: number): GenerationRecord {
-    const file = join(this.deploymentDir(deployment), 'generations', `${n}.json`);
+    const file = this.generationFile(deployment, n);
     if (!existsSync(file)) throw new StateError('GENERATION_NOT_FOUND', `deployment ${deployment} has no generation ${n}`, { deployment, generation: n });
-    return JSON.parse(readFileSync(file, 'utf8')) as GenerationRecord;
+    const rec = readStateJson(file, generationRecordSchema) as unknown as GenerationRecord;
+    if (rec.generation !== n) throw corrupt(file, `holds generation ${rec.generation}, not ${n}`, { deployment });
+    if (rec.manifest.deployment !== deployment) throw corrupt(file, `holds a manifest of deployment ${rec.manifest.deployment}, not ${deployment}`, { deployment });
+    return rec;
   }
 
   generations(deployment: string): number[] {
@@ -77,10 +106,82 @@ export class FileStateStore {
       .sort((a, b) => a - b);
   }
 
-  /** Records a generation and makes it current; the generation file is written first. */
+  private highWaterFile(deployment: string): string {
+    return join(this.deploymentDir(deployment), 'highest-generation');
+  }
+
+  /** The highest generation number ever recorded (kept apart from generations/, so deleting files there does not lower it). */
+  private highWaterMark(deployment: string): number {
+    const file = this.highWaterFile(deployment);
+    let text: string;
+    try {
+      text = readStateText(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw e;
+    }
+    if (!/^\d+\n?$/.test(text)) throw corrupt(file, `does not hold a generation number (it holds ${JSON.stringify(text.slice(0, 40))})`, { deployment });
+    return Number(text.trim());
+  }
+
+  /** The highest generation number this state directory has used for the deployment (0: none). */
+  highestGeneration(deployment: string): number {
+    const files = this.generations(deployment);
+    return Math.max(0, this.highWaterMark(deployment), files[files.length - 1] ?? 0, this.currentGeneration(deployment) ?? 0);
+  }
+
+  /** The number the next generation gets: above every number ever used, so none is reused. */
+  nextGeneration(deployment: string): number {
+    return this.highestGeneration(deployment) + 1;
+  }
+
+  /**
+   * Records a generation and makes it current: the generation file first, then the high-water
+   * mark, then `current`. An existing generations/N.json is never overwritten, and a number at
+   * or below one used before is refused (GENERATION_REUSED); the one exception is completing a
+   * record that a crash cut short between its file and `current` (same manifest hash).
+   */
   record(deployment: string, rec: GenerationRecord): void {
     const dir = this.deploymentDir(deployment);
-    writeFileAtomic(join(dir, 'generations', `${rec.generation}.json`), JSON.stringify(rec));
+    const file = this.generationFile(deployment, rec.generation);
+    const current = this.currentGeneration(deployment);
+    if (existsSync(file)) {
+      const had = this.generation(deployment, rec.generation);
+      if (had.manifest.hash !== rec.manifest.hash || rec.generation <= (current ?? 0)) {
+        throw new StateError('GENERATION_REUSED', `generation ${rec.generation} of ${deployment} is recorded already in ${file}; strata never overwrites a generation`, { deployment, generation: rec.generation, file });
+      }
+    } else {
+      const highest = this.highestGeneration(deployment);
+      if (rec.generation <= highest) {
+        throw new StateError('GENERATION_REUSED', `generation number ${rec.generation} of ${deployment} was used before (the highest is ${highest}); strata never reuses one`, { deployment, generation: rec.generation });
+      }
+      writeFileAtomic(file, JSON.stringify(rec));
+    }
+    if (rec.generation > this.highWaterMark(deployment)) writeFileAtomic(this.highWaterFile(deployment), `${rec.generation}\n`);
+    writeFileAtomic(join(dir, 'current'), `${rec.generation}\n`);
+  }
+
+  /**
+   * Records a deployment's generation rebuilt from its machines (`strata adopt`): like record,
+   * but when `replace` is set the deployment's `current`, generations and high-water mark may
+   * already exist; the files of other generations are kept, and the number is kept as the
+   * machines have it (they hold the truth), with the high-water mark raised to it.
+   */
+  adopt(deployment: string, rec: GenerationRecord, replace: boolean): void {
+    const dir = this.deploymentDir(deployment);
+    const file = this.generationFile(deployment, rec.generation);
+    if (existsSync(file) && !replace) {
+      throw new StateError('GENERATION_REUSED', `generation ${rec.generation} of ${deployment} is recorded already in ${file}`, { deployment, generation: rec.generation, file });
+    }
+    if (existsSync(file)) renameSync(file, `${file}.replaced-${Date.now()}`);
+    writeFileAtomic(file, JSON.stringify(rec));
+    let mark = 0;
+    try {
+      mark = this.highWaterMark(deployment);
+    } catch {
+      // a damaged mark is replaced below
+    }
+    if (rec.generation > mark || replace) writeFileAtomic(this.highWaterFile(deployment), `${Math.max(rec.generation, mark)}\n`);
     writeFileAtomic(join(dir, 'current'), `${rec.generation}\n`);
   }
 
@@ -126,17 +227,32 @@ export class FileStateStore {
     if (created) fsyncDir(dir);
   }
 
-  /** The journal's entries; a torn last line (a crash while it was written) is left out. */
+  /**
+   * The journal's entries. Only a last line without its newline can be torn by a crash (each
+   * entry is written with its newline in one write, then fsynced); it was never acted on and is
+   * left out. Any other line that is not an entry is damage: STATE_CORRUPT.
+   */
   readJournal(deployment: string): JournalEntry[] {
     const file = join(this.deploymentDir(deployment), 'journal.jsonl');
-    if (!existsSync(file)) return [];
+    let text: string;
+    try {
+      text = readStateText(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    const lines = text.split('\n');
+    const torn = lines.pop(); // '' when the file ends with a newline
     const out: JournalEntry[] = [];
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      if (!line) continue;
+    lines.forEach((line, i) => {
+      const where = `line ${i + 1} `;
+      out.push(checkShape(file, parseStateJson(file, line, where), journalEntrySchema, where) as JournalEntry);
+    });
+    if (torn) {
       try {
-        out.push(JSON.parse(line) as JournalEntry);
+        out.push(checkShape(file, JSON.parse(torn), journalEntrySchema) as JournalEntry);
       } catch {
-        // Only a line being written when the process died can be torn; it was never acted on.
+        // the torn last line
       }
     }
     return out;
@@ -165,8 +281,8 @@ export class FileStateStore {
         unlinkSync(tmp);
       }
     }
-    const id = readFileSync(file, 'utf8').trim();
-    if (!/^[0-9a-f]{6,64}$/.test(id)) throw new StateError('STATE_CORRUPT', `${file} does not hold a controller id`, { file });
+    const id = readStateText(file).trim();
+    if (!/^[0-9a-f]{6,64}$/.test(id)) throw corrupt(file, 'does not hold a controller id');
     return `${safeHostname()}:${id}`;
   }
 
@@ -206,13 +322,10 @@ export class FileStateStore {
       } catch {
         continue; // released in the meantime
       }
-      let held: DeploymentLockHolder | undefined;
-      try {
-        held = JSON.parse(heldText) as DeploymentLockHolder;
-      } catch {
-        held = undefined;
-      }
-      if (held && holderAlive(held)) {
+      // Written whole and linked into place, a lock file is never torn: anything else is damage,
+      // and who holds it is unknown (taking it over could run two transitions at once).
+      const held = checkShape(file, parseStateJson(file, heldText), deploymentLockSchema) as DeploymentLockHolder;
+      if (holderAlive(held)) {
         throw new StrataError(
           'MACHINE_LOCKED',
           `deployment ${deployment} is locked: a transition by process ${held.pid} on ${held.host} (since ${held.at}) is in flight on its machines`,
@@ -242,7 +355,7 @@ export class FileStateStore {
   /** The controller's own notes on a deployment (last failure, …), kept across restarts. */
   readControllerNotes<T>(deployment: string): T | undefined {
     const file = join(this.deploymentDir(deployment), 'controller.json');
-    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
+    return existsSync(file) ? (readStateJson(file, controllerNotesSchema) as T) : undefined;
   }
 
   writeControllerNotes(deployment: string, notes: unknown): void {

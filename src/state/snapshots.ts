@@ -3,6 +3,8 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateError } from '../errors.ts';
 import { writeFileAtomic } from './atomicFile.ts';
+import { checkShape, parseStateJson, readStateText } from './readState.ts';
+import { snapshotMetaSchema } from './schemas.ts';
 
 /** Snapshots kept per service when neither the root file's `snapshotsKept` nor the caller says. */
 export const DEFAULT_SNAPSHOTS_KEPT = 5;
@@ -29,8 +31,10 @@ export interface SnapshotMeta {
 export interface StoredSnapshot {
   /** Absolute path of the `.snap` file. */
   file: string;
-  /** Undefined for a `.snap` file without a readable sidecar. */
+  /** Undefined for a `.snap` file without a sidecar, or with a damaged one (`damaged` says how). */
   meta?: SnapshotMeta;
+  /** Why its sidecar cannot be used (STATE_CORRUPT's message); such a snapshot is never restored. */
+  damaged?: string;
 }
 
 /**
@@ -67,16 +71,20 @@ export class SnapshotStore {
       .filter((f) => f.endsWith('.snap'))
       .sort()
       .reverse()
-      .map((f) => {
+      .map((f): StoredSnapshot => {
         const file = join(dir, f);
-        const meta = readMeta(file);
-        return meta ? { file, meta } : { file };
+        try {
+          const meta = readMeta(file);
+          return meta ? { file, meta } : { file };
+        } catch (e) {
+          return { file, damaged: (e as Error).message };
+        }
       });
   }
 
   /** The newest snapshot of a service (taken on `machine`, when given). */
   latest(deployment: string, service: string, machine?: string): StoredSnapshot | undefined {
-    return this.list(deployment, service).find((s) => machine === undefined || s.meta?.machine === machine);
+    return this.list(deployment, service).find((s) => !s.damaged && (machine === undefined || s.meta?.machine === machine));
   }
 
   /** A snapshot's bytes, checked against its sidecar's hash and size when it has one. */
@@ -111,13 +119,17 @@ export function sidecarOf(file: string): string {
   return file.replace(/\.snap$/, '') + '.json';
 }
 
+/** A snapshot's sidecar; undefined when it has none; STATE_CORRUPT when it is damaged. */
 function readMeta(file: string): SnapshotMeta | undefined {
+  const side = sidecarOf(file);
+  let text: string;
   try {
-    const meta = JSON.parse(readFileSync(sidecarOf(file), 'utf8')) as SnapshotMeta;
-    return meta?.format === 'strata-snapshot/1' ? meta : undefined;
-  } catch {
-    return undefined;
+    text = readStateText(side);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
   }
+  return checkShape(side, parseStateJson(side, text), snapshotMetaSchema) as SnapshotMeta;
 }
 
 function sha256(bytes: Buffer): string {

@@ -11,6 +11,10 @@ import { progressPrinter } from '../progress.ts';
 export const help = `strata apply [ROOT | PLAN.json]
   Plans and applies the models under ROOT (default strata.yaml), or applies a plan saved by
   \`strata plan --out\`; a saved plan whose recorded state has changed since is refused.
+  The state directory is --state DIR, else $STRATA_STATE_DIR, else .strata beside ROOT (for a
+  saved plan: beside the root file it was made from). Refuses with exit 2, changing nothing,
+  when the machines run a generation of the deployment that the state does not know (lost
+  or old state; see \`strata adopt\`).
   On failure every completed step is undone and the previous generation runs again.
   --json                print the result as JSON
   --connect-timeout S   seconds to wait for a machine's SSH connection (default 10)
@@ -22,15 +26,19 @@ export const help = `strata apply [ROOT | PLAN.json]
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { 'connect-timeout': { type: 'string' }, 'command-timeout': { type: 'string' }, parallel: { type: 'string' }, 'lock-lease': { type: 'string' } });
   const input = rootFileOf(positionals);
+  const saved = input.endsWith('.json') ? readPlan(input) : undefined;
+  // A saved plan's state is beside the root file it was made from (or, without one, the working directory's).
+  const rootFile = saved ? saved.root : input;
   const ctx = {
-    stateDir: stateDirOf(values),
+    stateDir: stateDirOf(values, rootFile),
+    ...(rootFile ? { rootFile } : {}),
     connectTimeoutMs: seconds(values['connect-timeout'], '--connect-timeout'),
     commandTimeoutMs: seconds(values['command-timeout'], '--command-timeout'),
     parallel: positiveInteger(values.parallel, '--parallel'),
     lockLeaseMs: seconds(values['lock-lease'], '--lock-lease'),
     onEvent: progressPrinter(io, Boolean(values.quiet || values.json)),
   };
-  const plan = input.endsWith('.json') ? readPlan(input) : await planDeployment(input, ctx);
+  const plan = saved ?? (await planDeployment(input, ctx));
   const empty = isEmptyPlan(plan);
   if (!empty && !values.json && !values.quiet) io.err(renderPlan(plan, 'text'));
   // Even an empty plan goes through apply, which refuses it if it is stale.
@@ -54,6 +62,7 @@ function readPlan(path: string): Plan {
     throw new StrataError('PLAN_INVALID', `cannot read the plan ${path}: ${(e as Error).message}`, { path });
   }
   if (plan?.format !== 'strata-plan/1') throw new StrataError('PLAN_INVALID', `${path} is not a strata plan (format strata-plan/1)`, { path });
+  if (plan.root !== undefined && (typeof plan.root !== 'string' || !plan.root.startsWith('/'))) throw new StrataError('PLAN_INVALID', `${path}: root must be an absolute path`, { path });
   return plan;
 }
 

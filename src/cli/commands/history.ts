@@ -9,7 +9,7 @@ export const help = `strata history [ROOT] [--deployment NAME] [--json]
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
   const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const history = deploymentHistory(deployment, { stateDir: stateDirOf(values) });
+  const history = deploymentHistory(deployment, { stateDir: stateDirOf(values, rootFileOf(positionals)) });
   io.out(values.json ? `${JSON.stringify({ deployment, generations: history }, null, 2)}\n` : renderHistory(deployment, history));
   return 0;
 }

@@ -15,7 +15,7 @@ export const help = `strata repair [ROOT] [--deployment NAME]
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
   const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const ctx = { stateDir: stateDirOf(values), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
+  const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
   const drifts = driftOf(await deploymentStatus(deployment, ctx));
   if (drifts.length === 0) {
     io.out(values.json ? `${JSON.stringify({ repaired: 0 })}\n` : `${deployment}: nothing drifted\n`);

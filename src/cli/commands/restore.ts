@@ -29,7 +29,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   if (!values.service) throw new UsageError('strata restore needs --service NAME');
   if (values.from !== undefined && values.latest) throw new UsageError('--from and --latest exclude each other');
   const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const ctx = { stateDir: stateDirOf(values) };
+  const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)) };
   const plan = planRestore({ deployment, service: values.service, ...(values.machine ? { machine: values.machine } : {}), ...(values.from !== undefined ? { from: values.from } : {}) }, ctx);
   const taken = plan.meta ? ` (taken ${plan.meta.createdAt} on ${plan.meta.machine}, ${formatBytes(plan.meta.size)})` : '';
   if (!values.yes) {

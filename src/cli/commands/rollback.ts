@@ -25,7 +25,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const ctx = { stateDir: stateDirOf(values), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
+  const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
   const { plan, target } = planRollback(deployment, ctx, to);
   if (!values.quiet && !values.json) io.err(renderPlan(plan, 'text'));
   const result = await applyDeployment(plan, ctx, { rolledBackTo: target, source: `rollback to generation ${target}` });

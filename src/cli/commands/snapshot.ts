@@ -19,7 +19,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { service: { type: 'string' }, deployment: { type: 'string' }, machine: { type: 'string' } });
   if (!values.service) throw new UsageError('strata snapshot needs --service NAME');
   const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const taken = await snapshotService({ deployment, service: values.service, ...(values.machine ? { machine: values.machine } : {}) }, { stateDir: stateDirOf(values) });
+  const taken = await snapshotService({ deployment, service: values.service, ...(values.machine ? { machine: values.machine } : {}) }, { stateDir: stateDirOf(values, rootFileOf(positionals)) });
   if (values.json) io.out(`${JSON.stringify({ deployment, service: values.service, snapshots: taken }, null, 2)}\n`);
   else for (const t of taken) io.out(`${values.service} on ${t.machine}: snapshot stored in ${t.file} (${formatBytes(t.meta.size)}, sha256 ${t.meta.sha256.slice(0, 12)})\n`);
   return 0;

@@ -13,7 +13,7 @@ export const help = `strata status [ROOT] [--deployment NAME] [--json]
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
   const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const report = await deploymentStatus(deployment, { stateDir: stateDirOf(values) });
+  const report = await deploymentStatus(deployment, { stateDir: stateDirOf(values, rootFileOf(positionals)) });
   io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
   return report.machines.every((m) => m.reachable) && driftOf(report).length === 0 ? 0 : 1;
 }

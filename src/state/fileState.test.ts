@@ -1,0 +1,188 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { StateError } from '../errors.ts';
+import type { Manifest } from '../manifest/types.ts';
+import { FileStateStore, type GenerationRecord } from './fileState.ts';
+import { SnapshotStore } from './snapshots.ts';
+
+const top = mkdtempSync(join(tmpdir(), 'strata-state-'));
+afterAll(() => rmSync(top, { recursive: true, force: true }));
+let n = 0;
+/** A fresh state directory with generations 1..count of deployment `web` recorded. */
+function stateWith(count: number): { store: FileStateStore; dep: string } {
+  const store = new FileStateStore(join(top, `s${++n}`));
+  for (let g = 1; g <= count; g++) store.record('web', rec(g));
+  return { store, dep: join(store.dir, 'deployments', 'web') };
+}
+const manifest = (hash = 'h1'): Manifest => ({
+  version: 1,
+  deployment: 'web',
+  machines: { m1: { name: 'm1', address: '127.0.0.1', target: { kind: 'local' }, items: [] } },
+  artifacts: {},
+  hash,
+});
+const rec = (generation: number, hash = `h${generation}`): GenerationRecord => ({ generation, createdAt: '2026-01-01T00:00:00Z', manifest: manifest(hash) });
+
+/** The STATE_CORRUPT error f throws (fails the test if it throws anything else or nothing). */
+function corruptionOf(f: () => unknown): StateError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(StateError);
+    expect((e as StateError).code).toBe('STATE_CORRUPT');
+    expect((e as Error).message).not.toMatch(/SyntaxError|at .*\.ts:\d+/);
+    return e as StateError;
+  }
+  throw new Error('expected STATE_CORRUPT, nothing was thrown');
+}
+
+describe('FileStateStore: damaged state is STATE_CORRUPT naming the file', () => {
+  it('a truncated generation file', () => {
+    const { store, dep } = stateWith(2);
+    const file = join(dep, 'generations', '2.json');
+    truncateSync(file, 40);
+    const e = corruptionOf(() => store.current('web'));
+    expect(e.message).toContain(file);
+    expect(e.message).toMatch(/not valid JSON \(truncated or damaged\)/);
+    expect(e.data.file).toBe(file);
+    // history and rollback read every generation: the same error, not a crash
+    corruptionOf(() => store.generation('web', 2));
+  });
+
+  it('an empty generation file, garbage, and bytes that are not UTF-8', () => {
+    const { store, dep } = stateWith(3);
+    writeFileSync(join(dep, 'generations', '1.json'), '');
+    expect(corruptionOf(() => store.generation('web', 1)).message).toMatch(/1\.json is empty/);
+    writeFileSync(join(dep, 'generations', '2.json'), '\u0000\u0001garbage{{{');
+    expect(corruptionOf(() => store.generation('web', 2)).message).toMatch(/2\.json is not valid JSON/);
+    writeFileSync(join(dep, 'generations', '3.json'), Buffer.from([0x7b, 0xff, 0xfe, 0x7d]));
+    expect(corruptionOf(() => store.current('web')).message).toMatch(/3\.json is not UTF-8/);
+  });
+
+  it('valid JSON of the wrong shape names the field', () => {
+    const { store, dep } = stateWith(1);
+    const file = join(dep, 'generations', '1.json');
+    const good = JSON.parse(readFileSync(file, 'utf8'));
+    for (const [bad, field] of [
+      [{ ...good, manifest: { ...good.manifest, machines: 'm1' } }, 'manifest.machines'],
+      [{ ...good, generation: '1' }, 'generation'],
+      [{ ...good, manifest: { ...good.manifest, machines: { m1: { ...good.manifest.machines.m1, items: [{ key: 7 }] } } } }, 'manifest.machines.m1.items.0.key'],
+      [[1, 2, 3], '(the whole file)'],
+      [null, '(the whole file)'],
+    ] as const) {
+      writeFileSync(file, JSON.stringify(bad));
+      const e = corruptionOf(() => store.current('web'));
+      expect(e.message).toContain(`${file} has the wrong shape: ${field}`);
+    }
+    // a generation file holding another generation, or another deployment
+    writeFileSync(file, JSON.stringify({ ...good, generation: 5 }));
+    expect(corruptionOf(() => store.current('web')).message).toMatch(/holds generation 5, not 1/);
+    writeFileSync(file, JSON.stringify({ ...good, manifest: { ...good.manifest, deployment: 'shop' } }));
+    expect(corruptionOf(() => store.current('web')).message).toMatch(/deployment shop, not web/);
+  });
+
+  it('a missing current beside recorded generations is damage, not "nothing deployed"', () => {
+    const { store, dep } = stateWith(2);
+    unlinkSync(join(dep, 'current'));
+    const e = corruptionOf(() => store.current('web'));
+    expect(e.message).toContain(join(dep, 'current'));
+    expect(e.message).toMatch(/is missing, but generations 1, 2 are recorded/);
+    // even with every generation file gone, the high-water mark remembers
+    rmSync(join(dep, 'generations'), { recursive: true });
+    expect(corruptionOf(() => store.current('web')).message).toMatch(/highest-generation says generation 2 was recorded/);
+    // a deployment never recorded is nothing deployed
+    expect(store.current('other')).toBeUndefined();
+  });
+
+  it('a current that is not a number, or names a generation whose file is gone', () => {
+    const { store, dep } = stateWith(2);
+    for (const text of ['', 'two\n', '-1\n', '0\n', '1.5\n', '99999999999999999999\n']) {
+      writeFileSync(join(dep, 'current'), text);
+      expect(corruptionOf(() => store.current('web')).message).toMatch(/does not hold a generation number/);
+    }
+    writeFileSync(join(dep, 'current'), '7\n');
+    expect(corruptionOf(() => store.current('web')).message).toMatch(/names generation 7, but .*7\.json is missing/);
+  });
+
+  it('an unreadable state file (a directory in its place, no permission)', () => {
+    const { store, dep } = stateWith(1);
+    rmSync(join(dep, 'current'));
+    mkdirSync(join(dep, 'current'));
+    expect(corruptionOf(() => store.current('web')).message).toMatch(/current cannot be read \(EISDIR\)/);
+  });
+
+  it('a journal with a damaged line is corrupt; only a torn last line (no newline) is left out', () => {
+    const { store, dep } = stateWith(1);
+    store.beginJournal('web', { generation: 2 });
+    store.journal('web', { event: 'step', status: 'start', step: '1' });
+    const file = join(dep, 'journal.jsonl');
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, `${text}{"at":"x","event":"st`);
+    expect(store.readJournal('web').map((e) => e.event)).toEqual(['begin', 'step']);
+    writeFileSync(file, `${text.split('\n')[0]}\n{"at":"x","ev\n${text.split('\n')[1]}\n`);
+    expect(corruptionOf(() => store.readJournal('web')).message).toMatch(/journal\.jsonl line 2 is not valid JSON/);
+    writeFileSync(file, `${text}{"at":"x"}\n`);
+    expect(corruptionOf(() => store.readJournal('web')).message).toMatch(/line 3 has the wrong shape: event/);
+  });
+
+  it('a damaged transition lock is not taken over (its holder is unknown)', () => {
+    const { store, dep } = stateWith(1);
+    writeFileSync(join(dep, 'transition.lock'), '{"pid":');
+    expect(corruptionOf(() => store.lockDeployment('web')).message).toContain(join(dep, 'transition.lock'));
+    writeFileSync(join(dep, 'transition.lock'), '{"pid":"12"}');
+    corruptionOf(() => store.lockDeployment('web'));
+  });
+
+  it('damaged controller notes, identity and high-water mark', () => {
+    const { store, dep } = stateWith(1);
+    writeFileSync(join(dep, 'controller.json'), '{"suspended":"yes"}');
+    expect(corruptionOf(() => store.readControllerNotes('web')).message).toMatch(/controller\.json has the wrong shape: suspended/);
+    writeFileSync(join(store.dir, 'identity'), 'not hex\n');
+    corruptionOf(() => store.identity());
+    writeFileSync(join(dep, 'highest-generation'), 'x\n');
+    expect(corruptionOf(() => store.nextGeneration('web')).message).toMatch(/highest-generation does not hold a generation number/);
+  });
+
+  it('a damaged snapshot sidecar: listed as damaged, never restored', () => {
+    const snapshots = new SnapshotStore(join(top, 'snaps'));
+    const s = snapshots.save({ deployment: 'web', service: 'db', machine: 'm1', item: 's.db', module: 'process', generation: 1, reason: 'manual' }, Buffer.from('data'));
+    writeFileSync(s.file.replace(/\.snap$/, '.json'), '{"format":"strata-snapshot/1"');
+    expect(snapshots.list('web', 'db')[0]!.damaged).toMatch(/STATE_CORRUPT|not valid JSON/);
+    expect(snapshots.latest('web', 'db')).toBeUndefined();
+    corruptionOf(() => snapshots.read(s.file));
+  });
+});
+
+describe('FileStateStore: generation numbers are never reused', () => {
+  it('the next number is above every number ever recorded, even after files are deleted', () => {
+    const { store, dep } = stateWith(3);
+    expect(store.nextGeneration('web')).toBe(4);
+    // roll current back by hand and delete the newest files: their numbers stay used
+    writeFileSync(join(dep, 'current'), '1\n');
+    rmSync(join(dep, 'generations', '3.json'));
+    rmSync(join(dep, 'generations', '2.json'));
+    expect(store.nextGeneration('web')).toBe(4);
+    expect(() => store.record('web', rec(2))).toThrow(/generation number 2 of web was used before \(the highest is 3\)/);
+    store.record('web', rec(4));
+    expect(store.currentGeneration('web')).toBe(4);
+    expect(readFileSync(join(dep, 'highest-generation'), 'utf8')).toBe('4\n');
+  });
+
+  it('never overwrites an existing generations/N.json', () => {
+    const { store, dep } = stateWith(2);
+    const before = readFileSync(join(dep, 'generations', '2.json'), 'utf8');
+    expect(() => store.record('web', rec(2, 'other'))).toThrow(/recorded already/);
+    expect(() => store.record('web', rec(1))).toThrow(/recorded already/);
+    expect(readFileSync(join(dep, 'generations', '2.json'), 'utf8')).toBe(before);
+  });
+
+  it('completes a record a crash cut short between its file and current (same manifest)', () => {
+    const { store, dep } = stateWith(1);
+    writeFileSync(join(dep, 'generations', '2.json'), JSON.stringify(rec(2)));
+    store.record('web', rec(2));
+    expect(store.currentGeneration('web')).toBe(2);
+  });
+
+});

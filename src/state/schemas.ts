@@ -1,0 +1,77 @@
+import { z } from 'zod';
+
+/**
+ * The shapes of the files in a state directory, checked on every read: a file that parses but
+ * has the wrong shape is as damaged as a truncated one (STATE_CORRUPT), and must not reach the
+ * planner as a manifest with holes. Objects are loose (extra members pass) so that a newer
+ * strata's additions do not make an older one refuse the file.
+ */
+
+const item = z.looseObject({
+  key: z.string().min(1),
+  machine: z.string().min(1),
+  layer: z.enum(['infrastructure', 'service']),
+  name: z.string(),
+  module: z.string().min(1),
+  spec: z.looseObject({}),
+  dependsOn: z.array(z.string()),
+  stateful: z.boolean(),
+  hash: z.string().min(1),
+});
+
+export const machineManifestSchema = z.looseObject({
+  name: z.string().min(1),
+  address: z.string(),
+  target: z.looseObject({ kind: z.enum(['ssh', 'local']) }),
+  items: z.array(item),
+});
+
+export const manifestSchema = z.looseObject({
+  version: z.literal(1),
+  deployment: z.string().min(1),
+  machines: z.record(z.string(), machineManifestSchema),
+  artifacts: z.record(z.string(), z.looseObject({ kind: z.enum(['dir', 'file', 'inline']), hash: z.string() })),
+  snapshotsKept: z.number().int().optional(),
+  hash: z.string().min(1),
+});
+
+export const generationRecordSchema = z.looseObject({
+  generation: z.number().int().min(1),
+  createdAt: z.string(),
+  manifest: manifestSchema,
+  rolledBackTo: z.number().int().optional(),
+  source: z.string().optional(),
+  commit: z
+    .looseObject({ sha: z.string(), author: z.looseObject({ name: z.string(), email: z.string() }), message: z.string(), time: z.string() })
+    .optional(),
+});
+
+export const journalEntrySchema = z.looseObject({ at: z.string(), event: z.string().min(1) });
+
+export const deploymentLockSchema = z.looseObject({
+  pid: z.number().int().positive(),
+  startTime: z.string().optional(),
+  host: z.string(),
+  at: z.string(),
+});
+
+export const controllerNotesSchema = z.looseObject({
+  suspended: z.boolean().optional(),
+  lastFailure: z.looseObject({ revision: z.string(), reason: z.string(), message: z.string(), terminal: z.boolean(), at: z.string() }).optional(),
+  lastFailedRevision: z.string().optional(),
+  lastAppliedRevision: z.string().optional(),
+});
+
+export const snapshotMetaSchema = z.looseObject({
+  format: z.literal('strata-snapshot/1'),
+  deployment: z.string(),
+  service: z.string(),
+  machine: z.string(),
+  item: z.string(),
+  module: z.string(),
+  generation: z.number().int(),
+  createdAt: z.string(),
+  reason: z.enum(['move', 'remove', 'manual']),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().nonnegative(),
+});
