@@ -1,7 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
+import { adoptDeployment, type AdoptOptions, type AdoptResult } from '../api/adopt.ts';
 import { recoverDeployment } from '../api/apply.ts';
 import { stateStore } from '../api/context.ts';
+import { loadDeployment } from '../api/load.ts';
 import { backoffDelay, formatDuration } from './backoff.ts';
 import { StrataError } from '../errors.ts';
 import { connectionSettings, type ControllerConfig, type DeploymentConfig } from './config.ts';
@@ -49,22 +51,58 @@ export class Controller {
   ) {
     const store = stateStore({ stateDir: config.stateDir });
     for (const d of config.deployments) {
-      const notes = store.readControllerNotes<Notes>(d.name) ?? {};
       const source = opts.sourceFor(d, config.stateDir);
-      const status = newStatus(d.name, source.label, notes.suspended ?? d.suspended);
-      status.lastFailure = notes.lastFailure;
-      status.lastFailedRevision = notes.lastFailedRevision;
+      const status = newStatus(d.name, source.label, d.suspended);
       setCondition(status, 'Ready', 'Unknown', 'Starting', 'not reconciled yet');
       const runtime: DeploymentRuntime = { config: d, source, status };
-      const current = store.current(d.name);
-      if (current) {
-        const revision = store.generation(d.name, current.generation).commit?.sha ?? notes.lastAppliedRevision;
-        if (revision) recordApplied(runtime, this.metrics, revision, current.generation);
-        else status.generation = current.generation;
-        this.metrics.machines.set({ deployment: d.name }, Object.keys(current.manifest.machines).length);
-      }
       this.deployments.set(d.name, runtime);
+      // A damaged state file fails this deployment only; the others and the API keep running.
+      try {
+        this.restoreNotes(runtime);
+      } catch (e) {
+        this.markStateFailed(runtime, e);
+      }
     }
+  }
+
+  /** Takes up what the state directory recorded of a deployment: its notes and current generation. */
+  private restoreNotes(d: DeploymentRuntime): void {
+    const store = stateStore({ stateDir: this.config.stateDir });
+    const name = d.config.name;
+    const notes = store.readControllerNotes<Notes>(name) ?? {};
+    if (notes.suspended !== undefined) d.status.suspended = notes.suspended;
+    d.status.lastFailure = notes.lastFailure;
+    d.status.lastFailedRevision = notes.lastFailedRevision;
+    const current = store.current(name);
+    if (current) {
+      const revision = store.generation(name, current.generation).commit?.sha ?? notes.lastAppliedRevision;
+      if (revision) recordApplied(d, this.metrics, revision, current.generation);
+      else d.status.generation = current.generation;
+      this.metrics.machines.set({ deployment: name }, Object.keys(current.manifest.machines).length);
+    }
+  }
+
+  /** Reads a damaged deployment's state again: true (and the failure cleared) once it reads. */
+  private stateReadable(d: DeploymentRuntime): boolean {
+    try {
+      this.restoreNotes(d);
+      d.stateDamaged = false;
+      return true;
+    } catch (e) {
+      this.markStateFailed(d, e);
+      return false;
+    }
+  }
+
+  /** Marks a deployment failed because its state cannot be read (StateCorrupt names the file). */
+  private markStateFailed(d: DeploymentRuntime, e: unknown): void {
+    d.stateDamaged = true;
+    const code = e instanceof StrataError ? e.code : 'INTERNAL';
+    const message = `its recorded state cannot be read: ${e instanceof Error ? e.message : String(e)}`;
+    const reason = code === 'STATE_CORRUPT' ? 'StateCorrupt' : 'StateUnreadable';
+    setCondition(d.status, 'Ready', 'False', reason, message);
+    setCondition(d.status, 'Reconciling', 'False', reason, message);
+    this.opts.log.error({ deployment: d.config.name, code, file: e instanceof StrataError ? e.data.file : undefined }, message);
   }
 
   /** Starts watches and workers and queues every deployment once. */
@@ -100,7 +138,7 @@ export class Controller {
           } catch (e) {
             failed.push(name);
             const message = `cannot recover the interrupted transition yet: ${e instanceof Error ? e.message : String(e)}`;
-            setCondition(d.status, 'Ready', 'False', 'RecoveryFailed', message);
+            setCondition(d.status, 'Ready', 'False', e instanceof StrataError && e.code === 'STATE_CORRUPT' ? 'StateCorrupt' : 'RecoveryFailed', message);
             log.error({ code: e instanceof StrataError ? e.code : 'INTERNAL' }, message);
           }
         }),
@@ -164,6 +202,23 @@ export class Controller {
     });
   }
 
+  /**
+   * Rebuilds the deployment's recorded state from its machines (src/api/adopt.ts), with the
+   * machines named by the models of the branch's current commit; then reconciles. Takes the
+   * deployment's transition lock, so it never runs beside a reconcile (MACHINE_LOCKED: 409).
+   */
+  async adopt(name: string, opts: AdoptOptions): Promise<AdoptResult> {
+    const d = this.runtime(name);
+    const { commit } = await d.source.sync();
+    const { manifest } = await loadDeployment(d.config.path, d.source.tree(commit));
+    const result = await adoptDeployment(manifest, { stateDir: this.config.stateDir, controller: true, ...connectionSettings(d.config) }, opts);
+    this.opts.log.warn({ deployment: name, generation: result.generation, partial: result.partial }, `adopted generation ${result.generation} from the machines`);
+    this.stateReadable(d);
+    d.forceRetry = true;
+    this.enqueue(name, 'state adopted');
+    return result;
+  }
+
   /** Verifies a push notification; a good one queues a reconcile, a bad one queues nothing. */
   webhook(name: string, headers: IncomingHttpHeaders, body: Buffer): { status: number; message: string } {
     const d = this.runtime(name);
@@ -189,6 +244,13 @@ export class Controller {
       if (name === undefined) return;
       const d = this.deployments.get(name)!;
       try {
+        if (d.stateDamaged && !this.stateReadable(d)) {
+          d.status.consecutiveFailures++;
+          const delay = backoffDelay(d.status.consecutiveFailures);
+          this.opts.log.warn({ deployment: name }, `its state is still damaged; not reconciled, next look in ${formatDuration(delay)}`);
+          if (!this.stopping) this.queue.addAfter(name, delay);
+          continue;
+        }
         if ((await this.recoverInterrupted([name])).length > 0) {
           d.status.consecutiveFailures++;
           const delay = backoffDelay(d.status.consecutiveFailures);
@@ -213,6 +275,7 @@ export class Controller {
   }
 
   private persist(d: DeploymentRuntime): void {
+    // (A damaged controller.json is replaced by the notes held in memory.)
     const notes: Notes = {
       suspended: d.status.suspended,
       lastFailure: d.status.lastFailure,

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { deploymentHistory } from '../api/history.ts';
 import { StrataError } from '../errors.ts';
+import type { AdoptOptions } from '../api/adopt.ts';
 import type { Controller } from './controller.ts';
 
 const MAX_BODY = 1024 * 1024;
@@ -58,6 +59,13 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
             if (action === 'sync') return json(res, 202, controller.sync(name));
             if (action === 'suspend') return json(res, 200, controller.suspend(name));
             if (action === 'resume') return json(res, 202, controller.resume(name));
+            if (action === 'adopt') {
+              const body = await readBody(req);
+              const o = (body.length ? JSON.parse(body.toString('utf8')) : {}) as Record<string, unknown> | null;
+              const bad = adoptOptionsProblem(o);
+              if (bad) return json(res, 400, { error: { code: 'USAGE', message: bad } });
+              return json(res, 200, await controller.adopt(name, o as AdoptOptions));
+            }
             if (action === 'rollback') {
               const body = await readBody(req);
               const to = body.length ? (JSON.parse(body.toString('utf8')) as { to?: unknown }).to : undefined;
@@ -76,6 +84,17 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
       }
     })();
   });
+}
+
+/** Why a POST …/adopt body is not `{ generation?, manifestHash?, force?, partial? }`, or undefined. */
+function adoptOptionsProblem(o: unknown): string | undefined {
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) return 'the body must be a JSON object';
+  for (const k of Object.keys(o)) if (!['generation', 'manifestHash', 'force', 'partial'].includes(k)) return `unknown field "${k}"`;
+  const v = o as Record<string, unknown>;
+  if (v.generation !== undefined && (!Number.isSafeInteger(v.generation) || (v.generation as number) < 1)) return '"generation" must be a generation number';
+  if (v.manifestHash !== undefined && (typeof v.manifestHash !== 'string' || !/^[0-9a-f]{4,64}$/.test(v.manifestHash))) return '"manifestHash" must be a hex manifest hash or a prefix of one';
+  for (const k of ['force', 'partial']) if (v[k] !== undefined && typeof v[k] !== 'boolean') return `"${k}" must be true or false`;
+  return undefined;
 }
 
 export function listen(server: Server, address: string): Promise<{ host: string; port: number }> {

@@ -22,6 +22,8 @@ export interface DeploymentRuntime {
   status: DeploymentStatus;
   /** When the machines were last probed for drift (ms since epoch). */
   lastProbeAt?: number;
+  /** Set when its state could not be read at start (STATE_CORRUPT): read again before each reconcile. */
+  stateDamaged?: boolean;
   /** Set by `sync`: try the current commit even if it failed before. */
   forceRetry?: boolean;
   /** Set by `rollback`: the next reconcile rolls back instead. */
@@ -101,7 +103,7 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
     if (models.name !== name) {
       throw new StrataError('DEPLOYMENT_NAME_MISMATCH', `${d.config.path} names deployment "${models.name}", but the controller configures it as "${name}"`);
     }
-    const ctx: Context = { stateDir: deps.stateDir, ...connectionSettings(d.config) };
+    const ctx: Context = { stateDir: deps.stateDir, controller: true, ...connectionSettings(d.config) };
     const plan = planTransition(stateStore(ctx).current(name), manifest);
     if (isEmptyPlan(plan)) {
       if (plan.basis.generation !== null) recordApplied(d, deps.metrics, revision, plan.basis.generation);
@@ -253,6 +255,8 @@ function reasonOf(code: string): string {
     STEP_FAILED: 'ApplyFailed',
     MACHINE_LOCKED: 'MachineLocked',
     STALE_PLAN: 'StatePending',
+    STATE_CORRUPT: 'StateCorrupt',
+    STATE_UNKNOWN_GENERATION: 'StateUnknown',
   };
   if (map[code]) return map[code]!;
   if (code.startsWith('ARTIFACT_')) return 'ArtifactInvalid';

@@ -1,0 +1,119 @@
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ask } from './support/net.ts';
+import { spawnStrata } from './support/strataProcess.ts';
+import { helloWorldFixture, type Fixture } from './support/testnet.ts';
+
+// Recorded state is never silently forgotten: the hello-world example on real sshd test hosts,
+// driven by the real CLI (`node bin/strata.js`) from a directory other than the models'.
+// The state directory defaults to .strata beside the root file; when it is lost, plan and apply
+// refuse and say where it probably is; `strata adopt` rebuilds it from the machines' records.
+
+const SUBNET = '127.0.45';
+let fx: Fixture;
+let root: string;
+let elsewhere: string;
+const addr = (m: string) => fx.host(m).address;
+const env = () => {
+  const e = { ...process.env };
+  delete e.STRATA_STATE_DIR;
+  return e;
+};
+/** The real CLI run from `elsewhere`, as a user in another directory would. */
+async function strata(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const p = spawnStrata(args, { cwd: elsewhere, env: env() });
+  const { code } = await p.exited;
+  return { code, out: p.stdout(), err: p.stderr() };
+}
+const recordedOn = (m: string) => readFileSync(fx.path(m, '/var/lib/strata/generations/current'), 'utf8').trim();
+
+beforeAll(async () => {
+  fx = await helloWorldFixture(SUBNET, ['test1', 'test2', 'test3']);
+  root = join(fx.work, 'strata.testnet.yaml');
+  elsewhere = mkdtempSync(join(tmpdir(), 'strata-elsewhere-'));
+});
+
+afterAll(async () => {
+  await fx?.close();
+  if (elsewhere) rmSync(elsewhere, { recursive: true, force: true });
+});
+
+describe('recorded state on real SSH hosts', () => {
+  const anchored = () => join(fx.work, '.strata');
+
+  it('the default state directory is .strata beside the root file, whatever the working directory', async () => {
+    const r = await strata('apply', root, '-q');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(existsSync(join(anchored(), 'deployments', 'hello-world', 'current'))).toBe(true);
+    expect(existsSync(join(elsewhere, '.strata'))).toBe(false);
+    expect(await ask(addr('test1'), 5001)).toBe('Hello world!\n');
+    // another directory again: the same state is found (no "nothing deployed")
+    const s = await strata('status', root, '--json');
+    expect(s.code).toBe(0);
+    expect(JSON.parse(s.out).generation).toBe(1);
+  });
+
+  it('plan and apply with a state directory that does not know the running generation refuse, naming where the state is', async () => {
+    const empty = join(elsewhere, 'empty-state');
+    const plan = await strata('plan', root, '--state', empty);
+    expect(plan.code).toBe(2);
+    expect(plan.err).toMatch(/the machines run a generation of hello-world that the state directory .*empty-state does not know/);
+    expect(plan.err).toMatch(/test1 records generation 1 \(manifest [0-9a-f]{12}\): nothing is recorded here/);
+    // the hint: the state beside the root file holds generation 1
+    expect(plan.err).toContain(`The state of hello-world is probably in ${anchored()} (generation 1): use it with --state ${anchored()}`);
+    expect(plan.err).toContain('strata adopt');
+    expect(plan.err).not.toMatch(/internal error|\n\s+at /);
+
+    const apply = await strata('apply', root, '--state', empty);
+    expect(apply.code).toBe(2);
+    expect(apply.err).toMatch(/does not know/);
+    // nothing changed: the services still answer, every machine still records generation 1, no lock left
+    expect(await ask(addr('test3'), 5001)).toBe('Hello world!\n');
+    for (const m of ['test1', 'test2', 'test3']) {
+      expect(recordedOn(m)).toBe('1');
+      expect(existsSync(fx.path(m, '/var/lib/strata/lock'))).toBe(false);
+    }
+    expect(existsSync(join(empty, 'deployments', 'hello-world', 'current'))).toBe(false);
+  });
+
+  it('with the state directory moved away, plan refuses; adopt rebuilds it; plan shows no change; destroy stops the services', async () => {
+    const moved = join(elsewhere, 'moved-away');
+    renameSync(anchored(), moved);
+    const plan = await strata('plan', root);
+    expect(plan.code).toBe(2);
+    expect(plan.err).toMatch(/does not know: test1 records generation 1/);
+    expect(plan.err).toMatch(/strata adopt /);
+
+    const adopt = await strata('adopt', root);
+    expect(adopt.err).toBe('');
+    expect(adopt.code).toBe(0);
+    expect(adopt.out).toMatch(/^hello-world: adopted generation 1 \(manifest [0-9a-f]{12}, 3 service instances\) into .*\.strata/);
+    for (const m of ['test1', 'test2', 'test3']) expect(adopt.out).toContain(`  ${m}: part of generation 1`);
+    // the adopted generation is the one deployed: the same manifest hash as the original record
+    const original = JSON.parse(readFileSync(join(moved, 'deployments', 'hello-world', 'generations', '1.json'), 'utf8'));
+    const adopted = JSON.parse(readFileSync(join(anchored(), 'deployments', 'hello-world', 'generations', '1.json'), 'utf8'));
+    expect(adopted.manifest.hash).toBe(original.manifest.hash);
+    expect(adopted.manifest.machines).toEqual(original.manifest.machines);
+
+    // adopting again does not overwrite recorded state without --force
+    const again = await strata('adopt', root);
+    expect(again.code).toBe(2);
+    expect(again.err).toMatch(/records generation 1 of hello-world already; adopt replaces recorded state only with --force/);
+
+    const after = await strata('plan', root);
+    expect(after.code).toBe(0);
+    expect(after.out).toContain('No changes: every machine already runs the desired state.');
+
+    const destroy = await strata('destroy', root, '-q');
+    expect(destroy.err).toBe('');
+    expect(destroy.code).toBe(0);
+    expect(destroy.out).toContain('everything stopped and removed (generation 2)');
+    await expect(ask(addr('test1'), 5001)).rejects.toThrow(/ECONNREFUSED/);
+    await expect(ask(addr('test2'), 5000)).rejects.toThrow(/ECONNREFUSED/);
+    await expect(ask(addr('test3'), 5001)).rejects.toThrow(/ECONNREFUSED/);
+    for (const m of ['test1', 'test2', 'test3']) expect(recordedOn(m)).toBe('2');
+  });
+});
