@@ -18,4 +18,6 @@ Next, from examples/hello-world/:
                     node ../../bin/strata.js plan && node ../../bin/strata.js apply
   roll back:        node ../../bin/strata.js rollback
   stop everything:  node ../../bin/strata.js destroy
+The recorded state is in examples/hello-world/.strata, beside strata.yaml, so any directory
+finds it: from the repository's top, node bin/strata.js destroy examples/hello-world/strata.yaml
 EOT
