@@ -58,7 +58,7 @@ export async function adoptDeployment(desired: Manifest, ctx: Context, opts: Ado
     }
     let replaced: AdoptResult['replaced'];
     try {
-      replaced = store.currentGeneration(deployment);
+      replaced = store.current(deployment)?.generation;
     } catch (e) {
       if (!opts.force) throw e;
       replaced = 'damaged';
