@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openRuntime } from '../src/targets/connect.ts';
 import { ask } from './support/net.ts';
 import { spawnStrata } from './support/strataProcess.ts';
 import { helloWorldFixture, type Fixture } from './support/testnet.ts';
@@ -115,5 +116,46 @@ describe('recorded state on real SSH hosts', () => {
     await expect(ask(addr('test2'), 5000)).rejects.toThrow(/ECONNREFUSED/);
     await expect(ask(addr('test3'), 5001)).rejects.toThrow(/ECONNREFUSED/);
     for (const m of ['test1', 'test2', 'test3']) expect(recordedOn(m)).toBe('2');
+  });
+
+  it('adopt refuses machines that disagree or do not add up and takes the generation it is told; older state is refused; records of another deployment do not count', async () => {
+    // Through the runtime, test2 and test3 record a generation 3 of hello-world, each with another manifest.
+    const manifest = JSON.parse(readFileSync(join(anchored(), 'deployments/hello-world/generations/2.json'), 'utf8')).manifest;
+    const commitOn = async (m: string, record: { deployment: string; generation: number; manifestHash: string }) => {
+      const rt = openRuntime(manifest.machines[m], { stateDir: anchored() });
+      try {
+        await rt.commit(record.generation, { ...record, machine: manifest.machines[m] });
+      } finally {
+        await rt.target.close();
+      }
+    };
+    await commitOn('test2', { deployment: 'hello-world', generation: 3, manifestHash: 'a'.repeat(64) });
+    await commitOn('test3', { deployment: 'hello-world', generation: 3, manifestHash: 'b'.repeat(64) });
+    const state = join(elsewhere, 'adopted');
+    const ambiguous = await strata('adopt', root, '--state', state);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.err).toContain('the machines disagree on generation 3 of hello-world: aaaaaaaaaaaa on test2; bbbbbbbbbbbb on test3. Name the one to take with --manifest-hash');
+    const incomplete = await strata('adopt', root, '--state', state, '--manifest-hash', 'aaaa');
+    expect(incomplete.code).toBe(2);
+    expect(incomplete.err).toMatch(/make up manifest [0-9a-f]{12}, but generation 3 was recorded with manifest aaaaaaaaaaaa/);
+    expect(existsSync(join(state, 'deployments', 'hello-world', 'current'))).toBe(false);
+
+    // Generation 2 is still recorded on every machine (test2 and test3 keep their last ten).
+    const two = await strata('adopt', root, '--state', state, '--generation', '2');
+    expect(two.err).toBe('');
+    expect(two.code).toBe(0);
+    expect(two.out).toMatch(/^hello-world: adopted generation 2 \(manifest [0-9a-f]{12}, 0 service instances\)/);
+    // That state is older than test2 and test3: apply refuses before changing anything.
+    const apply = await strata('apply', root, '--state', state);
+    expect(apply.code).toBe(2);
+    expect(apply.err).toMatch(/test2 records generation 3 \(manifest aaaaaaaaaaaa\): above generation 2, the highest recorded here/);
+    await expect(ask(addr('test1'), 5001)).rejects.toThrow(/ECONNREFUSED/);
+
+    // Records of another deployment are not hello-world's, whatever their number.
+    for (const m of ['test1', 'test2', 'test3']) await commitOn(m, { deployment: 'intruder', generation: 9, manifestHash: 'c'.repeat(64) });
+    const plan = await strata('plan', root, '--state', join(elsewhere, 'fresh'));
+    expect(plan.err).toBe('');
+    expect(plan.code).toBe(0);
+    expect(plan.out).toMatch(/Plan: 3 to add, 0 to upgrade, 0 to move, 0 to remove\./);
   });
 });
