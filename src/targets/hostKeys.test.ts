@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { keyBlob, knownHostKeys, knownHostsName } from './hostKeys.ts';
+import { keyBlob, knownHostKeys, knownHostsName, pinnedHostKeys } from './hostKeys.ts';
 
 const KEY_A = 'AAAAC3NzaC1lZDI1NTE5AAAAIAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
 const KEY_B = 'AAAAC3NzaC1lZDI1NTE5AAAAIBbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
@@ -33,5 +33,18 @@ describe('known_hosts', () => {
 
   it('takes the blob of a public key line', () => {
     expect(keyBlob(`ssh-ed25519 ${KEY_A} comment`)).toBe(KEY_A);
+  });
+});
+
+describe('the keys pinned on first use (state)', () => {
+  it('reads what strata wrote; a damaged file is STATE_CORRUPT, never "no key known"', () => {
+    expect(pinnedHostKeys(file(`10.0.0.1 ssh-ed25519 ${KEY_A}\n[10.0.0.2]:2222 ssh-ed25519 ${KEY_B}\n`), '10.0.0.2', 2222)).toEqual([KEY_B]);
+    expect(pinnedHostKeys(join(tmpdir(), 'strata-no-such-known-hosts'), '10.0.0.1', 22)).toEqual([]);
+    // cut short while appended: the next pin would trust any key
+    expect(() => pinnedHostKeys(file(`10.0.0.1 ssh-ed25519 ${KEY_A.slice(0, 20)}`), '10.0.0.1', 22)).toThrow(/known_hosts line 1 has no newline \(cut short\)/);
+    expect(() => pinnedHostKeys(file(`10.0.0.1 ssh-ed25519\n`), '10.0.0.1', 22)).toThrow(/line 1 is not "HOST TYPE KEY"/);
+    expect(() => pinnedHostKeys(file(`\u0000\u0000garbage\n`), '10.0.0.1', 22)).toThrow(/STATE_CORRUPT|the state file/);
+    const dir = mkdtempSync(join(tmpdir(), 'strata-kh-dir-'));
+    expect(() => pinnedHostKeys(dir, '10.0.0.1', 22)).toThrow(/cannot be read \(EISDIR\)/);
   });
 });

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { corrupt } from '../state/readState.ts';
 
 /** The base64 key blob of a public key line ("ssh-ed25519 AAAA… comment"). */
 export function keyBlob(line: string): string | undefined {
@@ -33,4 +34,25 @@ function hostMatches(pattern: string, name: string): boolean {
     return createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
   }
   return pattern === name;
+}
+
+/**
+ * The keys strata pinned on first use (the state directory's `known_hosts`) for host:port. It
+ * is state: a line that is not `HOST TYPE BASE64` (torn, damaged) or a file that cannot be read
+ * is STATE_CORRUPT, never "no key known", which would trust whatever key answers next.
+ */
+export function pinnedHostKeys(file: string, host: string, port: number): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw corrupt(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const lines = text.split('\n');
+  if (lines.pop() !== '') throw corrupt(file, `line ${lines.length + 1} has no newline (cut short)`);
+  lines.forEach((line, i) => {
+    if (!/^\S+ [A-Za-z0-9@.-]+ [A-Za-z0-9+/]+=*$/.test(line)) throw corrupt(file, `line ${i + 1} is not "HOST TYPE KEY"`);
+  });
+  return knownHostKeys(file, host, port);
 }

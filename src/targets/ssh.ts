@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import ssh2 from 'ssh2';
 import { TargetError } from '../errors.ts';
-import { keyBlob, knownHostKeys, knownHostsName } from './hostKeys.ts';
+import { keyBlob, knownHostKeys, knownHostsName, pinnedHostKeys } from './hostKeys.ts';
 import { commandLine } from './shellQuote.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
 
@@ -165,7 +165,7 @@ export class SshTarget implements Target {
       }
     };
     const keys = known(this.knownHostsFile());
-    if (keys.length === 0 && o.trustOnFirstUseFile) return known(o.trustOnFirstUseFile);
+    if (keys.length === 0 && o.trustOnFirstUseFile) return pinnedHostKeys(o.trustOnFirstUseFile, o.host, o.port);
     if (keys.length === 0) {
       throw new TargetError(
         'HOST_KEY_UNKNOWN',
