@@ -151,6 +151,17 @@ describe('recorded state on real SSH hosts', () => {
     expect(apply.err).toMatch(/test2 records generation 3 \(manifest aaaaaaaaaaaa\): above generation 2, the highest recorded here/);
     await expect(ask(addr('test1'), 5001)).rejects.toThrow(/ECONNREFUSED/);
 
+    // --partial takes test2's history of generation 3 as far as it goes (replacing the state with
+    // --force); test3's generation 3 is another history, which apply then refuses.
+    const partial = await strata('adopt', root, '--state', state, '--manifest-hash', 'aaaa', '--partial', '--force');
+    expect(partial.code).toBe(0);
+    expect(partial.out).toMatch(/adopted generation 3 \(manifest [0-9a-f]{12}, partial, 0 service instances\) into .*, replacing generation 2/);
+    expect(partial.out).toContain('test3: left out: records generation 3 with manifest bbbbbbbbbbbb');
+    const diverged = await strata('apply', root, '--state', state);
+    expect(diverged.code).toBe(2);
+    expect(diverged.err).toMatch(/test3 records generation 3 \(manifest bbbbbbbbbbbb\): recorded here with manifest [0-9a-f]{12}, on the machine with bbbbbbbbbbbb/);
+    expect(diverged.err).not.toMatch(/test2 records/);
+
     // Records of another deployment are not hello-world's, whatever their number.
     for (const m of ['test1', 'test2', 'test3']) await commitOn(m, { deployment: 'intruder', generation: 9, manifestHash: 'c'.repeat(64) });
     const plan = await strata('plan', root, '--state', join(elsewhere, 'fresh'));

@@ -117,7 +117,7 @@ export async function adoptDeployment(desired: Manifest, ctx: Context, opts: Ado
       ...(desired.snapshotsKept !== undefined ? { snapshotsKept: desired.snapshotsKept } : {}),
       hash: rebuilt,
     };
-    store.adopt(deployment, { generation: n, createdAt: new Date().toISOString(), manifest, source: `adopted from the machines ${Object.keys(found).join(', ')}` }, Boolean(opts.force));
+    store.adopt(deployment, { generation: n, createdAt: new Date().toISOString(), manifest, source: `adopted from the machines ${Object.keys(found).join(', ')}`, ...(rebuilt !== hash ? { adoptedFrom: { manifestHash: hash } } : {}) }, Boolean(opts.force));
     return {
       deployment,
       generation: n,

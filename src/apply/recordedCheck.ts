@@ -24,8 +24,9 @@ export function checkMachinesKnown(deployment: string, answers: readonly Machine
     if (record.generation > highest) {
       unknown.push({ machine, generation: record.generation, manifestHash: record.manifestHash, why: highest ? `above generation ${highest}, the highest recorded here` : 'nothing is recorded here' });
     } else if (known.has(record.generation)) {
-      const mine = state.generation(deployment, record.generation).manifest.hash;
-      if (mine !== record.manifestHash) unknown.push({ machine, generation: record.generation, manifestHash: record.manifestHash, why: `recorded here with manifest ${mine.slice(0, 12)}, on the machine with ${record.manifestHash.slice(0, 12)}` });
+      const rec = state.generation(deployment, record.generation);
+      const mine = rec.manifest.hash;
+      if (mine !== record.manifestHash && rec.adoptedFrom?.manifestHash !== record.manifestHash) unknown.push({ machine, generation: record.generation, manifestHash: record.manifestHash, why: `recorded here with manifest ${mine.slice(0, 12)}, on the machine with ${record.manifestHash.slice(0, 12)}` });
     }
   }
   if (unknown.length === 0) return;

@@ -18,6 +18,8 @@ export interface GenerationRecord {
   rolledBackTo?: number;
   /** Where the models came from: a file path, or the repository. */
   source?: string;
+  /** Set by `strata adopt --partial`: the manifest hash the machines recorded for this generation, which the adopted parts do not add up to. */
+  adoptedFrom?: { manifestHash: string };
   /** The Git commit the models were read from, when they came from Git. */
   commit?: { sha: string; author: { name: string; email: string }; message: string; time: string };
 }

@@ -41,6 +41,7 @@ export const generationRecordSchema = z.looseObject({
   manifest: manifestSchema,
   rolledBackTo: z.number().int().optional(),
   source: z.string().optional(),
+  adoptedFrom: z.looseObject({ manifestHash: z.string() }).optional(),
   commit: z
     .looseObject({ sha: z.string(), author: z.looseObject({ name: z.string(), email: z.string() }), message: z.string(), time: z.string() })
     .optional(),
