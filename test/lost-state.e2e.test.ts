@@ -87,6 +87,13 @@ describe('recorded state on real SSH hosts', () => {
     expect(plan.code).toBe(2);
     expect(plan.err).toMatch(/does not know: test1 records generation 1/);
     expect(plan.err).toMatch(/strata adopt /);
+    // status and destroy do not answer "nothing deployed" while it runs
+    for (const cmd of ['status', 'destroy']) {
+      const r = await strata(cmd, root);
+      expect(r.code, `${cmd}: ${r.err}`).toBe(2);
+      expect(r.err).toMatch(/does not know: test1 records generation 1/);
+    }
+    expect(await ask(addr('test1'), 5001)).toBe('Hello world!\n');
 
     const adopt = await strata('adopt', root);
     expect(adopt.err).toBe('');

@@ -32,6 +32,17 @@ export async function checkStateNotLost(plan: Plan, ctx: Context, warn: (message
   withHint(() => checkMachinesKnown(plan.deployment, answers, stateStore(ctx)), plan.deployment, ctx);
 }
 
+/**
+ * For commands that found nothing recorded (status, destroy, rollback): do the machines of the
+ * models under rootFile run a generation of the deployment anyway? STATE_UNKNOWN_GENERATION with
+ * the hint if so, rather than "nothing deployed" while its services run.
+ */
+export async function checkNothingRuns(rootFile: string, ctx: Context, warn?: (message: string) => void): Promise<void> {
+  const { manifest } = await loadDeployment(rootFile);
+  if (stateStore(ctx).current(manifest.deployment)) return;
+  await checkStateNotLost(planTransition(undefined, manifest), ctx, warn);
+}
+
 /** Runs f; a STATE_UNKNOWN_GENERATION it throws gets the hint where the state probably is. */
 export function withHint<T>(f: () => T, deployment: string, ctx: Context): T {
   try {

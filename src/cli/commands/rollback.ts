@@ -5,12 +5,14 @@ import { readFileSync } from 'node:fs';
 import { StrataError, UsageError } from '../../errors.ts';
 import { renderPlan } from '../../plan/render.ts';
 import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { unlessStateLost } from '../lostState.ts';
 import { progressPrinter } from '../progress.ts';
 
 export const help = `strata rollback [ROOT] [--to N] [--deployment NAME]
 strata rollback --controller URL --deployment NAME [--to N] [--token-file FILE]
   Returns the machines to the previous recorded generation (or generation N) at once,
-  without reading Git or the models' artifacts; records it as a new generation.
+  without reading Git or the models' artifacts; records it as a new generation. With nothing
+  recorded, it asks the machines of ROOT's models whether they run the deployment (lost state).
   With --controller, asks a running controller to do it (bearer token from --token-file or
   $STRATA_API_TOKEN); the controller then suspends the deployment until it is resumed.`;
 
@@ -26,7 +28,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
   const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
   const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
-  const { plan, target } = planRollback(deployment, ctx, to);
+  const { plan, target } = await unlessStateLost(() => planRollback(deployment, ctx, to), values.deployment ? undefined : rootFileOf(positionals), ctx, io, Boolean(values.quiet || values.json));
   if (!values.quiet && !values.json) io.err(renderPlan(plan, 'text'));
   const result = await applyDeployment(plan, ctx, { rolledBackTo: target, source: `rollback to generation ${target}` });
   io.out(values.json ? `${JSON.stringify({ rolledBackTo: target, ...result })}\n` : `${deployment}: rolled back to generation ${target} (recorded as generation ${result.generation})\n`);

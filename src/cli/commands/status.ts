@@ -1,19 +1,25 @@
 import { deploymentStatus, driftOf, type StatusReport } from '../../api/status.ts';
 import { validateDeployment } from '../../api/load.ts';
+import { checkNothingRuns } from '../../api/plan.ts';
 import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { noteTo } from '../lostState.ts';
 
 export const help = `strata status [ROOT] [--deployment NAME] [--json]
   Asks every machine of the deployed generation what it runs (one round trip each):
   its recorded generation, lock, and every item with running / stopped / present /
   missing, and DRIFT where it differs from what was deployed (a process that died or
   stopped listening, a placed file that was changed or removed). Exits 1 on drift or an
-  unreachable machine.
+  unreachable machine. With nothing recorded, it asks the machines of ROOT's models whether
+  they run the deployment anyway (lost state): exit 2 with where the state probably is.
   --deployment NAME   name the deployment instead of reading ROOT (default strata.yaml)`;
 
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
   const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const report = await deploymentStatus(deployment, { stateDir: stateDirOf(values, rootFileOf(positionals)) });
+  const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals) };
+  const report = await deploymentStatus(deployment, ctx);
+  // Nothing recorded: unless the machines run the deployment anyway (lost state: refused with the hint).
+  if (report.generation === null && !values.deployment) await checkNothingRuns(ctx.rootFile, ctx, noteTo(io, Boolean(values.quiet || values.json)));
   io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
   return report.machines.every((m) => m.reachable) && driftOf(report).length === 0 ? 0 : 1;
 }
