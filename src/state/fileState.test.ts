@@ -186,3 +186,21 @@ describe('FileStateStore: generation numbers are never reused', () => {
   });
 
 });
+
+describe('FileStateStore.adopt', () => {
+  it('records a generation rebuilt from the machines; with replace, over damaged state, never lowering the high-water mark', () => {
+    const { store, dep } = stateWith(4);
+    expect(() => store.adopt('web', rec(4, 'h4'), false)).toThrow(/recorded already/);
+    writeFileSync(join(dep, 'highest-generation'), 'garbage');
+    writeFileSync(join(dep, 'current'), '');
+    store.adopt('web', rec(2, 'from-machines'), true);
+    expect(store.current('web')).toMatchObject({ generation: 2, manifest: { hash: 'from-machines' } });
+    // the replaced file is kept aside, the mark is above every number seen, the next number is 5
+    expect(readFileSync(join(dep, 'highest-generation'), 'utf8')).toBe('4\n');
+    expect(store.nextGeneration('web')).toBe(5);
+    const fresh = new FileStateStore(join(top, 'adopt-fresh'));
+    fresh.adopt('web', rec(7), false);
+    expect(fresh.current('web')?.generation).toBe(7);
+    expect(fresh.nextGeneration('web')).toBe(8);
+  });
+});

@@ -181,9 +181,10 @@ export class FileStateStore {
     try {
       mark = this.highWaterMark(deployment);
     } catch {
-      // a damaged mark is replaced below
+      // a damaged mark is replaced below, never lower than a generation file's number
     }
-    if (rec.generation > mark || replace) writeFileAtomic(this.highWaterFile(deployment), `${Math.max(rec.generation, mark)}\n`);
+    const highest = Math.max(rec.generation, mark, ...this.generations(deployment));
+    if (highest !== mark) writeFileAtomic(this.highWaterFile(deployment), `${highest}\n`);
     writeFileAtomic(join(dir, 'current'), `${rec.generation}\n`);
   }
 
