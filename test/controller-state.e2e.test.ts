@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { condition, ControllerApi, copyHelloWorldModels, destroyLocalDeployment, editFile, jsonLines, sleep, until } from './support/controller.ts';
+import { adoptDeployment } from '../src/api/adopt.ts';
+import { stateStore } from '../src/api/context.ts';
+import { loadDeployment } from '../src/api/load.ts';
 import { WorkRepo } from './support/gitServer.ts';
 import { ask } from './support/net.ts';
 
@@ -24,6 +27,8 @@ let stateDir: string;
 let alpha: WorkRepo;
 let beta: WorkRepo;
 let child: ChildProcess | undefined;
+/** Every controller process started, so that none outlives the tests. */
+const children: ChildProcess[] = [];
 let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
 let stdout = '';
 let stderr = '';
@@ -34,6 +39,7 @@ function startController(): void {
   stdout = '';
   stderr = '';
   child = spawn(process.execPath, [join(REPO_ROOT, 'bin/strata.js'), 'controller', '--config', config], { cwd: base, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
   exited = new Promise((resolve) => child!.on('exit', (code, signal) => resolve({ code, signal })));
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -91,11 +97,18 @@ ${['alpha', 'beta'].map((n) => `  - name: ${n}\n    repository: { url: ${JSON.st
 });
 
 afterAll(async () => {
-  if (alive()) {
-    process.kill(child!.pid!, 'SIGKILL');
-    await exited;
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null) {
+      const gone = new Promise((r) => c.once('exit', r));
+      process.kill(c.pid!, 'SIGKILL');
+      await gone;
+    }
   }
-  // The services run on this host: stop them by their recorded PIDs.
+  // The services run on this host: stop them by their recorded PIDs (alpha's state may have been
+  // removed by the last test: take it back from the machines first).
+  if (stateDir && !stateStore({ stateDir }).current('alpha')) {
+    await adoptDeployment((await loadDeployment(join(alpha.dir, 'strata.yaml'))).manifest, { stateDir }, { force: true }).catch((e) => console.error('adopting alpha failed:', e));
+  }
   for (const name of ['alpha', 'beta']) await destroyLocalDeployment(stateDir, name).catch((e) => console.error(`destroying ${name} failed:`, e));
   if (base) rmSync(base, { recursive: true, force: true });
 });
@@ -167,6 +180,48 @@ describe('a damaged state file of one deployment', () => {
     writeFileSync(generationFile('beta', 1), saved);
     expect((await api.post('beta', 'sync')).status).toBe(202);
     await deployed('beta', beta.head(), 30_000);
+    await stopController();
+  });
+
+  it('lost state: the reconcile refuses (StateUnknown) and changes nothing; POST …/adopt rebuilds it from the machines and the deployment is Ready again', async () => {
+    startController();
+    await listening();
+    await deployed('alpha', alpha.head());
+    const before = await api.history('alpha');
+    // alpha's recorded state is lost (its machines keep their records: their roots are elsewhere)
+    rmSync(join(stateDir, 'deployments', 'alpha'), { recursive: true, force: true });
+    expect((await api.post('alpha', 'sync')).status).toBe(202);
+    const refused = await until(
+      async () => {
+        const s = await api.status('alpha');
+        return condition(s, 'Ready')?.reason === 'StateUnknown' ? s : undefined;
+      },
+      30_000,
+      'alpha to be refused as StateUnknown',
+    );
+    const why = condition(refused, 'Ready')!.message;
+    expect(why, why).toMatch(/the machines run a generation of alpha that the state directory .* does not know: test1 records generation 1 .*: nothing is recorded here; test2 records generation 2/);
+    expect(condition(refused, 'Ready')!.message).toContain('Or rebuild the state from what the machines record: POST /api/deployments/alpha/adopt');
+    expect(await ask(`${SUBNET}.11`, 5001)).toBe('alpha, still served\n');
+
+    expect((await api.post('alpha', 'adopt', { body: '{"generation": "two"}' })).status).toBe(400);
+    expect((await api.post('alpha', 'adopt', { body: '{}', token: null })).status).toBe(401);
+    const adopted = await api.post('alpha', 'adopt', { body: '{}' });
+    expect(adopted.status, adopted.text).toBe(200);
+    expect(adopted.json).toMatchObject({ deployment: 'alpha', generation: 2, partial: false, services: 3 });
+    const again = await api.post('alpha', 'adopt', { body: '{}' });
+    expect(again.status).toBe(409);
+    expect(again.json.error.code).toBe('STATE_EXISTS');
+
+    // Ready again at the same generation, with nothing redeployed
+    const ready = await deployed('alpha', alpha.head(), 30_000);
+    expect(ready.generation).toBe(2);
+    expect(before.generations[0]!.generation).toBe(2);
+    const history = await api.history('alpha');
+    expect(history.generations.map((g) => g.generation)).toEqual([2]);
+    expect(history.generations[0]!.source).toMatch(/^adopted from the machines test1, test2, test3$/);
+    expect(await ask(`${SUBNET}.11`, 5001)).toBe('alpha, still served\n');
+    expect(alive()).toBe(true);
     await stopController();
   });
 });

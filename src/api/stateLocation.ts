@@ -51,6 +51,10 @@ export function lostStateHint(deployment: string, ctx: Context): string {
   } else {
     lines.push(`No other state directory of ${deployment} was found (looked beside the root file, in the working directory and in $STRATA_STATE_DIR).`);
   }
-  lines.push(`Or rebuild the state from what the machines record: strata adopt ${root} --state ${ctx.stateDir}${ctx.controller ? ` (on a controller: POST /api/deployments/${deployment}/adopt)` : ''}`);
+  lines.push(
+    ctx.controller
+      ? `Or rebuild the state from what the machines record: POST /api/deployments/${deployment}/adopt (the controller's API).`
+      : `Or rebuild the state from what the machines record: strata adopt ${root} --state ${ctx.stateDir}`,
+  );
   return lines.join('\n');
 }
