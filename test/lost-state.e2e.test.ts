@@ -1,6 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRuntime } from '../src/targets/connect.ts';
 import { ask } from './support/net.ts';
@@ -110,6 +110,19 @@ describe('recorded state on real SSH hosts', () => {
     const again = await strata('adopt', root);
     expect(again.code).toBe(2);
     expect(again.err).toMatch(/records generation 1 of hello-world already; adopt replaces recorded state only with --force/);
+
+    // A damaged state: refused; adopt --force sets the damaged file aside and rebuilds it.
+    const gen1 = join(anchored(), 'deployments', 'hello-world', 'generations', '1.json');
+    truncateSync(gen1, 80);
+    const damaged = await strata('plan', root);
+    expect(damaged.code).toBe(2);
+    expect(damaged.err).toContain(`the state file ${gen1} is not valid JSON (truncated or damaged)`);
+    expect((await strata('adopt', root)).code).toBe(2);
+    const forced = await strata('adopt', root, '--force');
+    expect(forced.code, forced.err).toBe(0);
+    expect(forced.out).toContain(`replacing damaged state`);
+    expect(forced.out).toContain(`set aside the damaged ${gen1}`);
+    expect(readdirSync(dirname(gen1)).filter((f) => f.startsWith('1.json.damaged-'))).toHaveLength(1);
 
     const after = await strata('plan', root);
     expect(after.code).toBe(0);

@@ -33,6 +33,8 @@ export interface AdoptResult {
   partial: boolean;
   /** The generation the state directory recorded before, when --force replaced one. */
   replaced?: number | 'damaged';
+  /** Damaged state files --force moved aside (each kept as FILE.damaged-TIME). */
+  setAside?: string[];
   machines: AdoptedMachine[];
   services: number;
 }
@@ -51,9 +53,12 @@ export interface AdoptResult {
 export async function adoptDeployment(desired: Manifest, ctx: Context, opts: AdoptOptions = {}): Promise<AdoptResult> {
   const deployment = desired.deployment;
   const store = stateStore(ctx);
+  // --force: a damaged transition lock is moved aside so the lock can be taken; the other
+  // damaged files once the machines' records are known to add up.
+  const setAside = opts.force ? store.setAsideDamaged(deployment, 'transition.lock') : [];
   const release = store.lockDeployment(deployment);
   try {
-    if (store.hasJournal(deployment)) {
+    if (store.hasJournal(deployment) && !(opts.force && journalDamaged(store, deployment))) {
       throw new StateError('TRANSITION_PENDING', `deployment ${deployment} has an unfinished transition in ${store.dir}; recover it first (strata apply does), then adopt`, { deployment });
     }
     let replaced: AdoptResult['replaced'];
@@ -117,18 +122,30 @@ export async function adoptDeployment(desired: Manifest, ctx: Context, opts: Ado
       ...(desired.snapshotsKept !== undefined ? { snapshotsKept: desired.snapshotsKept } : {}),
       hash: rebuilt,
     };
+    if (opts.force) setAside.push(...store.setAsideDamaged(deployment));
     store.adopt(deployment, { generation: n, createdAt: new Date().toISOString(), manifest, source: `adopted from the machines ${Object.keys(found).join(', ')}`, ...(rebuilt !== hash ? { adoptedFrom: { manifestHash: hash } } : {}) }, Boolean(opts.force));
     return {
       deployment,
       generation: n,
       manifestHash: rebuilt,
       partial: rebuilt !== hash,
-      ...(replaced !== undefined ? { replaced } : {}),
+      ...(replaced !== undefined ? { replaced } : setAside.length ? { replaced: 'damaged' as const } : {}),
+      ...(setAside.length ? { setAside } : {}),
       machines: report,
       services: Object.values(machinesSorted).reduce((s, m) => s + m.items.filter((i) => i.layer === 'service').length, 0),
     };
   } finally {
     release();
+  }
+}
+
+function journalDamaged(store: ReturnType<typeof stateStore>, deployment: string): boolean {
+  try {
+    store.readJournal(deployment);
+    return false;
+  } catch (e) {
+    if (e instanceof StateError && e.code === 'STATE_CORRUPT') return true;
+    throw e;
   }
 }
 

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -202,5 +202,20 @@ describe('FileStateStore.adopt', () => {
     fresh.adopt('web', rec(7), false);
     expect(fresh.current('web')?.generation).toBe(7);
     expect(fresh.nextGeneration('web')).toBe(8);
+  });
+});
+
+describe('FileStateStore.setAsideDamaged', () => {
+  it('moves only the damaged files aside, keeping them', () => {
+    const { store, dep } = stateWith(3);
+    truncateSync(join(dep, 'generations', '2.json'), 10);
+    writeFileSync(join(dep, 'transition.lock'), '{');
+    writeFileSync(join(dep, 'journal.jsonl'), 'x\n');
+    expect(store.setAsideDamaged('web', 'transition.lock')).toEqual([join(dep, 'transition.lock')]);
+    const moved = store.setAsideDamaged('web');
+    expect(moved.sort()).toEqual([join(dep, 'generations', '2.json'), join(dep, 'journal.jsonl')].sort());
+    expect(store.generations('web')).toEqual([1, 3]);
+    expect(store.current('web')?.generation).toBe(3);
+    expect(readdirSync(join(dep, 'generations')).some((f) => f.startsWith('2.json.damaged-'))).toBe(true);
   });
 });

@@ -189,6 +189,48 @@ export class FileStateStore {
   }
 
   /**
+   * For `strata adopt --force`: moves every damaged file of the deployment's state aside
+   * (`FILE.damaged-TIME`, kept for inspection) — generation files, `current`, the high-water
+   * mark, the journal, the controller notes (or `only` the transition lock, which must be taken
+   * first) — and returns them. Files that read are left alone.
+   */
+  setAsideDamaged(deployment: string, only?: 'transition.lock'): string[] {
+    const dir = this.deploymentDir(deployment);
+    const stamp = new Date().toISOString().replace(/[-:]/g, '');
+    const moved: string[] = [];
+    const check = (file: string, read: () => unknown) => {
+      if (!existsSync(file)) return;
+      try {
+        read();
+      } catch (e) {
+        if (!(e instanceof StateError) || e.code !== 'STATE_CORRUPT') throw e;
+        renameSync(file, `${file}.damaged-${stamp}`);
+        moved.push(file);
+      }
+    };
+    if (only) {
+      check(join(dir, only), () => checkShape(join(dir, only), parseStateJson(join(dir, only), readStateText(join(dir, only))), deploymentLockSchema));
+      return moved;
+    }
+    for (const n of this.generations(deployment)) check(this.generationFile(deployment, n), () => this.generation(deployment, n));
+    check(this.highWaterFile(deployment), () => this.highWaterMark(deployment));
+    check(join(dir, 'journal.jsonl'), () => this.readJournal(deployment));
+    check(join(dir, 'controller.json'), () => this.readControllerNotes(deployment));
+    const current = join(dir, 'current');
+    if (existsSync(current)) {
+      try {
+        this.current(deployment);
+      } catch (e) {
+        if (!(e instanceof StateError) || e.code !== 'STATE_CORRUPT') throw e;
+        renameSync(current, `${current}.damaged-${stamp}`);
+        moved.push(current);
+      }
+    }
+    if (moved.length) fsyncDir(dir);
+    return moved;
+  }
+
+  /**
    * Starts the journal of a transition with its `begin` entry. The file is created exclusively:
    * an unfinished transition's journal is never appended to (recover it first).
    */

@@ -46,5 +46,5 @@ export function checkShape<T>(file: string, value: unknown, schema: z.ZodType<T>
 }
 
 export function corrupt(file: string, what: string, data: Record<string, unknown> = {}): StateError {
-  return new StateError('STATE_CORRUPT', `the state file ${file} ${what}; strata will not guess what it recorded (restore it from a backup, or rebuild the deployment's state from its machines with strata adopt)`, { file, ...data });
+  return new StateError('STATE_CORRUPT', `the state file ${file} ${what}; strata will not guess what it recorded (restore it from a backup, or rebuild the deployment's state from its machines with strata adopt --force, which sets damaged files aside)`, { file, ...data });
 }

@@ -14,8 +14,9 @@ export const help = `strata adopt [ROOT] [--generation N] [--manifest-hash H] [-
   from the models), or when the state directory records the deployment already.
   --generation N      adopt generation N rather than the newest the machines record
   --manifest-hash H   when machines record generation N with different manifests, take H
-  --force             replace the deployment's recorded (or damaged) state; its other
-                      generation files are kept, numbers are never reused
+  --force             replace the deployment's recorded (or damaged) state: damaged files
+                      are moved aside (FILE.damaged-TIME), other generation files are
+                      kept, numbers are never reused
   --partial           record what the machines found hold even when it does not add up`;
 
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -46,6 +47,7 @@ function renderAdopt(r: AdoptResult, stateDir: string): string {
   const lines = [
     `${r.deployment}: adopted generation ${r.generation} (manifest ${r.manifestHash.slice(0, 12)}${r.partial ? ', partial' : ''}, ${r.services} service instance${r.services === 1 ? '' : 's'}) into ${stateDir}${r.replaced !== undefined ? `, replacing ${r.replaced === 'damaged' ? 'damaged state' : `generation ${r.replaced}`}` : ''}`,
   ];
+  for (const f of r.setAside ?? []) lines.push(`  set aside the damaged ${f} (kept as ${f}.damaged-…)`);
   for (const m of r.machines) lines.push(`  ${m.machine}: ${m.used ? `part of generation ${m.generation}` : `left out: ${m.why}`}`);
   return `${lines.join('\n')}\n`;
 }
