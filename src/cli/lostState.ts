@@ -12,7 +12,12 @@ export async function unlessStateLost<T>(f: () => T, root: string | undefined, c
   try {
     return f();
   } catch (e) {
-    if (root !== undefined && e instanceof StrataError && e.code === 'NOTHING_DEPLOYED') await checkNothingRuns(root, ctx, noteTo(io, quiet));
+    if (root !== undefined && e instanceof StrataError && e.code === 'NOTHING_DEPLOYED') {
+      // Only lost state replaces the answer; models that cannot be read leave it as it is.
+      await checkNothingRuns(root, ctx, noteTo(io, quiet)).catch((x: unknown) => {
+        if (x instanceof StrataError && x.code === 'STATE_UNKNOWN_GENERATION') throw x;
+      });
+    }
     throw e;
   }
 }
