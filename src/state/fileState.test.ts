@@ -111,6 +111,15 @@ describe('FileStateStore: damaged state is STATE_CORRUPT naming the file', () =>
     rmSync(join(dep, 'current'));
     mkdirSync(join(dep, 'current'));
     expect(corruptionOf(() => store.current('web')).message).toMatch(/current cannot be read \(EISDIR\)/);
+    // generations/ a file, the deployment's directory a file
+    const other = stateWith(1);
+    rmSync(join(other.dep, 'generations'), { recursive: true });
+    writeFileSync(join(other.dep, 'generations'), 'x');
+    expect(corruptionOf(() => other.store.generations('web')).message).toMatch(/generations cannot be listed \(ENOTDIR\)/);
+    const third = stateWith(0);
+    mkdirSync(join(third.store.dir, 'deployments'), { recursive: true });
+    writeFileSync(join(third.store.dir, 'deployments', 'web'), 'x');
+    expect(corruptionOf(() => third.store.current('web')).message).toMatch(/cannot be read \(ENOTDIR\)/);
   });
 
   it('a journal with a damaged line is corrupt; only a torn last line (no newline) is left out', () => {

@@ -100,8 +100,15 @@ export class FileStateStore {
 
   generations(deployment: string): number[] {
     const dir = join(this.deploymentDir(deployment), 'generations');
-    if (!existsSync(dir)) return [];
-    return readdirSync(dir)
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return [];
+      throw corrupt(dir, `cannot be listed (${code ?? (e as Error).message})`, { deployment });
+    }
+    return names
       .map((f) => /^(\d+)\.json$/.exec(f)?.[1])
       .filter((x): x is string => x !== undefined)
       .map(Number)

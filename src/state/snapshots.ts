@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateError } from '../errors.ts';
 import { writeFileAtomic } from './atomicFile.ts';
-import { checkShape, parseStateJson, readStateText } from './readState.ts';
+import { checkShape, corrupt, parseStateJson, readStateText } from './readState.ts';
 import { snapshotMetaSchema } from './schemas.ts';
 
 /** Snapshots kept per service when neither the root file's `snapshotsKept` nor the caller says. */
@@ -66,8 +66,15 @@ export class SnapshotStore {
   /** A service's snapshots, newest first. */
   list(deployment: string, service: string): StoredSnapshot[] {
     const dir = this.serviceDir(deployment, service);
-    if (!existsSync(dir)) return [];
-    return readdirSync(dir)
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return [];
+      throw corrupt(dir, `cannot be listed (${code ?? (e as Error).message})`);
+    }
+    return names
       .filter((f) => f.endsWith('.snap'))
       .sort()
       .reverse()
