@@ -85,9 +85,9 @@ export function storeSnapshot(
 }
 
 /** A stored snapshot's bytes, checked against its sidecar, refused for an item of another module. */
-export function checkedSnapshot(store: SnapshotStore, file: string, item: Item): { bytes: Buffer; meta?: SnapshotMeta } {
+export function checkedSnapshot(store: SnapshotStore, file: string, item: Item): { bytes: Buffer; meta: SnapshotMeta } {
   const read = store.read(file);
-  if (read.meta && read.meta.module !== item.module) {
+  if (read.meta.module !== item.module) {
     throw new ApplyError('SNAPSHOT_MISMATCH', `the snapshot ${file} was taken of a ${read.meta.module} item; ${item.name} on ${item.machine} is a ${item.module}`, { file });
   }
   return read;

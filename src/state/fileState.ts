@@ -7,6 +7,7 @@ import type { Manifest } from '../manifest/types.ts';
 import type { RecordedState } from '../plan/diff.ts';
 import { fsyncDir, writeFileAtomic } from './atomicFile.ts';
 import { processAlive, processStartTime } from './process.ts';
+import { pathName } from './stateNames.ts';
 
 export interface GenerationRecord {
   generation: number;
@@ -44,7 +45,7 @@ export class FileStateStore {
   constructor(readonly dir: string) {}
 
   private deploymentDir(deployment: string): string {
-    return join(this.dir, 'deployments', deployment);
+    return join(this.dir, 'deployments', pathName('deployment', deployment));
   }
 
   current(deployment: string): RecordedState | undefined {

@@ -1,5 +1,6 @@
 import { resolve, join } from 'node:path';
 import type { MachineManifest } from '../manifest/types.ts';
+import { pathName } from '../state/stateNames.ts';
 import { LocalTarget } from './local.ts';
 import { MachineRuntime } from './machineRuntime.ts';
 import { SshTarget } from './ssh.ts';
@@ -15,7 +16,7 @@ export interface ConnectOptions {
 export function openRuntime(m: MachineManifest, opts: ConnectOptions): MachineRuntime {
   const t = m.target;
   if (t.kind === 'local') {
-    const root = t.root ?? join(resolve(opts.stateDir), 'machines', m.name);
+    const root = t.root ?? join(resolve(opts.stateDir), 'machines', pathName('machine', m.name));
     return new MachineRuntime(new LocalTarget(m.name, opts.commandTimeoutMs), root, m.address);
   }
   const target = new SshTarget({

@@ -3,7 +3,7 @@ import { planDestroy } from '../../api/destroy.ts';
 import { validateDeployment } from '../../api/load.ts';
 import { isEmptyPlan } from '../../plan/diff.ts';
 import { renderPlan } from '../../plan/render.ts';
-import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
 
 export const help = `strata destroy [ROOT] [--deployment NAME]
@@ -13,7 +13,7 @@ export const help = `strata destroy [ROOT] [--deployment NAME]
 
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
-  const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
+  const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
   const ctx = { stateDir: stateDirOf(values), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
   const plan = planDestroy(deployment, ctx);
   if (!isEmptyPlan(plan) && !values.quiet && !values.json) io.err(renderPlan(plan, 'text'));

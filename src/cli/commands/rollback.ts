@@ -4,7 +4,7 @@ import { planRollback } from '../../api/rollback.ts';
 import { readFileSync } from 'node:fs';
 import { StrataError, UsageError } from '../../errors.ts';
 import { renderPlan } from '../../plan/render.ts';
-import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
 
 export const help = `strata rollback [ROOT] [--to N] [--deployment NAME]
@@ -19,12 +19,13 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const to = values.to === undefined ? undefined : Number(values.to);
   if (to !== undefined && (!Number.isInteger(to) || to < 1)) throw new UsageError(`--to takes a generation number, not "${values.to}"`);
   if (values.controller) {
-    if (!values.deployment) throw new UsageError('--controller needs --deployment NAME');
-    const r = await controllerRollback(values.controller, values.deployment, to, apiToken(values['token-file']));
+    const named = nameOption(values.deployment, '--deployment');
+    if (!named) throw new UsageError('--controller needs --deployment NAME');
+    const r = await controllerRollback(values.controller, named, to, apiToken(values['token-file']));
     io.out(values.json ? `${JSON.stringify(r)}\n` : `${values.deployment}: ${r.message}\n`);
     return 0;
   }
-  const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
+  const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
   const ctx = { stateDir: stateDirOf(values), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
   const { plan, target } = planRollback(deployment, ctx, to);
   if (!values.quiet && !values.json) io.err(renderPlan(plan, 'text'));

@@ -1,6 +1,6 @@
 import { deploymentStatus, driftOf, type StatusReport } from '../../api/status.ts';
 import { validateDeployment } from '../../api/load.ts';
-import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 
 export const help = `strata status [ROOT] [--deployment NAME] [--json]
   Asks every machine of the deployed generation what it runs (one round trip each):
@@ -12,7 +12,7 @@ export const help = `strata status [ROOT] [--deployment NAME] [--json]
 
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
-  const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
+  const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
   const report = await deploymentStatus(deployment, { stateDir: stateDirOf(values) });
   io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
   return report.machines.every((m) => m.reachable) && driftOf(report).length === 0 ? 0 : 1;
