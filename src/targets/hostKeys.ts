@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 /** The base64 key blob of a public key line ("ssh-ed25519 AAAA… comment"). */
@@ -33,4 +33,49 @@ function hostMatches(pattern: string, name: string): boolean {
     return createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
   }
   return pattern === name;
+}
+
+/** Where the key a machine must present came from; a refusal names it, so the fix is clear. */
+export type HostKeySource =
+  | { kind: 'hostKey' }
+  | { kind: 'knownHosts'; file: string; origin: 'ssh.knownHosts' | 'STRATA_KNOWN_HOSTS' | 'default' }
+  | { kind: 'trustOnFirstUse'; file: string };
+
+/** OpenSSH's fingerprint of a key blob: `SHA256:` and the unpadded base64 of its sha256. */
+export function fingerprint(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** A word for the shell, single-quoted when it needs to be. */
+function shellWord(s: string): string {
+  return /^[A-Za-z0-9_./:@%+,=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The message of a refused host key: which machine, what it presented, which pin it did not
+ * match (the model's ssh.hostKey, a known_hosts file and why that one, or the state directory's
+ * known_hosts written by trust on first use), and how to accept a key that changed on purpose.
+ */
+export function hostKeyMismatchMessage(o: { machine: string; host: string; port: number; presented: Buffer; source: HostKeySource }): string {
+  const name = knownHostsName(o.host, o.port);
+  const seen = `host key of ${o.machine} (${o.host}:${o.port}), ${fingerprint(o.presented)}, does not match`;
+  const s = o.source;
+  if (s.kind === 'hostKey') {
+    return (
+      `${seen} ssh.hostKey of machine ${o.machine} in the network model; refusing to connect. ` +
+      `If the machine's key changed on purpose, check the new key out of band and put it in ssh.hostKey.`
+    );
+  }
+  const remove = `ssh-keygen -R ${shellWord(name)} -f ${shellWord(s.file)}`;
+  if (s.kind === 'trustOnFirstUse') {
+    return (
+      `${seen} the key pinned for ${name} by trust on first use in ${s.file}; refusing to connect. ` +
+      `If the machine's key changed on purpose, remove its line from that file (${remove}) and run again: the next connection pins the key it presents.`
+    );
+  }
+  const why = s.origin === 'ssh.knownHosts' ? `ssh.knownHosts of machine ${o.machine}` : s.origin === 'STRATA_KNOWN_HOSTS' ? '$STRATA_KNOWN_HOSTS' : 'the default known_hosts';
+  return (
+    `${seen} the known_hosts entry for ${name} in ${s.file} (${why}); refusing to connect. ` +
+    `If the machine's key changed on purpose, replace that entry (${remove}, then add the new key, checked out of band).`
+  );
 }

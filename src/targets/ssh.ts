@@ -1,10 +1,10 @@
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import ssh2 from 'ssh2';
 import { TargetError } from '../errors.ts';
-import { keyBlob, knownHostKeys, knownHostsName } from './hostKeys.ts';
+import { hostKeyMismatchMessage, keyBlob, knownHostKeys, knownHostsName, type HostKeySource } from './hostKeys.ts';
 import { commandLine } from './shellQuote.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
 
@@ -91,7 +91,7 @@ export class SshTarget implements Target {
 
   private open(): Promise<Conn> {
     const o = this.opts;
-    const expected = this.expectedHostKeys();
+    const { keys: expected, source } = this.expectedHostKeys();
     const privateKey = this.privateKey();
     const timeoutMs = o.connectTimeoutMs ?? 10_000;
     return new Promise((resolve, reject) => {
@@ -139,24 +139,30 @@ export class SshTarget implements Target {
             pinFirstKey(o.trustOnFirstUseFile, o.host, o.port, key);
             return true;
           }
-          rejection = new TargetError(
-            'HOST_KEY_MISMATCH',
-            `host key of ${o.machine} (${o.host}:${o.port}) does not match the ${o.hostKey ? 'pinned ssh.hostKey' : `known_hosts entry in ${this.knownHostsFile()}`}; refusing to connect`,
-            { machine: o.machine, host: o.host, port: o.port },
-          );
+          rejection = new TargetError('HOST_KEY_MISMATCH', hostKeyMismatchMessage({ machine: o.machine, host: o.host, port: o.port, presented: key, source }), {
+            machine: o.machine,
+            host: o.host,
+            port: o.port,
+            ...(source.kind === 'hostKey' ? {} : { file: source.file }),
+          });
           return false;
         },
       });
     });
   }
 
-  private knownHostsFile(): string {
-    return expandHome(this.opts.knownHosts ?? process.env.STRATA_KNOWN_HOSTS ?? '~/.ssh/known_hosts');
+  /** The known_hosts file this machine is checked against, and why that one. */
+  private knownHostsFile(): { file: string; origin: 'ssh.knownHosts' | 'STRATA_KNOWN_HOSTS' | 'default' } {
+    const o = this.opts;
+    if (o.knownHosts !== undefined) return { file: realPath(expandHome(o.knownHosts)), origin: 'ssh.knownHosts' };
+    if (process.env.STRATA_KNOWN_HOSTS) return { file: realPath(expandHome(process.env.STRATA_KNOWN_HOSTS)), origin: 'STRATA_KNOWN_HOSTS' };
+    return { file: realPath(expandHome('~/.ssh/known_hosts')), origin: 'default' };
   }
 
-  private expectedHostKeys(): string[] {
+  /** The keys the machine may present, and where they came from (named when a key is refused). */
+  private expectedHostKeys(): { keys: string[]; source: HostKeySource } {
     const o = this.opts;
-    if (o.hostKey) return [keyBlob(o.hostKey)!];
+    if (o.hostKey) return { keys: [keyBlob(o.hostKey)!], source: { kind: 'hostKey' } };
     const known = (file: string) => {
       try {
         return knownHostKeys(file, o.host, o.port);
@@ -164,16 +170,19 @@ export class SshTarget implements Target {
         return [];
       }
     };
-    const keys = known(this.knownHostsFile());
-    if (keys.length === 0 && o.trustOnFirstUseFile) return known(o.trustOnFirstUseFile);
+    const kh = this.knownHostsFile();
+    const keys = known(kh.file);
+    if (keys.length === 0 && o.trustOnFirstUseFile) {
+      return { keys: known(o.trustOnFirstUseFile), source: { kind: 'trustOnFirstUse', file: realPath(o.trustOnFirstUseFile) } };
+    }
     if (keys.length === 0) {
       throw new TargetError(
         'HOST_KEY_UNKNOWN',
-        `no host key is known for ${o.machine} (${o.host}:${o.port}): set ssh.hostKey or ssh.knownHosts in the network model`,
+        `no host key is known for ${o.machine} (${o.host}:${o.port}) in ${kh.file}: set ssh.hostKey or ssh.knownHosts in the network model (or ssh.trustOnFirstUse: true to pin the key it presents first)`,
         { machine: o.machine },
       );
     }
-    return keys;
+    return { keys, source: { kind: 'knownHosts', ...kh } };
   }
 
   private privateKey(): Buffer | string {
@@ -257,6 +266,15 @@ export class SshTarget implements Target {
 /** `~/x` is the controller user's home; other paths are used as given. */
 function expandHome(path: string): string {
   return path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
+}
+
+/** A file's real, absolute path (symlinks resolved) for messages, or its absolute path when it does not exist yet. */
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
 }
 
 /** Records a host key seen on first use, in known_hosts format, so the next connection must match it. */
