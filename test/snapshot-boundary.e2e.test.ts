@@ -195,6 +195,29 @@ describe('snapshot and restore on a real SSH host', () => {
     expect(journal()).toBe('started on app\nstarted on app\n');
   });
 
+  it('every other option that names a file to read takes only a regular file: a FIFO or /dev/zero never hangs', async () => {
+    const fifo = join(work, 'bad', 'input.json');
+    execFileSync('mkfifo', [fifo]);
+    symlinkSync('/dev/zero', join(work, 'bad', 'zero-plan.json'));
+    const runs = await Promise.all([
+      strataChild(['apply', fifo], 60_000),
+      strataChild(['rollback', '--controller', 'http://127.0.0.1:18480', '--deployment', 'boundary', '--token-file', '/dev/zero'], 60_000),
+    ]);
+    const more = await Promise.all([strataChild(['apply', join(work, 'bad', 'zero-plan.json')], 60_000), strataChild(['testnet', 'up', join(work, 'unused'), '--network', fifo], 60_000)]);
+    const expected = [
+      /cannot read the plan .*input\.json: it is a FIFO \(named pipe\), not a regular file/,
+      /--token-file \/dev\/zero is a character device, not a regular file/,
+      /cannot read the plan .*zero-plan\.json: it is a symlink to \/dev\/zero, a character device, not a regular file/,
+      /cannot read the network file .*input\.json: it is a FIFO \(named pipe\), not a regular file/,
+    ];
+    [...runs, ...more].forEach((r, i) => {
+      expect(r.killed, String(expected[i])).toBe(false);
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toMatch(expected[i]!);
+    });
+    expect(existsSync(join(work, 'unused'))).toBe(false);
+  });
+
   it('after trust on first use, a changed host key is refused naming the pinned known_hosts; removing the line as told accepts the new key', async () => {
     const pinned = join(realState, 'known_hosts');
     const oldKey = app().hostKey;

@@ -1,9 +1,9 @@
 import { applyDeployment } from '../../api/apply.ts';
 import { validateDeployment } from '../../api/load.ts';
 import { planRollback } from '../../api/rollback.ts';
-import { readFileSync } from 'node:fs';
 import { StrataError, UsageError } from '../../errors.ts';
 import { renderPlan } from '../../plan/render.ts';
+import { readRegularFile, shownPath } from '../../state/regularFile.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
 
@@ -35,7 +35,13 @@ export async function run(argv: string[], io: Io): Promise<number> {
 }
 
 function apiToken(file: string | undefined): string {
-  const token = file ? readFileSync(file, 'utf8').trim() : process.env.STRATA_API_TOKEN;
+  let token = process.env.STRATA_API_TOKEN;
+  if (file) {
+    // A regular file only, bounded: a FIFO or device named here must not hang the command.
+    const read = readRegularFile(file, 64 * 1024);
+    if ('refused' in read) throw new UsageError(`--token-file ${shownPath(file)} ${read.why}`);
+    token = read.bytes.toString('utf8').trim();
+  }
   if (!token) throw new UsageError('the controller needs a token: --token-file FILE or STRATA_API_TOKEN');
   return token;
 }
