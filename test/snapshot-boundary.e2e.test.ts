@@ -250,6 +250,16 @@ describe('snapshot and restore on a real SSH host', () => {
     expect(kh.code).toBe(1);
     expect(kh.err).toContain(`the known_hosts entry for ${app().address} in ${realpathSync(join(work, 'model_known_hosts'))} (ssh.knownHosts of machine app)`);
 
+    // A known_hosts named by the model that is a FIFO or a device is refused at once, not read.
+    for (const file of [join(work, 'bad', 'input.json'), '/dev/zero']) {
+      writeNetwork('', file);
+      writeFileSync(join(work, 'services/notes/notes.sh'), `${readFileSync(join(work, 'services/notes/notes.sh'), 'utf8')}# edit ${++edits}\n`);
+      const r = await strataChild(['apply', root()], 60_000);
+      expect(r.killed, `${file} hung`).toBe(false);
+      expect(r.code, r.err).toBe(1);
+      expect(r.err).toMatch(/the known_hosts file \S+ is a (FIFO \(named pipe\)|character device), not a regular file/);
+    }
+
     // Following the advice (the command, as printed) accepts the new key deliberately.
     writeNetwork(', trustOnFirstUse: true');
     const [, ...args] = advice![1]!.split(' ');

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,5 +55,16 @@ describe('a refused host key', () => {
     expect(kh).toContain(`ssh-keygen -R '[10.0.0.1]:2222' -f '/etc/my hosts'`);
     expect(hostKeyMismatchMessage({ ...base, source: { kind: 'knownHosts', file: '/k', origin: 'STRATA_KNOWN_HOSTS' } })).toMatch(/in \/k \(\$STRATA_KNOWN_HOSTS\)/);
     expect(hostKeyMismatchMessage({ ...base, source: { kind: 'knownHosts', file: '/root/.ssh/known_hosts', origin: 'default' } })).toMatch(/\(the default known_hosts\)/);
+  });
+});
+
+describe('reading a known_hosts file', () => {
+  it('knows no keys for a missing file, and refuses one that is not a regular file at once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-kh-'));
+    expect(knownHostKeys(join(dir, 'none'), '10.0.0.1', 22)).toEqual([]);
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    expect(() => knownHostKeys(join(dir, 'fifo'), '10.0.0.1', 22)).toThrow(expect.objectContaining({ code: 'KNOWN_HOSTS_UNREADABLE', message: expect.stringMatching(/fifo is a FIFO \(named pipe\), not a regular file/) }));
+    expect(() => knownHostKeys('/dev/zero', '10.0.0.1', 22)).toThrow(/the known_hosts file \/dev\/zero is a character device/);
+    expect(() => knownHostKeys(dir, '10.0.0.1', 22)).toThrow(/is a directory/);
   });
 });

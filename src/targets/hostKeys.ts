@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { TargetError } from '../errors.ts';
+import { readRegularFile, shownPath } from '../state/regularFile.ts';
 
 /** The base64 key blob of a public key line ("ssh-ed25519 AAAA… comment"). */
 export function keyBlob(line: string): string | undefined {
@@ -11,11 +12,23 @@ export function knownHostsName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
 }
 
-/** Every key blob a known_hosts file lists for host:port, plain and hashed entries alike. */
+/** A known_hosts file far larger than any fleet's is not one (and is not read into memory). */
+const MAX_KNOWN_HOSTS_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Every key blob a known_hosts file lists for host:port, plain and hashed entries alike; none
+ * when the file does not exist. The file is read only if it is a regular file of bounded size
+ * (the path may come from a model): a FIFO or a device throws KNOWN_HOSTS_UNREADABLE at once.
+ */
 export function knownHostKeys(file: string, host: string, port: number): string[] {
   const name = knownHostsName(host, port);
   const out: string[] = [];
-  for (const raw of readFileSync(file, 'utf8').split('\n')) {
+  const read = readRegularFile(file, MAX_KNOWN_HOSTS_BYTES);
+  if ('refused' in read) {
+    if (read.refused === 'missing') return [];
+    throw new TargetError('KNOWN_HOSTS_UNREADABLE', `the known_hosts file ${shownPath(file)} ${read.why}`, { file });
+  }
+  for (const raw of read.bytes.toString('utf8').split('\n')) {
     const line = raw.trim();
     if (!line || line.startsWith('#') || line.startsWith('@revoked')) continue;
     const fields = line.replace(/^@cert-authority\s+/, '').split(/\s+/);

@@ -163,13 +163,8 @@ export class SshTarget implements Target {
   private expectedHostKeys(): { keys: string[]; source: HostKeySource } {
     const o = this.opts;
     if (o.hostKey) return { keys: [keyBlob(o.hostKey)!], source: { kind: 'hostKey' } };
-    const known = (file: string) => {
-      try {
-        return knownHostKeys(file, o.host, o.port);
-      } catch {
-        return [];
-      }
-    };
+    // A missing file knows no keys; one that is not a regular file is an error that names it.
+    const known = (file: string) => knownHostKeys(file, o.host, o.port);
     const kh = this.knownHostsFile();
     const keys = known(kh.file);
     if (keys.length === 0 && o.trustOnFirstUseFile) {
