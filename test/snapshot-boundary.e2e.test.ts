@@ -260,6 +260,17 @@ describe('snapshot and restore on a real SSH host', () => {
       expect(r.err).toMatch(/the known_hosts file \S+ is a (FIFO \(named pipe\)|character device), not a regular file/);
     }
 
+    // So is an identity file that is a FIFO or a device.
+    for (const file of [join(work, 'bad', 'input.json'), '/dev/zero']) {
+      writeNetwork(', trustOnFirstUse: true');
+      writeFileSync(join(work, 'network.yaml'), readFileSync(join(work, 'network.yaml'), 'utf8').replace(`identity: ${identity()}`, `identity: ${file}`));
+      writeFileSync(join(work, 'services/notes/notes.sh'), `${readFileSync(join(work, 'services/notes/notes.sh'), 'utf8')}# edit ${++edits}\n`);
+      const r = await strataChild(['apply', root()], 60_000);
+      expect(r.killed, `${file} hung`).toBe(false);
+      expect(r.code, r.err).toBe(1);
+      expect(r.err).toMatch(/cannot read the SSH identity file \S+ for app: it is a (FIFO \(named pipe\)|character device), not a regular file/);
+    }
+
     // Following the advice (the command, as printed) accepts the new key deliberately.
     writeNetwork(', trustOnFirstUse: true');
     const [, ...args] = advice![1]!.split(' ');

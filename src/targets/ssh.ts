@@ -1,14 +1,17 @@
-import { appendFileSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { appendFileSync, mkdirSync, realpathSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import ssh2 from 'ssh2';
 import { TargetError } from '../errors.ts';
+import { readRegularFile, shownPath } from '../state/regularFile.ts';
 import { hostKeyMismatchMessage, keyBlob, knownHostKeys, knownHostsName, type HostKeySource } from './hostKeys.ts';
 import { commandLine } from './shellQuote.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
 
 const { Client } = ssh2;
+/** A private key file is a few KiB; a file far larger is not one. */
+const MAX_IDENTITY_BYTES = 1024 * 1024;
 type Conn = InstanceType<typeof Client>;
 
 export interface SshTargetOptions {
@@ -185,11 +188,10 @@ export class SshTarget implements Target {
     const configured = this.opts.identity ?? process.env.STRATA_SSH_KEY_FILE;
     const file = configured === undefined ? undefined : expandHome(configured);
     if (file) {
-      try {
-        return readFileSync(file);
-      } catch (e) {
-        throw new TargetError('IDENTITY_UNREADABLE', `cannot read the SSH identity file ${file} for ${this.machine}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { machine: this.machine });
-      }
+      // The path may come from a model: only a regular file of key size is read (never a FIFO or /dev/zero).
+      const read = readRegularFile(file, MAX_IDENTITY_BYTES);
+      if ('refused' in read) throw new TargetError('IDENTITY_UNREADABLE', `cannot read the SSH identity file ${shownPath(file)} for ${this.machine}: it ${read.why}`, { machine: this.machine, reason: read.why });
+      return read.bytes;
     }
     const inline = process.env.STRATA_SSH_KEY;
     if (inline) return inline;
