@@ -195,7 +195,7 @@ describe('snapshot and restore on a real SSH host', () => {
     expect(journal()).toBe('started on app\nstarted on app\n');
   });
 
-  it('every other option that names a file to read takes only a regular file: a FIFO or /dev/zero never hangs', async () => {
+  it('every other option that names a file takes only a regular file: a FIFO or /dev/zero never hangs', async () => {
     const fifo = join(work, 'bad', 'input.json');
     execFileSync('mkfifo', [fifo]);
     symlinkSync('/dev/zero', join(work, 'bad', 'zero-plan.json'));
@@ -216,6 +216,20 @@ describe('snapshot and restore on a real SSH host', () => {
       expect(r.err).toMatch(expected[i]!);
     });
     expect(existsSync(join(work, 'unused'))).toBe(false);
+
+    // A plan is saved only as a regular file: never written into a FIFO, a device or through a symlink.
+    const out = await strataChild(['plan', root(), '--out', fifo], 60_000);
+    expect(out.killed).toBe(false);
+    expect(out.code, out.err).toBe(2);
+    expect(out.err).toMatch(/--out .*input\.json is a FIFO \(named pipe\); name a regular file or a new one/);
+    symlinkSync(join(work, 'bad', 'target.json'), join(work, 'bad', 'link.json'));
+    const link = await cli('plan', root(), '--state', stateDir, '--out', join(work, 'bad', 'link.json'));
+    expect(link.code).toBe(2);
+    expect(link.err).toMatch(/link\.json is a symlink; name a regular file/);
+    expect(existsSync(join(work, 'bad', 'target.json'))).toBe(false);
+    const saved = await cli('plan', root(), '--state', stateDir, '--out', join(work, 'plan.json'), '-q');
+    expect(saved.code, saved.err).toBe(0);
+    expect(JSON.parse(readFileSync(join(work, 'plan.json'), 'utf8')).format).toBe('strata-plan/1');
   });
 
   it('after trust on first use, a changed host key is refused naming the pinned known_hosts; removing the line as told accepts the new key', async () => {

@@ -1,8 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { planDeployment } from '../../api/plan.ts';
 import { planRevisions } from '../../api/planRevisions.ts';
 import { UsageError } from '../../errors.ts';
 import { renderPlan, type PlanFormat } from '../../plan/render.ts';
+import { writeFileAtomic } from '../../state/atomicFile.ts';
+import { fileKind, shownPath } from '../../state/regularFile.ts';
 import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 
 export const help = `strata plan [ROOT] [--format text|markdown|json] [--out PLAN.json]
@@ -31,8 +33,23 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const plan = values.repo
     ? await planRevisions({ repo: values.repo, base: values.base, head: values.head ?? 'HEAD', path: positionals[0] }, ctx)
     : await planDeployment(rootFileOf(positionals), ctx);
-  if (values.out) writeFileSync(values.out, renderPlan(plan, 'json'));
+  if (values.out) writePlanFile(values.out, renderPlan(plan, 'json'));
   io.out(renderPlan(plan, format));
   if (values.out && !values.quiet) io.err(`saved the plan to ${values.out}; apply it with: strata apply ${values.out}\n`);
   return 0;
+}
+
+/**
+ * Saves the plan as a new file put in place atomically (never a torn plan), over a regular file
+ * only: a FIFO, device, directory or symlink at the path is refused rather than written into.
+ */
+function writePlanFile(path: string, text: string): void {
+  let existing;
+  try {
+    existing = lstatSync(path);
+  } catch {
+    existing = undefined;
+  }
+  if (existing && !existing.isFile()) throw new UsageError(`--out ${shownPath(path)} is ${fileKind(existing)}; name a regular file or a new one`);
+  writeFileAtomic(path, text);
 }
