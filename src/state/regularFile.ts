@@ -1,5 +1,7 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 
+const READ_CHUNK = 1 << 30;
+
 /** Why a file was not read; `why` completes a sentence that starts with the file's name. */
 export type ReadRefusal = { refused: 'missing' | 'not-a-file' | 'too-large' | 'changed' | 'unreadable'; why: string };
 export type ReadResult = { bytes: Buffer } | ReadRefusal;
@@ -78,10 +80,12 @@ export function readRegularFile(path: string, maxBytes: number): ReadResult {
   try {
     const st = fstatSync(fd);
     if (!st.isFile() || st.ino !== checked.ino || st.dev !== checked.dev) return { refused: 'changed', why: `was replaced while it was opened (it is now ${fileKind(st)})` };
+    if (st.size > maxBytes) return { refused: 'too-large', why: `is ${st.size} bytes, over the limit of ${maxBytes}` };
     const bytes = Buffer.allocUnsafe(st.size);
     let got = 0;
     while (got < st.size) {
-      const n = readSync(fd, bytes, got, st.size - got, null);
+      // One read moves at most 1 GiB (the kernel and Node cap a single read below 2 GiB).
+      const n = readSync(fd, bytes, got, Math.min(st.size - got, READ_CHUNK), null);
       if (n === 0) return { refused: 'changed', why: `shrank while it was read (${got} of ${st.size} bytes)` };
       got += n;
     }
