@@ -1,0 +1,212 @@
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostPath, testnetDown, testnetUp, type Testnet } from '../src/testnet/index.ts';
+import { cli } from './support/cli.ts';
+
+// Section 3 of the trust boundary: nothing outside allowedPaths is written or removed on a
+// machine, and strata's records there are private. Real sshd test hosts, real symlinks made
+// inside a host. Every link points at a sentinel directory in the host's own /tmp (outside
+// allowedPaths, private to the host): never at the real machine's /etc.
+let work: string;
+let net: Testnet;
+let root: string;
+let stateDir: string;
+const on = (p: string) => hostPath(net.hosts[0]!, p);
+const SENTINEL_PASSWD = 'root:x:0:0:sentinel:/root:/bin/sh\n';
+
+const files: Record<string, string> = {
+  'strata.yaml': 'name: writes\nnetwork: [network.yaml, testnet/network.physical.yaml]\nservices: services.yaml\ndistribution: distribution.yaml\n',
+  'network.yaml': [
+    'machines:',
+    '  m1:',
+    '    allowedPaths: [/tmp/allowed, /tmp/allowed2]',
+    '    directories:',
+    '      - { path: /tmp/allowed/made, mode: "0750" }',
+    '    files:',
+    '      - { path: /tmp/allowed/etc/app.conf, content: "secret = 1\\n", mode: "0600" }',
+    '',
+  ].join('\n'),
+  'services.yaml': [
+    'services:',
+    '  site:',
+    '    type: file',
+    '    artifact: site',
+    '    path: /tmp/allowed/site',
+    '  worker:',
+    '    type: process',
+    '    start: touch "$STATE_DIR/made-by-service"; exec sleep 600',
+    '    env: { TOKEN: "not-for-others" }',
+    '',
+  ].join('\n'),
+  'distribution.yaml': 'distribution:\n  site: m1\n  worker: m1\n',
+  'site/index.html': '<h1>site</h1>\n',
+  'site/conf/passwd': 'from the repository\n',
+};
+
+const edit = (file: string, from: string, to: string) => {
+  const path = join(work, file);
+  const text = readFileSync(path, 'utf8');
+  if (!text.includes(from)) throw new Error(`${file} has no ${from}`);
+  writeFileSync(path, text.replace(from, to));
+};
+const apply = () => cli('apply', root, '--state', stateDir, '-q');
+const mode = (p: string) => statSync(p).mode & 0o777;
+function lstatSafe(p: string) {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every directory and file strata keeps under the host's ROOT, but the store, the runtime and what services make. */
+function records(dir: string, top = true): { path: string; dir: boolean; mode: number }[] {
+  const out: { path: string; dir: boolean; mode: number }[] = [];
+  for (const name of readdirSync(dir)) {
+    if (top && (name === 'store' || name === 'runtime')) continue;
+    if (name === 'made-by-service') continue;
+    const p = join(dir, name);
+    const st = lstatSync(p);
+    out.push({ path: p, dir: st.isDirectory(), mode: st.mode & 0o777 });
+    if (st.isDirectory()) out.push(...records(p, false));
+  }
+  return out;
+}
+function findAll(dir: string, test: (path: string) => boolean): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((rel) => join(dir, rel))
+    .filter((p) => lstatSync(p).isFile() && test(p));
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'strata-writes-'));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(work, name, '..'), { recursive: true });
+    writeFileSync(join(work, name), text);
+  }
+  net = await testnetUp({ dir: join(work, 'testnet'), machines: ['m1'], subnet: '127.0.43' });
+  root = join(work, 'strata.yaml');
+  stateDir = join(work, '.state');
+  mkdirSync(on('/tmp/sentinel'));
+  writeFileSync(on('/tmp/sentinel/passwd'), SENTINEL_PASSWD);
+  writeFileSync(on('/tmp/sentinel/keep'), 'keep\n');
+});
+
+afterAll(async () => {
+  if (net) {
+    if (existsSync(stateDir)) await cli('destroy', root, '--state', stateDir, '-q');
+    await testnetDown(net.dir);
+  }
+  rmSync(work, { recursive: true, force: true });
+});
+
+const sentinelUntouched = () => {
+  expect(readFileSync(on('/tmp/sentinel/passwd'), 'utf8')).toBe(SENTINEL_PASSWD);
+  expect(readFileSync(on('/tmp/sentinel/keep'), 'utf8')).toBe('keep\n');
+  expect(readdirSync(on('/tmp/sentinel')).sort()).toEqual(['keep', 'passwd']);
+};
+
+describe('writes on a machine stay inside allowedPaths', () => {
+  it('refuses a file service whose tree reaches outside through a symlink (conf -> /etc), writing nothing', async () => {
+    mkdirSync(on('/tmp/allowed/site'), { recursive: true });
+    symlinkSync('/tmp/sentinel', on('/tmp/allowed/site/conf'));
+    const r = await apply();
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/refusing path "\/tmp\/allowed\/site\/conf\/passwd": \/tmp\/allowed\/site\/conf is a symbolic link/);
+    sentinelUntouched();
+    // Refused before anything was written: not even the tree's other file.
+    expect(existsSync(on('/tmp/allowed/site/index.html'))).toBe(false);
+    expect(readdirSync(on('/tmp/allowed/site'))).toEqual(['conf']);
+  });
+
+  it('places the tree once the link is gone; records are 0600 in 0700 directories; deployed files keep their modes', async () => {
+    unlinkSync(on('/tmp/allowed/site/conf'));
+    const r = await apply();
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(readFileSync(on('/tmp/allowed/site/conf/passwd'), 'utf8')).toBe('from the repository\n');
+    expect(readdirSync(on('/tmp/allowed/site')).sort()).toEqual(['conf', 'index.html']);
+    // What is deployed keeps the modes the models give it.
+    expect(mode(on('/tmp/allowed/site/index.html'))).toBe(0o644);
+    expect(mode(on('/tmp/allowed/site/conf'))).toBe(0o755);
+    expect(mode(on('/tmp/allowed/etc/app.conf'))).toBe(0o600);
+    expect(mode(on('/tmp/allowed/made'))).toBe(0o750);
+    const strataRoot = on('/var/lib/strata');
+    const made = findAll(strataRoot, (p) => p.endsWith('/made-by-service'));
+    expect(made).toHaveLength(1);
+    expect(mode(made[0]!)).toBe(0o644); // a service still runs with umask 022
+    // The worker's environment file holds its TOKEN: owner only.
+    const envs = findAll(strataRoot, (p) => p.endsWith('/env') && readFileSync(p, 'utf8').includes('not-for-others'));
+    expect(envs).toHaveLength(1);
+    expect(mode(envs[0]!)).toBe(0o600);
+    expect(mode(join(envs[0]!, '..'))).toBe(0o700);
+    const generations = findAll(strataRoot, (p) => /\/generations\/\d+\.json$/.test(p));
+    expect(generations.length).toBeGreaterThan(0);
+    for (const g of generations) {
+      expect(mode(g)).toBe(0o600);
+      expect(mode(join(g, '..'))).toBe(0o700);
+    }
+    const loose = records(strataRoot).filter((e) => e.mode !== (e.dir ? 0o700 : 0o600));
+    expect(loose).toEqual([]);
+  });
+
+  it('destroy removes a link found where a file was placed, never what it points to, and never deletes through a linked directory', async () => {
+    renameSync(on('/tmp/allowed/site/conf'), on('/tmp/allowed/site/conf.moved'));
+    symlinkSync('/tmp/sentinel', on('/tmp/allowed/site/conf'));
+    unlinkSync(on('/tmp/allowed/site/index.html'));
+    symlinkSync('/tmp/sentinel/keep', on('/tmp/allowed/site/index.html'));
+    const r = await cli('destroy', root, '--state', stateDir);
+    expect(r.code).toBe(0);
+    sentinelUntouched();
+    expect(lstatSafe(on('/tmp/allowed/site/index.html'))).toBeUndefined();
+    expect(lstatSafe(on('/tmp/allowed/site/conf'))?.isSymbolicLink()).toBe(true);
+    // The placed file, now only reachable through a path strata does not follow, is left.
+    expect(readFileSync(on('/tmp/allowed/site/conf.moved/passwd'), 'utf8')).toBe('from the repository\n');
+    expect(existsSync(on('/tmp/allowed/etc/app.conf'))).toBe(false);
+    rmSync(on('/tmp/allowed/site'), { recursive: true });
+  });
+
+  it('refuses a symlinked directory on the way to a file service, a machine directory or a machine file, and an allowed path that is a link', async () => {
+    symlinkSync('/tmp/sentinel', on('/tmp/allowed/deep'));
+    symlinkSync('/tmp/sentinel', on('/tmp/allowed2'));
+    const cases: [string, string, string, string, RegExp][] = [
+      ['services.yaml', 'path: /tmp/allowed/site', 'path: /tmp/allowed/deep/site', 'site', /refusing path "\/tmp\/allowed\/deep\/site": \/tmp\/allowed\/deep is a symbolic link/],
+      ['network.yaml', 'path: /tmp/allowed/made,', 'path: /tmp/allowed/deep/made,', 'made', /refusing path "\/tmp\/allowed\/deep\/made": \/tmp\/allowed\/deep is a symbolic link/],
+      ['network.yaml', 'path: /tmp/allowed/etc/app.conf', 'path: /tmp/allowed/deep/app.conf', 'app.conf', /\/tmp\/allowed\/deep is a symbolic link/],
+      ['services.yaml', 'path: /tmp/allowed/site', 'path: /tmp/allowed2/site', 'site', /refusing path "\/tmp\/allowed2\/site": the allowed path \/tmp\/allowed2 is a symbolic link/],
+    ];
+    for (const [file, from, to, name, message] of cases) {
+      edit(file, from, to);
+      const r = await apply();
+      expect(r.code, `${to}: ${r.err}`).toBe(1);
+      expect(r.err).toMatch(message);
+      expect(existsSync(on(`/tmp/sentinel/${name}`))).toBe(false);
+      sentinelUntouched();
+      edit(file, to, from);
+    }
+  });
+
+  it('makes the records of a machine set up by an older runtime private on first contact', async () => {
+    expect((await apply()).code).toBe(0);
+    const strataRoot = on('/var/lib/strata');
+    // As an older runtime left them: 0755 directories, 0644 files, and no marker.
+    for (const e of records(strataRoot)) chmodSync(e.path, e.dir ? 0o755 : 0o644);
+    rmSync(join(strataRoot, '.private-records'));
+    expect(records(strataRoot).filter((e) => e.mode === 0o644).length).toBeGreaterThan(3);
+    const s = await cli('status', root, '--state', stateDir);
+    expect(s.code).toBe(0);
+    const items = findAll(strataRoot, (p) => p.endsWith('/env'));
+    expect(items.length).toBeGreaterThan(0);
+    for (const p of items) {
+      expect(mode(p)).toBe(0o600);
+      expect(mode(join(p, '..'))).toBe(0o700);
+    }
+    // state/ itself is closed; the services' files inside keep their modes.
+    const stateDirs = records(strataRoot).filter((e) => e.dir && e.path.endsWith('/state'));
+    expect(stateDirs.length).toBeGreaterThan(0);
+    for (const e of stateDirs) expect(e.mode).toBe(0o700);
+    for (const e of records(strataRoot).filter((x) => /\/(items|generations)(\/|$)/.test(x.path))) expect(e.mode).toBe(e.dir ? 0o700 : 0o600);
+  });
+});
