@@ -168,24 +168,28 @@ describe('writes on a machine stay inside allowedPaths', () => {
     rmSync(on('/tmp/allowed/site'), { recursive: true });
   });
 
-  it('refuses a symlinked directory on the way to a file service, a machine directory or a machine file, and an allowed path that is a link', async () => {
+  it('refuses a symlinked directory on the way to a file service, a machine directory or a machine file, an allowed path that is a link, and strata\'s own root', async () => {
     symlinkSync('/tmp/sentinel', on('/tmp/allowed/deep'));
     symlinkSync('/tmp/sentinel', on('/tmp/allowed2'));
-    const cases: [string, string, string, string, RegExp][] = [
-      ['services.yaml', 'path: /tmp/allowed/site', 'path: /tmp/allowed/deep/site', 'site', /refusing path "\/tmp\/allowed\/deep\/site": \/tmp\/allowed\/deep is a symbolic link/],
-      ['network.yaml', 'path: /tmp/allowed/made,', 'path: /tmp/allowed/deep/made,', 'made', /refusing path "\/tmp\/allowed\/deep\/made": \/tmp\/allowed\/deep is a symbolic link/],
-      ['network.yaml', 'path: /tmp/allowed/etc/app.conf', 'path: /tmp/allowed/deep/app.conf', 'app.conf', /\/tmp\/allowed\/deep is a symbolic link/],
-      ['services.yaml', 'path: /tmp/allowed/site', 'path: /tmp/allowed2/site', 'site', /refusing path "\/tmp\/allowed2\/site": the allowed path \/tmp\/allowed2 is a symbolic link/],
+    const service = (path: string): [string, string, string] => ['services.yaml', 'path: /tmp/allowed/site', `path: ${path}`];
+    const cases: { edits: [string, string, string][]; message: RegExp }[] = [
+      { edits: [service('/tmp/allowed/deep/site')], message: /refusing path "\/tmp\/allowed\/deep\/site": \/tmp\/allowed\/deep is a symbolic link/ },
+      { edits: [['network.yaml', 'path: /tmp/allowed/made,', 'path: /tmp/allowed/deep/made,']], message: /refusing path "\/tmp\/allowed\/deep\/made": \/tmp\/allowed\/deep is a symbolic link/ },
+      { edits: [['network.yaml', 'path: /tmp/allowed/etc/app.conf', 'path: /tmp/allowed/deep/app.conf']], message: /\/tmp\/allowed\/deep is a symbolic link/ },
+      { edits: [service('/tmp/allowed2/site')], message: /refusing path "\/tmp\/allowed2\/site": the allowed path \/tmp\/allowed2 is a symbolic link/ },
+      // An allowed path that holds the runtime root does not open strata's own records.
+      { edits: [['network.yaml', '/tmp/allowed2]', '/tmp/allowed2, /var/lib]'], service('/var/lib/strata/planted')], message: /\/var\/lib\/strata is inside strata's own root/ },
     ];
-    for (const [file, from, to, name, message] of cases) {
-      edit(file, from, to);
+    for (const { edits, message } of cases) {
+      for (const [file, from, to] of edits) edit(file, from, to);
       const r = await apply();
-      expect(r.code, `${to}: ${r.err}`).toBe(1);
+      expect(r.code, r.err).toBe(1);
       expect(r.err).toMatch(message);
-      expect(existsSync(on(`/tmp/sentinel/${name}`))).toBe(false);
+      expect(readdirSync(on('/tmp/sentinel')).sort()).toEqual(['keep', 'passwd']);
       sentinelUntouched();
-      edit(file, to, from);
+      for (const [file, from, to] of edits) edit(file, to, from);
     }
+    expect(existsSync(on('/var/lib/strata/planted'))).toBe(false);
   });
 
   it('makes the records of a machine set up by an older runtime private on first contact', async () => {

@@ -40,8 +40,9 @@ sleep_briefly() { sleep 0.05 2>/dev/null || sleep 1; }
 
 # ---------------------------------------------------------------- paths outside ROOT
 #
-# A path on the machine may only be written or removed under ROOT or a declared allowed path
-# (an "allowed root"), and never through a symbolic link below one: strata creates no links,
+# A path on the machine may only be written or removed under a declared allowed path (an
+# "allowed root"), never inside ROOT (strata's own records are not the models' to write),
+# and never through a symbolic link at or below an allowed root: strata creates no links,
 # so one found there was put there by someone else and may lead anywhere (`conf -> /etc`).
 # The allowed root's own ancestors are the machine's layout and are followed; the root itself
 # and every component below it must be a real directory. The walk is done on the machine,
@@ -50,8 +51,7 @@ sleep_briefly() { sleep 0.05 2>/dev/null || sleep 1; }
 # removed is named relative to the directory the shell stands in, which a later swap of a
 # component above cannot redirect.
 
-# Sets wr_root to the shortest allowed root (ROOT or a line of file $2) that holds path $1,
-# or dies. The path must be absolute and plain (no ".", "..", or empty segments).
+# Sets wr_root to the shortest allowed root (a line of file $2) that holds path $1, or dies. The path must be absolute and plain (no ".", "..", or empty segments).
 wr_root_of() {
   wr_p=$1
   case $wr_p in
@@ -62,11 +62,10 @@ wr_root_of() {
     */../* | */.. | */./* | */. | *//*) die "refusing path \"$wr_p\": contains . or .. segments" ;;
   esac
   wr_root=
-  wr_consider "$ROOT"
   if [ -f "$2" ]; then
     while IFS= read -r wr_line; do wr_consider "$wr_line"; done <"$2"
   fi
-  [ -n "$wr_root" ] || die "refusing path \"$wr_p\": outside $ROOT and the machine's allowedPaths"
+  [ -n "$wr_root" ] || die "refusing path \"$wr_p\": outside the machine's allowedPaths"
 }
 
 # wr_root_of's test of one candidate root: a plain absolute path that is $wr_p or above it.
@@ -120,6 +119,7 @@ wr_enter() {
   fi
   cd -P -- "$wr_root" 2>/dev/null || die "cannot enter $wr_root"
   wr_at=$PWD wr_at_lex=$wr_root
+  wr_outside_root || return 1
   wr_rest=${wr_p#"$wr_root"}
   wr_rest=${wr_rest#/}
   while [ -n "$wr_rest" ]; do
@@ -155,6 +155,16 @@ wr_step() {
     wr_refuse "$wr_at_lex changed while it was checked (it now leads to $PWD)" || return 1
   fi
   wr_at=$PWD
+  wr_outside_root
+}
+
+# Refuses the directory the walk stands in ($PWD, physical) when it is ROOT or inside it,
+# however it was reached: an allowed path holding ROOT does not open strata's records.
+wr_outside_root() {
+  [ -n "${wr_root_real:-}" ] || wr_root_real=$(cd -P -- "$ROOT" 2>/dev/null && pwd -P) || wr_root_real=$ROOT
+  case $PWD in
+    "$wr_root_real" | "$wr_root_real"/*) wr_refuse "$wr_at_lex is inside strata's own root $ROOT" ;;
+  esac
 }
 
 # Whether the directory the shell stands in is still the one its path names (checked right
