@@ -1,4 +1,6 @@
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,6 +84,7 @@ function findAll(dir: string, test: (path: string) => boolean): string[] {
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'strata-writes-'));
+  for (let i = 0; i < 150; i++) files[`race/conf/f${String(i).padStart(3, '0')}`] = `file ${i}\n`;
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(join(work, name, '..'), { recursive: true });
     writeFileSync(join(work, name), text);
@@ -172,7 +175,9 @@ describe('writes on a machine stay inside allowedPaths', () => {
     symlinkSync('/tmp/sentinel', on('/tmp/allowed/deep'));
     symlinkSync('/tmp/sentinel', on('/tmp/allowed2'));
     const service = (path: string): [string, string, string] => ['services.yaml', 'path: /tmp/allowed/site', `path: ${path}`];
-    const cases: { edits: [string, string, string][]; message: RegExp }[] = [
+    const cases: { edits: [string, string, string][]; message: RegExp; link?: [string, string] }[] = [
+      // A link where a machine file is to be placed is refused too (not replaced, not written through).
+      { edits: [], link: ['/tmp/sentinel/passwd', '/tmp/allowed/etc/app.conf'], message: /refusing path "\/tmp\/allowed\/etc\/app.conf": \/tmp\/allowed\/etc\/app.conf is a symbolic link/ },
       { edits: [service('/tmp/allowed/deep/site')], message: /refusing path "\/tmp\/allowed\/deep\/site": \/tmp\/allowed\/deep is a symbolic link/ },
       { edits: [['network.yaml', 'path: /tmp/allowed/made,', 'path: /tmp/allowed/deep/made,']], message: /refusing path "\/tmp\/allowed\/deep\/made": \/tmp\/allowed\/deep is a symbolic link/ },
       { edits: [['network.yaml', 'path: /tmp/allowed/etc/app.conf', 'path: /tmp/allowed/deep/app.conf']], message: /\/tmp\/allowed\/deep is a symbolic link/ },
@@ -180,14 +185,22 @@ describe('writes on a machine stay inside allowedPaths', () => {
       // An allowed path that holds the runtime root does not open strata's own records.
       { edits: [['network.yaml', '/tmp/allowed2]', '/tmp/allowed2, /var/lib]'], service('/var/lib/strata/planted')], message: /\/var\/lib\/strata is inside strata's own root/ },
     ];
-    for (const { edits, message } of cases) {
+    for (const { edits, message, link } of cases) {
       for (const [file, from, to] of edits) edit(file, from, to);
+      if (link) {
+        mkdirSync(on(join(link[1], '..')), { recursive: true });
+        symlinkSync(link[0], on(link[1]));
+      }
       const r = await apply();
       expect(r.code, r.err).toBe(1);
       expect(r.err).toMatch(message);
       expect(readdirSync(on('/tmp/sentinel')).sort()).toEqual(['keep', 'passwd']);
       sentinelUntouched();
       for (const [file, from, to] of edits) edit(file, to, from);
+      if (link) {
+        expect(lstatSafe(on(link[1]))?.isSymbolicLink()).toBe(true);
+        unlinkSync(on(link[1]));
+      }
     }
     expect(existsSync(on('/var/lib/strata/planted'))).toBe(false);
   });
@@ -212,5 +225,57 @@ describe('writes on a machine stay inside allowedPaths', () => {
     expect(stateDirs.length).toBeGreaterThan(0);
     for (const e of stateDirs) expect(e.mode).toBe(0o700);
     for (const e of records(strataRoot).filter((x) => /\/(items|generations)(\/|$)/.test(x.path))) expect(e.mode).toBe(e.dir ? 0o700 : 0o600);
+  });
+
+  it('a directory flipped to and from a link while files are placed and removed never lets a write or a removal through', async () => {
+    edit('services.yaml', 'services:\n', 'services:\n  race:\n    type: file\n    artifact: race\n    path: /tmp/race/site\n');
+    edit('distribution.yaml', 'distribution:\n', 'distribution:\n  race: m1\n');
+    edit('network.yaml', '/tmp/allowed2]', '/tmp/allowed2, /tmp/race]');
+    mkdirSync(on('/tmp/race/site/conf'), { recursive: true });
+    // A sentinel holding files of the same names as the tree: a write or a removal through the
+    // link would change it.
+    const raceSentinel = on('/tmp/race-sentinel');
+    mkdirSync(raceSentinel);
+    const names = Object.keys(files).filter((n) => n.startsWith('race/conf/')).map((n) => n.slice('race/conf/'.length));
+    for (const n of names) writeFileSync(join(raceSentinel, n), `sentinel ${n}\n`);
+    const raceSentinelUntouched = () => {
+      expect(readdirSync(raceSentinel).sort()).toEqual([...names].sort());
+      for (const n of names) expect(readFileSync(join(raceSentinel, n), 'utf8')).toBe(`sentinel ${n}\n`);
+    };
+    // The flipper runs outside the host's namespace: its link is relative, so it leads to the
+    // host's own sentinel from either side, and `mv -T` never moves into what a link names.
+    // conf is a directory most of the time, a link for a few milliseconds of every 20.
+    const script = 'while :; do mv -T conf conf.d; ln -s ../../race-sentinel conf; sleep 0.003; rm -f conf; mv -T conf.d conf; sleep 0.01; done 2>/dev/null';
+    const flip = () =>
+      spawn('sh', ['-c', script], {
+        cwd: on('/tmp/race/site'),
+        stdio: 'ignore',
+      });
+    const stop = async (p: ReturnType<typeof flip>) => {
+      const exited = once(p, 'exit');
+      p.kill('SIGKILL');
+      await exited;
+      const conf = lstatSafe(on('/tmp/race/site/conf'));
+      if (conf?.isSymbolicLink()) unlinkSync(on('/tmp/race/site/conf'));
+      if (existsSync(on('/tmp/race/site/conf.d'))) {
+        rmSync(on('/tmp/race/site/conf'), { recursive: true, force: true });
+        renameSync(on('/tmp/race/site/conf.d'), on('/tmp/race/site/conf'));
+      }
+    };
+    const flipper = flip();
+    const r = await apply();
+    await stop(flipper);
+    // Placed, or refused because the walk caught the flip: either way nothing reached the sentinel.
+    raceSentinelUntouched();
+    expect([0, 1]).toContain(r.code);
+    if (r.code === 1) expect(r.err).toMatch(/refusing path "\/tmp\/race\/site\/conf\/f\d+": /);
+    expect((await apply()).code).toBe(0);
+    expect(readdirSync(on('/tmp/race/site/conf'))).toHaveLength(150);
+    const remover = flip();
+    edit('distribution.yaml', '  race: m1\n', '');
+    const d = await apply();
+    await stop(remover);
+    expect(d.code).toBe(0);
+    raceSentinelUntouched();
   });
 });
