@@ -51,7 +51,8 @@ sleep_briefly() { sleep 0.05 2>/dev/null || sleep 1; }
 # removed is named relative to the directory the shell stands in, which a later swap of a
 # component above cannot redirect.
 
-# Sets wr_root to the shortest allowed root (a line of file $2) that holds path $1, or dies. The path must be absolute and plain (no ".", "..", or empty segments).
+# Sets wr_root to the shortest allowed root (a line of file $2) that holds path $1, or dies.
+# The path must be absolute and plain (no ".", "..", or empty segments).
 wr_root_of() {
   wr_p=$1
   case $wr_p in
@@ -480,14 +481,14 @@ process_probe() {
 # activation removes nothing it did not write.
 file_activate() {
   d=$1
-  target=$(field "$d" path)
-  src=$ROOT/store/$(field "$d" artifact)
-  [ -d "$src" ] || die "artifact is not in the store"
-  wr_root_of "$target" "$d/allowed"
-  (cd "$src" && find . -type f) | sed 's|^\./||' >"$d/tree" || die "cannot list the artifact"
+  fa_target=$(field "$d" path)
+  fa_src=$ROOT/store/$(field "$d" artifact)
+  [ -d "$fa_src" ] || die "artifact is not in the store"
+  wr_root_of "$fa_target" "$d/allowed"
+  (cd "$fa_src" && find . -type f) | sed 's|^\./||' >"$d/tree" || die "cannot list the artifact"
   : >"$d/placed"
   umask 022
-  wr_enter "$target" check
+  wr_enter "$fa_target" check
   if [ -n "$wr_reached" ]; then
     fa_top=$wr_at
     while IFS= read -r fa_rel; do
@@ -495,7 +496,7 @@ file_activate() {
       [ -z "$fa_name" ] || fa_final_ok
     done <"$d/tree"
   fi
-  wr_enter "$target" create
+  wr_enter "$fa_target" create
   fa_top=$wr_at
   fa_stage=$fa_top/.strata-new.$$
   rm -rf -- "$fa_stage"
@@ -506,27 +507,27 @@ file_activate() {
     fa_walk "$fa_rel" create
     fa_final_ok
     fa_n=$((fa_n + 1))
-    cp -p -- "$src/$fa_rel" "$fa_stage/$fa_n" || die "cannot copy $target/$fa_rel"
+    cp -p -- "$fa_src/$fa_rel" "$fa_stage/$fa_n" || die "cannot copy $fa_target/$fa_rel"
     wr_still_here
     mv -fT -- "$fa_stage/$fa_n" "./$fa_name" 2>/dev/null ||
-      { fa_final_ok && mv -f -- "$fa_stage/$fa_n" "./$fa_name"; } || die "cannot place $target/$fa_rel"
+      { fa_final_ok && mv -f -- "$fa_stage/$fa_n" "./$fa_name"; } || die "cannot place $fa_target/$fa_rel"
     printf '%s\n' "$fa_rel" >>"$d/placed"
   done <"$d/tree"
   cd / && rm -rf -- "$fa_stage"
   trap - EXIT
   umask 077
   # Checksums of what was placed, so `status` can tell a file someone changed.
-  (cd "$target" && while IFS= read -r rel; do sha256sum -- "$rel"; done <"$d/placed") >"$d/sums" || die "cannot checksum $target"
+  (cd "$fa_target" && while IFS= read -r rel; do sha256sum -- "$rel"; done <"$d/placed") >"$d/sums" || die "cannot checksum $fa_target"
 }
 
-# Stands in the directory of file $1 (relative to the item's path, whose physical path
-# fa_top is) and sets fa_name to its last component; $2 is the mode, as for wr_enter.
+# Stands in the directory of file $1 (relative to the item's path fa_target, whose physical
+# path fa_top is) and sets fa_name to its last component; $2 is the mode, as for wr_enter.
 # "check" empties fa_name when a directory on the way does not exist yet; "remove" returns 1
 # when the file is not to be removed (its directory is missing or reached through a link).
 fa_walk() {
-  wr_p=$target/$1 wr_mode=$2
-  cd -P -- "$fa_top" 2>/dev/null && [ "$PWD" = "$fa_top" ] || wr_refuse "$target changed while it was written" || return 1
-  wr_at=$fa_top wr_at_lex=$target fa_name=$1
+  wr_p=$fa_target/$1 wr_mode=$2
+  cd -P -- "$fa_top" 2>/dev/null && [ "$PWD" = "$fa_top" ] || wr_refuse "$fa_target changed while it was written" || return 1
+  wr_at=$fa_top wr_at_lex=$fa_target fa_name=$1
   while :; do
     case $fa_name in
       */*) wr_c=${fa_name%%/*} fa_name=${fa_name#*/} ;;
@@ -552,10 +553,10 @@ fa_final_ok() {
 # now reached only through a link, is left alone (said on stderr).
 file_deactivate() {
   d=$1
-  target=$(field "$d" path)
-  wr_root_of "$target" "$d/allowed"
+  fa_target=$(field "$d" path)
+  wr_root_of "$fa_target" "$d/allowed"
   [ -f "$d/placed" ] || return 0
-  wr_enter "$target" remove || { cd /; return 0; }
+  wr_enter "$fa_target" remove || { cd /; return 0; }
   fa_top=$wr_at
   while IFS= read -r fa_rel; do
     fa_walk "$fa_rel" remove || continue
@@ -584,13 +585,13 @@ script_run() {
 # mode of the directory the walk stands in (`chmod .`: never through a link).
 directory_activate() {
   d=$1
-  target=$(field "$d" path)
-  mode=$(field "$d" mode)
-  case $mode in '' | *[!0-7]*) die "unsafe directory mode: $mode" ;; esac
+  dd_target=$(field "$d" path)
+  dd_mode=$(field "$d" mode)
+  case $dd_mode in '' | *[!0-7]*) die "unsafe directory mode: $dd_mode" ;; esac
   umask 022
-  wr_root_of "$target" "$d/allowed"
-  wr_enter "$target" create
-  chmod -- "$mode" . || die "cannot set the mode of $target"
+  wr_root_of "$dd_target" "$d/allowed"
+  wr_enter "$dd_target" create
+  chmod -- "$dd_mode" . || die "cannot set the mode of $dd_target"
   cd /
 }
 
@@ -598,15 +599,15 @@ directory_activate() {
 # rmdir runs in the checked parent, so neither a link on the way nor one at the place itself
 # is followed (rmdir of a link fails).
 directory_deactivate() {
-  target=$(field "$1" path)
-  wr_root_of "$target" "$1/allowed"
-  if [ "$target" = "$wr_root" ]; then
-    rmdir -- "$target" 2>/dev/null
+  dd_target=$(field "$1" path)
+  wr_root_of "$dd_target" "$1/allowed"
+  if [ "$dd_target" = "$wr_root" ]; then
+    rmdir -- "$dd_target" 2>/dev/null
     return 0
   fi
-  dd_parent=${target%/*}
+  dd_parent=${dd_target%/*}
   wr_enter "${dd_parent:-/}" remove || { cd /; return 0; }
-  [ -L "./${target##*/}" ] || rmdir -- "./${target##*/}" 2>/dev/null
+  [ -L "./${dd_target##*/}" ] || rmdir -- "./${dd_target##*/}" 2>/dev/null
   cd /
   return 0
 }
