@@ -4,6 +4,9 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalTarget } from '../src/targets/local.ts';
+import { MachineRuntime } from '../src/targets/machineRuntime.ts';
+import { runtimePath } from '../src/targets/runtime/script.ts';
 import { hostPath, testnetDown, testnetUp, type Testnet } from '../src/testnet/index.ts';
 import { cli } from './support/cli.ts';
 
@@ -277,5 +280,30 @@ describe('writes on a machine stay inside allowedPaths', () => {
     await stop(remover);
     expect(d.code).toBe(0);
     raceSentinelUntouched();
+  });
+});
+
+describe('the runtime strata installs', () => {
+  it('is writable by its owner only, whatever umask the session has; an older install is fixed on first contact', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'strata-writes-umask-'));
+    const old = process.umask(0o000); // commands inherit it, as from a permissive SSH session
+    try {
+      for (const [name, fresh] of [['fresh', true], ['installed', false]] as const) {
+        const root = join(base, name, 'root');
+        const rt = new MachineRuntime(new LocalTarget('m1'), root, '127.0.43.9');
+        if (fresh) rt.expectFresh();
+        await rt.lock('erin:1:e');
+        await rt.unlock('erin:1:e');
+        for (const p of [root, join(root, 'runtime'), runtimePath(root)]) expect(mode(p) & 0o022, p).toBe(0);
+        // As an older strata left it: loose, and no marker yet.
+        for (const p of [root, join(root, 'runtime'), runtimePath(root)]) chmodSync(p, 0o777);
+        rmSync(join(root, '.private-records'));
+        await rt.status();
+        for (const p of [root, join(root, 'runtime'), runtimePath(root)]) expect(mode(p) & 0o022, p).toBe(0);
+      }
+    } finally {
+      process.umask(old);
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });

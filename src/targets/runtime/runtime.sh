@@ -1018,9 +1018,11 @@ lock_unguard() {
 # A machine set up by an older runtime has world-readable records (0644 files in 0755
 # directories): on first contact they are made private, once (the marker then costs a `test`
 # per command). The items' specs, generations and the lock are strata's alone (-R); state/
-# itself is closed (0700), and the services' files inside keep their modes.
+# itself is closed (0700), and the services' files inside keep their modes. ROOT and the
+# runtime root runs are made writable by their owner only, whatever umask installed them.
 private_records() {
   [ -d "$ROOT" ] && [ ! -f "$ROOT/.private-records" ] || return 0
+  chmod go-w -- "$ROOT" "$ROOT/runtime" "$ROOT"/runtime/*.sh 2>/dev/null
   set --
   for pr_d in items generations lock; do
     [ ! -d "$ROOT/$pr_d" ] || [ -L "$ROOT/$pr_d" ] || set -- "$@" "$ROOT/$pr_d"
