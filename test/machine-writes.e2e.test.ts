@@ -31,6 +31,10 @@ const files: Record<string, string> = {
     '      - { path: /tmp/allowed/made, mode: "0750" }',
     '    files:',
     '      - { path: /tmp/allowed/etc/app.conf, content: "secret = 1\\n", mode: "0600" }',
+    // Its runtime root lies under its allowed path: a tree placed at /tmp must not reach into it.
+    '  m2:',
+    '    root: /tmp/r2',
+    '    allowedPaths: [/tmp]',
     '',
   ].join('\n'),
   'services.yaml': [
@@ -48,6 +52,7 @@ const files: Record<string, string> = {
   'distribution.yaml': 'distribution:\n  site: m1\n  worker: m1\n',
   'site/index.html': '<h1>site</h1>\n',
   'site/conf/passwd': 'from the repository\n',
+  'planter/r2/planted': 'over the records\n',
 };
 
 const edit = (file: string, from: string, to: string) => {
@@ -92,7 +97,7 @@ beforeAll(async () => {
     mkdirSync(join(work, name, '..'), { recursive: true });
     writeFileSync(join(work, name), text);
   }
-  net = await testnetUp({ dir: join(work, 'testnet'), machines: ['m1'], subnet: '127.0.43' });
+  net = await testnetUp({ dir: join(work, 'testnet'), machines: ['m1', 'm2'], subnet: '127.0.43' });
   root = join(work, 'strata.yaml');
   stateDir = join(work, '.state');
   mkdirSync(on('/tmp/sentinel'));
@@ -185,8 +190,15 @@ describe('writes on a machine stay inside allowedPaths', () => {
       { edits: [['network.yaml', 'path: /tmp/allowed/made,', 'path: /tmp/allowed/deep/made,']], message: /refusing path "\/tmp\/allowed\/deep\/made": \/tmp\/allowed\/deep is a symbolic link/ },
       { edits: [['network.yaml', 'path: /tmp/allowed/etc/app.conf', 'path: /tmp/allowed/deep/app.conf']], message: /\/tmp\/allowed\/deep is a symbolic link/ },
       { edits: [service('/tmp/allowed2/site')], message: /refusing path "\/tmp\/allowed2\/site": the allowed path \/tmp\/allowed2 is a symbolic link/ },
-      // An allowed path that holds the runtime root does not open strata's own records.
-      { edits: [['network.yaml', '/tmp/allowed2]', '/tmp/allowed2, /var/lib]'], service('/var/lib/strata/planted')], message: /\/var\/lib\/strata is inside strata's own root/ },
+      // An allowed path that holds the runtime root does not open strata's own records (the
+      // models cannot name a path inside it: validation refuses that; a tree can still lead there).
+      {
+        edits: [
+          ['services.yaml', 'services:\n', 'services:\n  planter:\n    type: file\n    artifact: planter\n    path: /tmp\n'],
+          ['distribution.yaml', 'distribution:\n', 'distribution:\n  planter: m2\n'],
+        ],
+        message: /refusing path "\/tmp\/r2\/planted": \/tmp\/r2 is inside strata's own root \/tmp\/r2/,
+      },
     ];
     for (const { edits, message, link } of cases) {
       for (const [file, from, to] of edits) edit(file, from, to);
@@ -205,7 +217,7 @@ describe('writes on a machine stay inside allowedPaths', () => {
         unlinkSync(on(link[1]));
       }
     }
-    expect(existsSync(on('/var/lib/strata/planted'))).toBe(false);
+    expect(existsSync(hostPath(net.hosts[1]!, '/tmp/r2/planted'))).toBe(false);
   });
 
   it('makes the records of a machine set up by an older runtime private on first contact', async () => {
