@@ -286,8 +286,8 @@ describe('writes on a machine stay inside allowedPaths', () => {
     expect([0, 1]).toContain(r.code);
     if (r.code === 1) expect(r.err).toMatch(/refusing path "\/tmp\/race\/site\/conf\/f\d+": /);
     if (r.code === 1) {
-      // Refused: placed once left alone. (Placed under the flips, its files are wherever the
-      // flipper moved their directory to, inside the allowed path.)
+      // Refused: with the flipper stopped, it is placed. (Placed under the flips, its files
+      // are wherever the flipper moved their directory to, inside the allowed path.)
       expect((await apply()).code).toBe(0);
       expect(readdirSync(on('/tmp/race/site/conf'))).toHaveLength(80);
     }
