@@ -45,7 +45,8 @@ const files: Record<string, string> = {
     '    path: /tmp/allowed/site',
     '  worker:',
     '    type: process',
-    '    start: touch "$STATE_DIR/made-by-service"; exec sleep 600',
+    // It drops its privileges, as a PostgreSQL server does: its STATE_DIR must stay reachable.
+    '    start: chown nobody "$STATE_DIR" && echo started && exec setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c \'touch "$STATE_DIR/made-by-service" && exec sleep 600\'',
     '    env: { TOKEN: "not-for-others" }',
     '',
   ].join('\n'),
@@ -83,6 +84,18 @@ function records(dir: string, top = true): { path: string; dir: boolean; mode: n
     if (st.isDirectory()) out.push(...records(p, false));
   }
   return out;
+}
+/**
+ * Records whose mode is not 0600 (files) or 0700 (directories). The directories between ROOT
+ * and a STATE_DIR are 0711 instead: a service that drops its privileges reaches its STATE_DIR
+ * through them, while nobody else may list them.
+ */
+function loose(strataRoot: string): { path: string; mode: number }[] {
+  const stateDirs = findAll(strataRoot, (p) => p.endsWith('/made-by-service')).map((p) => join(p, '..'));
+  const aboveState = (p: string) => stateDirs.some((s) => s.startsWith(`${p}/`));
+  return records(strataRoot)
+    .filter((e) => e.mode !== (e.dir ? (aboveState(e.path) ? 0o711 : 0o700) : 0o600))
+    .map(({ path, mode }) => ({ path, mode }));
 }
 function findAll(dir: string, test: (path: string) => boolean): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })
@@ -148,6 +161,7 @@ describe('writes on a machine stay inside allowedPaths', () => {
     const made = findAll(strataRoot, (p) => p.endsWith('/made-by-service'));
     expect(made).toHaveLength(1);
     expect(mode(made[0]!)).toBe(0o644); // a service still runs with umask 022
+    expect(statSync(made[0]!).uid).not.toBe(0);
     // The worker's environment file holds its TOKEN: owner only.
     const envs = findAll(strataRoot, (p) => p.endsWith('/env') && readFileSync(p, 'utf8').includes('not-for-others'));
     expect(envs).toHaveLength(1);
@@ -159,8 +173,20 @@ describe('writes on a machine stay inside allowedPaths', () => {
       expect(mode(g)).toBe(0o600);
       expect(mode(join(g, '..'))).toBe(0o700);
     }
-    const loose = records(strataRoot).filter((e) => e.mode !== (e.dir ? 0o700 : 0o600));
-    expect(loose).toEqual([]);
+    expect(loose(strataRoot)).toEqual([]);
+  });
+
+  it('a link put in place of a service\'s log (its STATE_DIR is the service\'s own) is not written through', async () => {
+    const stateOfWorker = join(findAll(on('/var/lib/strata'), (p) => p.endsWith('/made-by-service'))[0]!, '..');
+    unlinkSync(join(stateOfWorker, 'log'));
+    symlinkSync('/tmp/sentinel/passwd', join(stateOfWorker, 'log'));
+    edit('services.yaml', 'TOKEN: "not-for-others"', 'TOKEN: "still-not-for-others"');
+    const r = await apply();
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    sentinelUntouched();
+    expect(lstatSync(join(stateOfWorker, 'log')).isFile()).toBe(true);
+    expect(readFileSync(join(stateOfWorker, 'log'), 'utf8')).toBe('started\n');
   });
 
   it('destroy removes a link found where a file was placed, never what it points to, and never deletes through a linked directory', async () => {
@@ -239,11 +265,9 @@ describe('writes on a machine stay inside allowedPaths', () => {
       expect(mode(p)).toBe(0o600);
       expect(mode(join(p, '..'))).toBe(0o700);
     }
-    // state/ itself is closed; the services' files inside keep their modes.
-    const stateDirs = records(strataRoot).filter((e) => e.dir && e.path.endsWith('/state'));
-    expect(stateDirs.length).toBeGreaterThan(0);
-    for (const e of stateDirs) expect(e.mode).toBe(0o700);
-    for (const e of records(strataRoot).filter((x) => /\/(items|generations)(\/|$)/.test(x.path))) expect(e.mode).toBe(e.dir ? 0o700 : 0o600);
+    // The directories above a STATE_DIR can no longer be listed; the services' files keep their modes.
+    expect(loose(strataRoot)).toEqual([]);
+    expect(mode(findAll(strataRoot, (p) => p.endsWith('/made-by-service'))[0]!)).toBe(0o644);
   });
 
   it('a directory flipped to and from a link while files are placed and removed never lets a write or a removal through', async () => {

@@ -315,7 +315,7 @@ workdir_of() {
 process_spawn() {
   d=$1 key=$2
   st=$ROOT/state/$key
-  [ -d "$st" ] || mkdir -p "$st" || { printf 'cannot create %s\n' "$st" >&2; return 1; }
+  [ -d "$st" ] || { mkdir -p "$st" && state_reachable "$st"; } || { printf 'cannot create %s\n' "$st" >&2; return 1; }
   getf art "$d/artifact"
   if [ -n "$art" ]; then
     wd=$ROOT/store/$art
@@ -323,6 +323,7 @@ process_spawn() {
   else
     wd=$st
   fi
+  log_safe "$st"
   (
     cd "$wd" || exit 127
     umask 022 # the service's own, as before strata's records became private
@@ -344,7 +345,7 @@ process_activate_all() {
   not_ready=
   fresh=
   for key; do [ -d "$ROOT/state/$key" ] || fresh="$fresh $key"; done
-  [ -z "$fresh" ] || mkdirs_under "$ROOT/state" $fresh
+  [ -z "$fresh" ] || { mkdirs_under "$ROOT/state" $fresh && state_reachable "$ROOT/state/${fresh##* }"; }
   list=$ROOT/items/.ports.$$
   port_list "$list" "$@"
   listening_keys "$list"
@@ -420,7 +421,7 @@ process_abandon() {
   {
     printf '%s\n' "$2"
     printf -- '--- last lines of %s/log ---\n' "$st"
-    tail -n 20 "$st/log"
+    log_tail "$st"
   } >>"$ROOT/items/.err.$key" 2>&1
   process_stop "$ROOT/items/$key"
   [ -n "${keep_failed:-}" ] || rm -rf "$ROOT/items/$key"
@@ -572,11 +573,12 @@ file_deactivate() {
 script_run() {
   d=$1 key=$2 which=$3
   st=$(state_dir "$key")
-  mkdir -p "$st"
+  [ -d "$st" ] || { mkdir -p "$st" && state_reachable "$st"; }
   wd=$(workdir_of "$d" "$st") || exit 1
   [ -f "$wd/$which" ] || { [ "$which" = deactivate ] && return 0; die "the artifact has no \"$which\" script"; }
+  log_safe "$st"
   (cd "$wd" && umask 022 && STATE_DIR=$st && export STATE_DIR && . "$d/env" && sh "./$which") </dev/null >>"$st/log" 2>&1 ||
-    { tail -n 20 "$st/log" >&2; die "$which script failed"; }
+    { log_tail "$st" >&2; die "$which script failed"; }
 }
 
 # ---------------------------------------------------------------- module: directory
@@ -1015,10 +1017,35 @@ lock_unguard() {
 
 # ---------------------------------------------------------------- private records
 
+# A STATE_DIR may belong to its service (one that drops its privileges chowns it), so its log
+# is only opened by root as a regular file: a link there (which would make root append the
+# service's output to any file) or a FIFO is removed first.
+log_safe() {
+  if [ -L "$1/log" ] || { [ -e "$1/log" ] && [ ! -f "$1/log" ] && [ ! -d "$1/log" ]; }; then rm -f -- "$1/log"; fi
+}
+
+# The end of STATE_DIR $1's log, for an error message; never read through a link.
+log_tail() { [ -L "$1/log" ] || tail -n 20 -- "$1/log"; }
+
+# A service that drops its privileges (a PostgreSQL server runs as postgres) must reach its
+# STATE_DIR $1 by path: the directories between ROOT and it, made 0700 by the umask, become
+# 0711 (traversable, but nobody else may list them). STATE_DIR itself stays 0700 for the
+# service to chown. Called when a state directory is made.
+state_reachable() {
+  sr_d=${1%/*}
+  set --
+  while [ "$sr_d" != "$ROOT" ] && [ "${#sr_d}" -gt "${#ROOT}" ]; do
+    set -- "$@" "$sr_d"
+    sr_d=${sr_d%/*}
+  done
+  [ $# -eq 0 ] || chmod go+x -- "$@"
+}
+
 # A machine set up by an older runtime has world-readable records (0644 files in 0755
 # directories): on first contact they are made private, once (the marker then costs a `test`
 # per command). The items' specs, generations and the lock are strata's alone (-R); state/
-# itself is closed (0700), and the services' files inside keep their modes. ROOT and the
+# can no longer be listed (0711, see state_reachable), each STATE_DIR and its log are closed,
+# and the services' files inside keep their modes. ROOT and the
 # runtime root runs are made writable by their owner only, whatever umask installed them.
 private_records() {
   [ -d "$ROOT" ] && [ ! -f "$ROOT/.private-records" ] || return 0
@@ -1028,7 +1055,17 @@ private_records() {
     [ ! -d "$ROOT/$pr_d" ] || [ -L "$ROOT/$pr_d" ] || set -- "$@" "$ROOT/$pr_d"
   done
   [ $# -eq 0 ] || chmod -R go= -- "$@" 2>/dev/null
-  if [ -d "$ROOT/state" ] && [ ! -L "$ROOT/state" ]; then chmod go= -- "$ROOT/state"; fi
+  if [ -d "$ROOT/state" ] && [ ! -L "$ROOT/state" ]; then
+    chmod go-rw -- "$ROOT/state"
+    set --
+    for pr_d in "$ROOT"/state/*/; do
+      pr_d=${pr_d%/}
+      [ -d "$pr_d" ] && [ ! -L "$pr_d" ] || continue
+      set -- "$@" "$pr_d"
+      if [ -f "$pr_d/log" ] && [ ! -L "$pr_d/log" ]; then set -- "$@" "$pr_d/log"; fi
+    done
+    [ $# -eq 0 ] || chmod go= -- "$@"
+  fi
   : >"$ROOT/.private-records"
 }
 
