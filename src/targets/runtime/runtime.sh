@@ -705,7 +705,10 @@ pack_dir() {
       done
     (cd "$src" && find . -mindepth 1 \( -path ./log -o -name "*$nl*" \) -prune -o -type f -print) | sed 's|^\./||' |
       while IFS= read -r rel; do
-        cp -- "$src/$rel" "$tmp" 2>/dev/null || continue
+        # -P and the test: a file the service swapped for a link meanwhile is skipped, not
+        # read through (root would ship whatever the link names).
+        cp -P -- "$src/$rel" "$tmp" 2>/dev/null || continue
+        if [ -L "$tmp" ]; then rm -f -- "$tmp"; continue; fi
         printf 'F %s %s %s\n' "$(($(wc -c <"$tmp")))" "$(stat -c %a -- "$src/$rel")" "$rel"
         cat -- "$tmp"
       done
