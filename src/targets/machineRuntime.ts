@@ -270,7 +270,8 @@ export class MachineRuntime {
     const n = RUNTIME_SCRIPT.byteLength;
     const wrapper = [
       `if test -f "$1"; then head -c ${n} >/dev/null;`,
-      `else mkdir -p "\${1%/*}" && head -c ${n} >"$1.tmp.$$" && mv "$1.tmp.$$" "$1" || exit ${INSTALL_FAILED}; fi;`,
+      // umask 022: whatever the session's umask, the runtime root runs is writable by root only.
+      `else umask 022 && mkdir -p "\${1%/*}" && head -c ${n} >"$1.tmp.$$" && mv "$1.tmp.$$" "$1" || exit ${INSTALL_FAILED}; fi;`,
       'exec sh "$@"',
     ].join(' ');
     const argv = ['sh', '-c', wrapper, 'strata', runtimePath(this.root), this.root, ...args];
@@ -281,7 +282,7 @@ export class MachineRuntime {
 
   private async install(): Promise<void> {
     const path = runtimePath(this.root);
-    const r = await this.target.run(['sh', '-c', 'mkdir -p "${1%/*}" && cat > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"', 'strata', path], { input: RUNTIME_SCRIPT });
+    const r = await this.target.run(['sh', '-c', 'umask 022 && mkdir -p "${1%/*}" && cat > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"', 'strata', path], { input: RUNTIME_SCRIPT });
     if (r.code !== 0) throw new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
   }
 

@@ -7,7 +7,11 @@
 # ever expanded inside double quotes. Exit codes: 0 done, 1 failed (reason on stderr),
 # 2 usage, 75 machine locked by someone else.
 set -u
-umask 022
+# The runtime's own records (specs with environments, generations, state, locks) are private:
+# 0600 files in 0700 directories. What is deployed for services (the store, placed files and
+# directories, the processes and scripts themselves) gets umask 022 where it is made.
+umask 077
+unset CDPATH
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 export PATH
 
@@ -34,30 +38,147 @@ check_rel() {
 
 sleep_briefly() { sleep 0.05 2>/dev/null || sleep 1; }
 
-# A path on the machine may only be written under ROOT or under a declared allowed path.
-check_target_path() {
-  p=$1 allowed_file=$2
-  case $p in
+# ---------------------------------------------------------------- paths outside ROOT
+#
+# A path on the machine may only be written or removed under a declared allowed path (an
+# "allowed root"), never inside ROOT (strata's own records are not the models' to write),
+# and never through a symbolic link at or below an allowed root: strata creates no links,
+# so one found there was put there by someone else and may lead anywhere (`conf -> /etc`).
+# The allowed root's own ancestors are the machine's layout and are followed; the root itself
+# and every component below it must be a real directory. The walk is done on the machine,
+# component by component, with `cd -P` (each step checked against the path it should have
+# reached, so a component swapped for a link meanwhile is caught); what is then written or
+# removed is named relative to the directory the shell stands in, which a later swap of a
+# component above cannot redirect.
+
+# Sets wr_root to the shortest allowed root (a line of file $2) that holds path $1, or dies.
+# The path must be absolute and plain (no ".", "..", or empty segments).
+wr_root_of() {
+  wr_p=$1
+  case $wr_p in
     /*) ;;
-    *) die "refusing path \"$p\": not absolute" ;;
+    *) die "refusing path \"$wr_p\": not absolute" ;;
   esac
-  case $p in
-    */../* | */.. | */./* | */. | *//*) die "refusing path \"$p\": contains . or .. segments" ;;
+  case $wr_p in
+    */../* | */.. | */./* | */. | *//*) die "refusing path \"$wr_p\": contains . or .. segments" ;;
   esac
-  real=$(realpath -m -- "$p" 2>/dev/null) || real=$p
-  for a in "$ROOT" $(cat "$allowed_file" 2>/dev/null); do
-    ra=$(realpath -m -- "$a" 2>/dev/null) || ra=$a
-    case $real in
-      "$ra" | "$ra"/*) return 0 ;;
+  wr_root=
+  if [ -f "$2" ]; then
+    while IFS= read -r wr_line; do wr_consider "$wr_line"; done <"$2"
+  fi
+  [ -n "$wr_root" ] || die "refusing path \"$wr_p\": outside the machine's allowedPaths"
+}
+
+# wr_root_of's test of one candidate root: a plain absolute path that is $wr_p or above it.
+wr_consider() {
+  wr_a=$1
+  case $wr_a in
+    /*) ;;
+    *) return 0 ;;
+  esac
+  case $wr_a in
+    */../* | */.. | */./* | */. | *//*) return 0 ;;
+  esac
+  [ "$wr_a" = / ] || wr_a=${wr_a%/}
+  if [ "$wr_a" != / ]; then
+    case $wr_p in
+      "$wr_a" | "$wr_a"/*) ;;
+      *) return 0 ;;
     esac
-    [ "$ra" = / ] && return 0
+  fi
+  if [ -z "$wr_root" ] || [ "${#wr_a}" -lt "${#wr_root}" ]; then wr_root=$wr_a; fi
+}
+
+# Kept for callers of the former name: dies unless path $1 lies under an allowed root.
+check_target_path() { wr_root_of "$1" "$2"; }
+
+# A refusal while walking: activation dies; removal ($wr_mode remove) says why on stderr and
+# returns 1, so that the path is left alone and the rest is still removed.
+wr_refuse() {
+  [ "$wr_mode" = remove ] || die "refusing path \"$wr_p\": $*"
+  printf 'strata-runtime: not removing %s: %s\n' "$wr_p" "$*" >&2
+  return 1
+}
+
+# Enters directory $1 (after wr_root_of), walking down from its allowed root. $2: "create"
+# makes missing components (mode from the umask) and dies on a refusal; "check" only looks
+# (stops at the first missing component, returning 0 with wr_reached empty) and dies on a
+# refusal; "remove" returns 1 on a missing component or a refusal. On success the shell
+# stands in the directory reached, whose physical path is wr_at (wr_at_lex: the same path
+# as the model names it), and wr_reached is 1 when that is $1 itself.
+wr_enter() {
+  wr_p=$1 wr_mode=$2 wr_reached=
+  if [ -L "$wr_root" ]; then
+    wr_refuse "the allowed path $wr_root is a symbolic link (strata follows none at or below an allowed path)" || return 1
+  fi
+  if [ ! -d "$wr_root" ]; then
+    case $wr_mode in
+      create) mkdir -p -- "$wr_root" || die "cannot create $wr_root" ;;
+      check) return 0 ;;
+      *) return 1 ;;
+    esac
+  fi
+  cd -P -- "$wr_root" 2>/dev/null || die "cannot enter $wr_root"
+  wr_at=$PWD wr_at_lex=$wr_root
+  wr_outside_root || return 1
+  wr_rest=${wr_p#"$wr_root"}
+  wr_rest=${wr_rest#/}
+  while [ -n "$wr_rest" ]; do
+    case $wr_rest in
+      */*) wr_c=${wr_rest%%/*} wr_rest=${wr_rest#*/} ;;
+      *) wr_c=$wr_rest wr_rest= ;;
+    esac
+    wr_step "$wr_c" || return 1
+    [ -n "$wr_c" ] || return 0
   done
-  die "refusing path \"$p\": outside $ROOT and the machine's allowedPaths"
+  wr_reached=1
+}
+
+# One step of wr_enter into component $1 of the current directory. In "check" mode a missing
+# component ends the walk (wr_c is emptied: nothing below it exists to be checked).
+wr_step() {
+  wr_at_lex=${wr_at_lex%/}/$1
+  if [ -L "./$1" ]; then
+    wr_refuse "$wr_at_lex is a symbolic link (strata follows none below an allowed path)" || return 1
+  fi
+  if [ ! -e "./$1" ]; then
+    case $wr_mode in
+      create) mkdir -- "./$1" 2>/dev/null || { [ -d "./$1" ] && [ ! -L "./$1" ]; } || die "cannot create $wr_at_lex" ;;
+      check) wr_c= wr_rest=; return 0 ;;
+      *) return 1 ;;
+    esac
+  elif [ ! -d "./$1" ]; then
+    wr_refuse "$wr_at_lex is not a directory" || return 1
+  fi
+  wr_expect=${wr_at%/}/$1
+  cd -P -- "./$1" 2>/dev/null || die "cannot enter $wr_at_lex"
+  if [ "$PWD" != "$wr_expect" ]; then
+    wr_refuse "$wr_at_lex changed while it was checked (it now leads to $PWD)" || return 1
+  fi
+  wr_at=$PWD
+  wr_outside_root
+}
+
+# Refuses the directory the walk stands in ($PWD, physical) when it is ROOT or inside it,
+# however it was reached: an allowed path holding ROOT does not open strata's records.
+wr_outside_root() {
+  [ -n "${wr_root_real:-}" ] || wr_root_real=$(cd -P -- "$ROOT" 2>/dev/null && pwd -P) || wr_root_real=$ROOT
+  case $PWD in
+    "$wr_root_real" | "$wr_root_real"/*) wr_refuse "$wr_at_lex is inside strata's own root $ROOT" ;;
+  esac
+}
+
+# Whether the directory the shell stands in is still the one its path names (checked right
+# before each write or removal in it).
+wr_still_here() {
+  [ . -ef "$wr_at" ] || wr_refuse "${wr_at_lex} changed while it was written (it no longer leads here)"
 }
 
 # Reads entries into DIR until "E" or "Z" (which one: $unpack_end): "D 0 MODE PATH" makes a
 # directory, "F SIZE MODE PATH" is followed by SIZE raw bytes, "T LINES MODE PATH" by LINES
-# lines of text. Text is read by the shell itself: an item's spec costs no process.
+# lines of text. Text is read by the shell itself: an item's spec costs no process. Mode 644
+# means the caller's default (no chmod): 0644 in the store (umask 022), 0600 for a spec
+# (the runtime's umask 077), which is how specs, environments included, stay private.
 unpack() {
   dest=$1
   while IFS=' ' read -r kind a b c; do
@@ -194,7 +315,7 @@ workdir_of() {
 process_spawn() {
   d=$1 key=$2
   st=$ROOT/state/$key
-  [ -d "$st" ] || mkdir -p "$st" || { printf 'cannot create %s\n' "$st" >&2; return 1; }
+  [ -d "$st" ] || { mkdir -p "$st" && state_reachable "$st"; } || { printf 'cannot create %s\n' "$st" >&2; return 1; }
   getf art "$d/artifact"
   if [ -n "$art" ]; then
     wd=$ROOT/store/$art
@@ -202,8 +323,10 @@ process_spawn() {
   else
     wd=$st
   fi
+  log_safe "$st"
   (
     cd "$wd" || exit 127
+    umask 022 # the service's own, as before strata's records became private
     STATE_DIR=$st
     export STATE_DIR
     . "$d/env"
@@ -222,7 +345,7 @@ process_activate_all() {
   not_ready=
   fresh=
   for key; do [ -d "$ROOT/state/$key" ] || fresh="$fresh $key"; done
-  [ -z "$fresh" ] || mkdirs_under "$ROOT/state" $fresh
+  [ -z "$fresh" ] || { mkdirs_under "$ROOT/state" $fresh && state_reachable "$ROOT/state/${fresh##* }"; }
   list=$ROOT/items/.ports.$$
   port_list "$list" "$@"
   listening_keys "$list"
@@ -266,7 +389,7 @@ process_activate_all() {
         st=$ROOT/state/$key
         getf art "$d/artifact"
         if [ -n "$art" ]; then wd=$ROOT/store/$art; else wd=$st; fi
-        (cd "$wd" && STATE_DIR=$st && export STATE_DIR && . "$d/env" && sh "$d/ready_command") </dev/null >/dev/null 2>&1 && continue
+        (cd "$wd" && umask 022 && STATE_DIR=$st && export STATE_DIR && . "$d/env" && sh "$d/ready_command") </dev/null >/dev/null 2>&1 && continue
       elif [ "$waited" -ge 200 ]; then
         continue
       fi
@@ -298,7 +421,7 @@ process_abandon() {
   {
     printf '%s\n' "$2"
     printf -- '--- last lines of %s/log ---\n' "$st"
-    tail -n 20 "$st/log"
+    log_tail "$st"
   } >>"$ROOT/items/.err.$key" 2>&1
   process_stop "$ROOT/items/$key"
   [ -n "${keep_failed:-}" ] || rm -rf "$ROOT/items/$key"
@@ -349,31 +472,100 @@ process_probe() {
 
 # ---------------------------------------------------------------- module: file
 
+# Places the artifact's files under the item's path. Runs in a subshell (it changes the
+# directory and sets an EXIT trap). Every file's path is checked first ("check": no symbolic
+# link or non-directory on the way, none at the file itself), so a refusal writes nothing;
+# then each file is copied into a private staging directory made in the target and renamed
+# over its place from within its checked directory (`mv -T` replaces a link that appeared
+# meanwhile instead of following it). Files keep the artifact's modes (`cp -p`); directories
+# made for them get 0755. `placed` lists what was actually placed, so undoing a failed
+# activation removes nothing it did not write.
 file_activate() {
   d=$1
-  target=$(field "$d" path)
-  check_target_path "$target" "$d/allowed"
-  src=$ROOT/store/$(field "$d" artifact)
-  [ -d "$src" ] || die "artifact is not in the store"
-  mkdir -p "$target" || die "cannot create $target"
-  (cd "$src" && find . -type f) | sed 's|^\./||' >"$d/placed"
-  while IFS= read -r rel; do
-    mkdir -p "$(dirname "$target/$rel")" &&
-      cp -p "$src/$rel" "$target/$rel.strata-new" &&
-      mv -f "$target/$rel.strata-new" "$target/$rel" || die "cannot place $target/$rel"
-  done <"$d/placed"
+  fa_target=$(field "$d" path)
+  fa_src=$ROOT/store/$(field "$d" artifact)
+  [ -d "$fa_src" ] || die "artifact is not in the store"
+  wr_root_of "$fa_target" "$d/allowed"
+  (cd "$fa_src" && find . -type f) | sed 's|^\./||' >"$d/tree" || die "cannot list the artifact"
+  : >"$d/placed"
+  umask 022
+  wr_enter "$fa_target" check
+  if [ -n "$wr_reached" ]; then
+    fa_top=$wr_at
+    while IFS= read -r fa_rel; do
+      fa_walk "$fa_rel" check
+      [ -z "$fa_name" ] || fa_final_ok
+    done <"$d/tree"
+  fi
+  wr_enter "$fa_target" create
+  fa_top=$wr_at
+  fa_stage=$fa_top/.strata-new.$$
+  rm -rf -- "$fa_stage"
+  mkdir -m 700 -- "$fa_stage" || die "cannot create $fa_stage"
+  trap 'rm -rf -- "$fa_stage"' EXIT
+  fa_n=0
+  while IFS= read -r fa_rel; do
+    fa_walk "$fa_rel" create
+    fa_final_ok
+    fa_n=$((fa_n + 1))
+    cp -p -- "$fa_src/$fa_rel" "$fa_stage/$fa_n" || die "cannot copy $fa_target/$fa_rel"
+    wr_still_here
+    mv -fT -- "$fa_stage/$fa_n" "./$fa_name" 2>/dev/null ||
+      { fa_final_ok && mv -f -- "$fa_stage/$fa_n" "./$fa_name"; } || die "cannot place $fa_target/$fa_rel"
+    printf '%s\n' "$fa_rel" >>"$d/placed"
+  done <"$d/tree"
+  cd / && rm -rf -- "$fa_stage"
+  trap - EXIT
+  umask 077
   # Checksums of what was placed, so `status` can tell a file someone changed.
-  (cd "$target" && while IFS= read -r rel; do sha256sum -- "$rel"; done <"$d/placed") >"$d/sums" || die "cannot checksum $target"
+  (cd "$fa_target" && while IFS= read -r rel; do sha256sum -- "$rel"; done <"$d/placed") >"$d/sums" || die "cannot checksum $fa_target"
 }
 
+# Stands in the directory of file $1 (relative to the item's path fa_target, whose physical
+# path fa_top is) and sets fa_name to its last component; $2 is the mode, as for wr_enter.
+# "check" empties fa_name when a directory on the way does not exist yet; "remove" returns 1
+# when the file is not to be removed (its directory is missing or reached through a link).
+fa_walk() {
+  wr_p=$fa_target/$1 wr_mode=$2
+  cd -P -- "$fa_top" 2>/dev/null && [ "$PWD" = "$fa_top" ] || wr_refuse "$fa_target changed while it was written" || return 1
+  wr_at=$fa_top wr_at_lex=$fa_target fa_name=$1
+  while :; do
+    case $fa_name in
+      */*) wr_c=${fa_name%%/*} fa_name=${fa_name#*/} ;;
+      *) return 0 ;;
+    esac
+    wr_step "$wr_c" || return 1
+    if [ -z "$wr_c" ]; then fa_name=; return 0; fi
+  done
+}
+
+# The file's own place (fa_name in the current directory) may be missing or a regular file;
+# a symbolic link or a directory there is refused.
+fa_final_ok() {
+  if [ -L "./$fa_name" ]; then
+    wr_refuse "${wr_at_lex%/}/$fa_name is a symbolic link (strata follows none below an allowed path)"
+  elif [ -d "./$fa_name" ]; then
+    wr_refuse "${wr_at_lex%/}/$fa_name is a directory"
+  fi
+}
+
+# Removes the files the item placed, each from within its checked directory: a link found at
+# a file's place is removed itself (rm never follows it); a file whose directory is gone, or
+# now reached only through a link, is left alone (said on stderr).
 file_deactivate() {
   d=$1
-  target=$(field "$d" path)
-  check_target_path "$target" "$d/allowed"
+  fa_target=$(field "$d" path)
+  wr_root_of "$fa_target" "$d/allowed"
   [ -f "$d/placed" ] || return 0
-  while IFS= read -r rel; do
-    rm -f "$target/$rel"
+  wr_enter "$fa_target" remove || { cd /; return 0; }
+  fa_top=$wr_at
+  while IFS= read -r fa_rel; do
+    fa_walk "$fa_rel" remove || continue
+    if [ -d "./$fa_name" ] && [ ! -L "./$fa_name" ]; then continue; fi
+    wr_still_here || continue
+    rm -f -- "./$fa_name"
   done <"$d/placed"
+  cd /
 }
 
 # ---------------------------------------------------------------- module: script
@@ -381,25 +573,45 @@ file_deactivate() {
 script_run() {
   d=$1 key=$2 which=$3
   st=$(state_dir "$key")
-  mkdir -p "$st"
+  [ -d "$st" ] || { mkdir -p "$st" && state_reachable "$st"; }
   wd=$(workdir_of "$d" "$st") || exit 1
   [ -f "$wd/$which" ] || { [ "$which" = deactivate ] && return 0; die "the artifact has no \"$which\" script"; }
-  (cd "$wd" && STATE_DIR=$st && export STATE_DIR && . "$d/env" && sh "./$which") </dev/null >>"$st/log" 2>&1 ||
-    { tail -n 20 "$st/log" >&2; die "$which script failed"; }
+  log_safe "$st"
+  (cd "$wd" && umask 022 && STATE_DIR=$st && export STATE_DIR && . "$d/env" && sh "./$which") </dev/null >>"$st/log" 2>&1 ||
+    { log_tail "$st" >&2; die "$which script failed"; }
 }
 
 # ---------------------------------------------------------------- module: directory
 
+# Makes the directory (and what is missing above it, 0755) by the checked walk, and sets the
+# mode of the directory the walk stands in (`chmod .`: never through a link).
 directory_activate() {
   d=$1
-  target=$(field "$d" path)
-  check_target_path "$target" "$d/allowed"
-  mkdir -p "$target" && chmod "$(field "$d" mode)" "$target" || die "cannot create $target"
+  dd_target=$(field "$d" path)
+  dd_mode=$(field "$d" mode)
+  case $dd_mode in '' | *[!0-7]*) die "unsafe directory mode: $dd_mode" ;; esac
+  umask 022
+  wr_root_of "$dd_target" "$d/allowed"
+  wr_enter "$dd_target" create
+  chmod -- "$dd_mode" . || die "cannot set the mode of $dd_target"
+  cd /
 }
 
+# Keeps a directory that still holds anything: removing a declaration never deletes data.
+# rmdir runs in the checked parent, so neither a link on the way nor one at the place itself
+# is followed (rmdir of a link fails).
 directory_deactivate() {
-  # Keeps a directory that still holds anything: removing a declaration never deletes data.
-  rmdir -- "$(field "$1" path)" 2>/dev/null || true
+  dd_target=$(field "$1" path)
+  wr_root_of "$dd_target" "$1/allowed"
+  if [ "$dd_target" = "$wr_root" ]; then
+    rmdir -- "$dd_target" 2>/dev/null
+    return 0
+  fi
+  dd_parent=${dd_target%/*}
+  wr_enter "${dd_parent:-/}" remove || { cd /; return 0; }
+  [ -L "./${dd_target##*/}" ] || rmdir -- "./${dd_target##*/}" 2>/dev/null
+  cd /
+  return 0
 }
 
 # ---------------------------------------------------------------- module: postgresql-database
@@ -493,7 +705,10 @@ pack_dir() {
       done
     (cd "$src" && find . -mindepth 1 \( -path ./log -o -name "*$nl*" \) -prune -o -type f -print) | sed 's|^\./||' |
       while IFS= read -r rel; do
-        cp -- "$src/$rel" "$tmp" 2>/dev/null || continue
+        # -P and the test: a file the service swapped for a link meanwhile is skipped, not
+        # read through (root would ship whatever the link names).
+        cp -P -- "$src/$rel" "$tmp" 2>/dev/null || continue
+        if [ -L "$tmp" ]; then rm -f -- "$tmp"; continue; fi
         printf 'F %s %s %s\n' "$(($(wc -c <"$tmp")))" "$(stat -c %a -- "$src/$rel")" "$rel"
         cat -- "$tmp"
       done
@@ -512,7 +727,7 @@ restore_state_dir() {
   old=$ROOT/state/.old.$key.$$
   rm -rf "$new" "$old"
   mkdir -p "$new" || die "cannot create $new"
-  (unpack "$new") || { rm -rf "$new"; die "the snapshot of $key is damaged; nothing was changed"; }
+  (umask 022 && unpack "$new") || { rm -rf "$new"; die "the snapshot of $key is damaged; nothing was changed"; }
   mod=$(field "$d" module)
   [ "$mod" = process ] && process_stop "$d"
   mkdir -p "$st"
@@ -656,6 +871,8 @@ activate_items() {
 # directories from one mkdir), and all of them enter the store with one mv once the stream is
 # complete: an interrupted upload stores nothing. Artifacts the store has already are dropped.
 store_upload() {
+  # Artifacts keep the modes they have in the repository; the store's directories stay 0755.
+  umask 022
   [ -d "$ROOT/store" ] || mkdir -p "$ROOT/store" || die "cannot create $ROOT/store"
   stage=$ROOT/store/.tmp.$$
   [ ! -e "$stage" ] || rm -rf "$stage"
@@ -801,7 +1018,63 @@ lock_unguard() {
   guarded=
 }
 
+# ---------------------------------------------------------------- private records
+
+# A STATE_DIR may belong to its service (one that drops its privileges chowns it), so its log
+# is only opened by root as a regular file: a link there (which would make root append the
+# service's output to any file) or a FIFO is removed first.
+log_safe() {
+  if [ -L "$1/log" ] || { [ -e "$1/log" ] && [ ! -f "$1/log" ] && [ ! -d "$1/log" ]; }; then rm -f -- "$1/log"; fi
+}
+
+# The end of STATE_DIR $1's log, for an error message; never read through a link.
+log_tail() { [ -L "$1/log" ] || tail -n 20 -- "$1/log"; }
+
+# A service that drops its privileges (a PostgreSQL server runs as postgres) must reach its
+# STATE_DIR $1 by path: the directories between ROOT and it, made 0700 by the umask, become
+# 0711 (traversable, but nobody else may list them). STATE_DIR itself stays 0700 for the
+# service to chown. Called when a state directory is made.
+state_reachable() {
+  sr_d=${1%/*}
+  set --
+  while [ "$sr_d" != "$ROOT" ] && [ "${#sr_d}" -gt "${#ROOT}" ]; do
+    set -- "$@" "$sr_d"
+    sr_d=${sr_d%/*}
+  done
+  [ $# -eq 0 ] || chmod go+x -- "$@"
+}
+
+# A machine set up by an older runtime has world-readable records (0644 files in 0755
+# directories): on first contact they are made private, once (the marker then costs a `test`
+# per command). The items' specs, generations and the lock are strata's alone (-R); state/
+# can no longer be listed (0711, see state_reachable), each STATE_DIR and its log are closed,
+# and the services' files inside keep their modes. ROOT and the
+# runtime root runs are made writable by their owner only, whatever umask installed them.
+private_records() {
+  [ -d "$ROOT" ] && [ ! -f "$ROOT/.private-records" ] || return 0
+  chmod go-w -- "$ROOT" "$ROOT/runtime" "$ROOT"/runtime/*.sh 2>/dev/null
+  set --
+  for pr_d in items generations lock; do
+    [ ! -d "$ROOT/$pr_d" ] || [ -L "$ROOT/$pr_d" ] || set -- "$@" "$ROOT/$pr_d"
+  done
+  [ $# -eq 0 ] || chmod -R go= -- "$@" 2>/dev/null
+  if [ -d "$ROOT/state" ] && [ ! -L "$ROOT/state" ]; then
+    chmod go-rw -- "$ROOT/state"
+    set --
+    for pr_d in "$ROOT"/state/*/; do
+      pr_d=${pr_d%/}
+      [ -d "$pr_d" ] && [ ! -L "$pr_d" ] || continue
+      set -- "$@" "$pr_d"
+      if [ -f "$pr_d/log" ] && [ ! -L "$pr_d/log" ]; then set -- "$@" "$pr_d/log"; fi
+    done
+    [ $# -eq 0 ] || chmod go= -- "$@"
+  fi
+  : >"$ROOT/.private-records"
+}
+
 # ---------------------------------------------------------------- verbs
+
+private_records
 
 case $VERB in
   hello)
