@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { StrataError } from '../errors.ts';
 import type { ArtifactInfo, ArtifactSource } from '../manifest/types.ts';
-import { DeploymentDir, PathRefusedError, type PathRefusal } from '../source/realPath.ts';
+import { DeploymentDir, isGitDir, PathRefusedError, type PathRefusal } from '../source/realPath.ts';
 import type { Tree, TreeEntryKind } from '../source/tree.ts';
 import { TreeChangedError } from '../source/tree.ts';
 import { hashArtifact, keptMode, type ArtifactEntry } from './hash.ts';
@@ -21,7 +21,7 @@ const REFUSAL_CODE: Record<PathRefusal, string> = {
  * Reads an artifact's files from a tree (the disk, or a Git commit), confined to `dir`, the
  * deployment directory: the artifact's own path may pass through symlinks whose destinations
  * stay inside it (src/source/realPath.ts), but inside an artifact directory a symlink is
- * refused, wherever it points, as are FIFOs, sockets and devices. Names must survive the
+ * refused, wherever it points, as are FIFOs, sockets, devices and `.git`. Names must survive the
  * runtime's line-based stream (no control characters, no leading or trailing blanks).
  */
 export async function readArtifact(source: ArtifactSource, tree: Tree, dir: DeploymentDir): Promise<ArtifactEntry[]> {
@@ -50,6 +50,9 @@ export async function readArtifact(source: ArtifactSource, tree: Tree, dir: Depl
     for (const e of entries) {
       const relPath = rel ? `${rel}/${e.name}` : e.name;
       checkName(e.name, shown(relPath));
+      if (isGitDir(e.name)) {
+        throw new ArtifactError('ARTIFACT_SPECIAL_FILE', `${shown(relPath)} is a checkout's own metadata (it may hold credentials); artifacts never ship .git`, { path: shown(relPath) });
+      }
       const at = `${realDir}/${e.name}`;
       if (e.kind === 'dir') await walk(at, relPath);
       else if (e.kind === 'file') {

@@ -219,7 +219,46 @@ describe('artifacts are read inside the deployment directory only', () => {
   });
 });
 
+describe('a checkout\'s .git is no part of the repository', () => {
+  it('refuses artifact: .git, a symlink to it, and an artifact that holds it', async () => {
+    const dir = deploymentDir('dotgit', (d) => {
+      mkdirSync(join(d, '.git'));
+      writeFileSync(join(d, '.git', 'config'), '[remote "origin"]\n  url = https://deploy:token@git.example/x\n');
+      symlinkSync('.GIT', join(d, 'meta'));
+    });
+    for (const [named, message] of [
+      ['.git', /leads into \.git, a checkout's own metadata/],
+      ['meta', /leads into \.GIT|leads into \.git/],
+      ['.', /\.git is a checkout's own metadata .*artifacts never ship \.git/],
+    ] as const) {
+      writeFileSync(join(dir, 'services.yaml'), servicesNaming(named));
+      const issues = await issuesOf(join(dir, 'strata.yaml'));
+      expect(issues).toEqual([{ file: join(dir, 'services.yaml'), ...ARTIFACT_AT, message: expect.stringMatching(message) }]);
+      expect(JSON.stringify(issues)).not.toContain('token');
+    }
+  });
+
+  it('refuses a model file inside .git', async () => {
+    const dir = deploymentDir('dotgit-model', (d) => {
+      mkdirSync(join(d, '.git'));
+      writeFileSync(join(d, '.git', 'network.yaml'), NETWORK);
+    }, { 'strata.yaml': ROOT.replace('network: network.yaml', 'network: .git/network.yaml') });
+    const issues = await issuesOf(join(dir, 'strata.yaml'));
+    expect(issues).toEqual([{ file: join(dir, 'strata.yaml'), line: 2, column: 1, field: 'network', message: expect.stringMatching(/leads into \.git/) }]);
+  });
+});
+
 describe('model files are read inside the deployment directory only', () => {
+  it('refuses a root file that is a symlink leading outside its directory', async () => {
+    const dir = deploymentDir('root-link');
+    writeFileSync(join(outside, 'strata.yaml'), ROOT);
+    rmSync(join(dir, 'strata.yaml'));
+    symlinkSync(join(outside, 'strata.yaml'), join(dir, 'strata.yaml'));
+    expect(await issuesOf(join(dir, 'strata.yaml'))).toEqual([
+      { file: join(dir, 'strata.yaml'), line: 1, column: 1, field: '', message: expect.stringMatching(/root file cannot be read: "strata\.yaml" leads outside .*strata\.yaml is a symlink to/) },
+    ]);
+  });
+
   it('refuses network: outside/network.yaml through a symlinked directory, at the root file field', async () => {
     const dir = deploymentDir('model-link', (d) => symlinkSync(outside, join(d, 'outside')), { 'strata.yaml': ROOT.replace('network: network.yaml', 'network: outside/network.yaml') });
     await refusedBoth(dir, { file: 'strata.yaml', line: 2, column: 1, field: 'network', message: /network file .* cannot be read: "outside\/network\.yaml" leads outside the deployment directory/ });

@@ -109,6 +109,7 @@ export class DeploymentDir {
       }
       const next = [...cur, name];
       if (bound && !within(bound, next)) throw outside(via ?? `it resolves to ${this.show(next, bound)}`);
+      if (bound && isGitDir(name)) throw new PathRefusedError('outside', `"${shown}" leads into ${this.show(next, bound)}, a checkout's own metadata (it may hold credentials), which is no part of the repository`, shown);
       const at = this.toPath(next);
       const k = await this.tree.kind(at);
       if (k === undefined) throw new PathRefusedError('missing', `"${shown}" does not exist (${this.show(next, bound)} is missing in ${this.tree.label})`, shown);
@@ -131,6 +132,14 @@ export class DeploymentDir {
     if (bound && !within(bound, cur)) throw outside(lastVia ?? `it resolves to ${this.show(cur, bound)}`);
     return { segs: cur, kind };
   }
+}
+
+/**
+ * `.git` (in any case, as Git itself refuses it on case-insensitive disks): a checkout's
+ * metadata, never content of the repository, so never read for a model or shipped.
+ */
+export function isGitDir(name: string): boolean {
+  return name.toLowerCase() === '.git';
 }
 
 function segmentsOf(p: string): string[] {
