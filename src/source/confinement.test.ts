@@ -115,6 +115,13 @@ describe('artifacts are read inside the deployment directory only', () => {
     await refusedBoth(dir, { ...ARTIFACT_AT, message: /leads outside .*away is a symlink to \.\.\/outside\/back/ });
   });
 
+  it('quotes a symlink target holding control characters, so no terminal escape reaches the output', async () => {
+    const dir = deploymentDir('escape', (d) => symlinkSync('/tmp/\u001b[2J\nx', join(d, 'link')), { 'services.yaml': servicesNaming('link') });
+    const [issue] = await issuesOf(join(dir, 'strata.yaml'));
+    expect(issue!.message).toContain('link is a symlink to "/tmp/\\u001b[2J\\nx"');
+    expect(issue!.message).not.toMatch(/[\u0000-\u001f]/);
+  });
+
   it('refuses .. that leaves the directory lexically, and absolute paths, before reading anything', async () => {
     const dir = deploymentDir('dotdot', () => {}, { 'services.yaml': servicesNaming('app/../../outside/.ssh') });
     await refusedBoth(dir, { ...ARTIFACT_AT, message: /leaves the deployment directory/ });

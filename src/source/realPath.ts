@@ -35,11 +35,6 @@ export class DeploymentDir {
     readonly dir: string,
   ) {}
 
-  /** The directory's own real path in the tree. */
-  async realPath(): Promise<string> {
-    return this.toPath(await this.base());
-  }
-
   /**
    * The real path of `path` (lexically inside the directory, as the model loader made it)
    * and what is there. Throws PathRefusedError; `path` as named appears in its message.
@@ -80,8 +75,8 @@ export class DeploymentDir {
 
   /** How a resolved location is shown: relative to the deployment directory when inside it. */
   private show(segs: readonly string[], base: readonly string[] | undefined): string {
-    if (base && within(base, segs)) return segs.slice(base.length).join('/') || '.';
-    return this.tree.rootedAt === 'filesystem' ? `/${segs.join('/')}` : segs.join('/') || '(the repository root)';
+    if (base && within(base, segs)) return printable(segs.slice(base.length).join('/') || '.');
+    return printable(this.tree.rootedAt === 'filesystem' ? `/${segs.join('/')}` : segs.join('/') || '(the repository root)');
   }
 
   /**
@@ -121,7 +116,7 @@ export class DeploymentDir {
       if (++links > MAX_LINKS) throw new PathRefusedError('loop', `"${shown}": too many levels of symlinks (a loop?) at ${this.show(next, bound)}`, shown);
       const target = await this.tree.readLink(at);
       if (!target) throw new PathRefusedError('missing', `"${shown}": ${this.show(next, bound)} is an empty or unreadable symlink`, shown);
-      const link = `${this.show(next, bound)} is a symlink to ${target}`;
+      const link = `${this.show(next, bound)} is a symlink to ${printable(target)}`;
       if (target.startsWith('/')) {
         if (this.tree.rootedAt === 'repository') throw outside(`${link}, an absolute path outside the repository`);
         cur = [];
@@ -140,6 +135,11 @@ export class DeploymentDir {
  */
 export function isGitDir(name: string): boolean {
   return name.toLowerCase() === '.git';
+}
+
+/** A name from the tree as it may appear in a message: quoted when it holds control characters (no terminal escapes from a repository). */
+export function printable(s: string): string {
+  return /[\u0000-\u001f\u007f-\u009f]/.test(s) ? JSON.stringify(s) : s;
 }
 
 function segmentsOf(p: string): string[] {

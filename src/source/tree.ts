@@ -1,4 +1,5 @@
 import { StrataError } from '../errors.ts';
+import { printable } from './realPath.ts';
 
 /**
  * A read-only file tree that models and artifacts are read from: the disk for the CLI, a Git
@@ -44,6 +45,6 @@ export interface TreeEntry {
 /** A file or directory was replaced (e.g. by a symlink) between being checked and being read. */
 export class TreeChangedError extends StrataError {
   constructor(path: string, label: string) {
-    super('SOURCE_CHANGED', `${path} changed while it was read from ${label} (it is not the file that was checked); nothing was shipped`, { path });
+    super('SOURCE_CHANGED', `${printable(path)} changed while it was read from ${label} (it is not the file that was checked); nothing was shipped`, { path });
   }
 }
