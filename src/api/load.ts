@@ -10,7 +10,7 @@ import { artifactIssues } from '../model/artifactFields.ts';
 import type { Models } from '../model/types.ts';
 import { fsTree } from '../source/fsTree.ts';
 import { DeploymentDir, PathRefusedError } from '../source/realPath.ts';
-import type { Tree } from '../source/tree.ts';
+import { isTreeRefusal, type Tree } from '../source/tree.ts';
 
 export interface Loaded {
   models: Models;
@@ -41,7 +41,7 @@ export async function loadDeployment(rootFile: string, tree: Tree = fsTree): Pro
 }
 
 function isArtifactRefusal(e: unknown): e is StrataError {
-  return e instanceof StrataError && (e.code.startsWith('ARTIFACT_') || e.code === 'SOURCE_CHANGED');
+  return isTreeRefusal(e) || (e instanceof StrataError && e.code.startsWith('ARTIFACT_'));
 }
 
 /** Validation only: the models, without reading artifacts. */
@@ -74,7 +74,7 @@ async function readModelTexts(root: string, tree: Tree): Promise<{ texts: Map<st
       if (bytes) texts.set(path, bytes.toString('utf8'));
       else refused.set(path, `it is ${real.kind === 'dir' ? 'a directory' : 'not a regular file'}`);
     } catch (e) {
-      if (!(e instanceof PathRefusedError) && !(e instanceof StrataError && e.code === 'SOURCE_CHANGED')) throw e;
+      if (!(e instanceof PathRefusedError) && !isTreeRefusal(e)) throw e;
       refused.set(path, e.message);
     }
   };

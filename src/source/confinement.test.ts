@@ -1,8 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkRepo } from '../../test/support/gitServer.ts';
 import { loadDeployment } from '../api/load.ts';
@@ -313,6 +314,17 @@ describe('file modes', () => {
     const tree = gitTreeOf(dir);
     const entries = await readArtifact({ kind: 'dir', path: 'app' }, tree, new DeploymentDir(tree, '.'));
     expect(Object.fromEntries(entries.map((e) => [e.path, e.mode]))).toEqual({ run: '644', secret: '644', tool: '755' });
+  });
+});
+
+describe('a path that cannot be read', () => {
+  it('is a model error at its field, not an internal error (the CLI run as nobody)', () => {
+    const dir = deploymentDir('eacces', (d) => chmodSync(join(d, 'app'), 0o700));
+    chmodSync(base, 0o755);
+    const cli = fileURLToPath(new URL('../../bin/strata.js', import.meta.url));
+    const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, cli, 'plan', join(dir, 'strata.yaml'), '--state', join(dir, 'state-of-nobody')], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: '/tmp' } });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`${join(dir, 'services.yaml')}:4:5: services.api.artifact: ${join(dir, 'app')} cannot be read from local files (EACCES)`);
   });
 });
 

@@ -1,7 +1,10 @@
 import { constants, existsSync } from 'node:fs';
 import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
 import type { Tree, TreeEntry, TreeEntryKind } from './tree.ts';
-import { TreeChangedError } from './tree.ts';
+import { TreeChangedError, TreeReadError } from './tree.ts';
+
+/** Errors that mean "nothing of that kind is there", as opposed to "there but unreadable". */
+const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'EISDIR', 'ENXIO']);
 
 /** Linux names every open descriptor's real path here; elsewhere we compare inode numbers. */
 const PROC_FD = existsSync('/proc/self/fd') ? '/proc/self/fd' : undefined;
@@ -22,7 +25,9 @@ export class FsTree implements Tree {
     if (!fh) return undefined;
     try {
       if (!(await fh.stat()).isFile()) return undefined;
-      return await fh.readFile();
+      return await fh.readFile().catch((e: unknown) => {
+        throw new TreeReadError(path, this.label, e);
+      });
     } finally {
       await fh.close();
     }
@@ -34,9 +39,14 @@ export class FsTree implements Tree {
     try {
       // Through the descriptor: the directory read is the one checked, whatever happens to `path`.
       const dir = PROC_FD ? `${PROC_FD}/${fh.fd}` : path;
-      const names = (await readdir(dir)).sort();
+      const names = (
+        await readdir(dir).catch((e: unknown) => {
+          throw new TreeReadError(path, this.label, e);
+        })
+      ).sort();
       const out: TreeEntry[] = [];
       for (const name of names) {
+        // An entry removed since readdir is simply not listed.
         const st = await lstat(`${dir}/${name}`).catch(() => undefined);
         if (st) out.push({ name, kind: kindOf(st), mode: st.mode & 0o7777 });
       }
@@ -49,16 +59,19 @@ export class FsTree implements Tree {
   async kind(path: string): Promise<TreeEntryKind | undefined> {
     try {
       return kindOf(await lstat(path));
-    } catch {
-      return undefined;
+    } catch (e) {
+      if (ABSENT.has((e as NodeJS.ErrnoException).code ?? '')) return undefined;
+      throw new TreeReadError(path, this.label, e);
     }
   }
 
   async readLink(path: string): Promise<string | undefined> {
     try {
       return await readlink(path);
-    } catch {
-      return undefined;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      if (ABSENT.has(code) || code === 'EINVAL') return undefined;
+      throw new TreeReadError(path, this.label, e);
     }
   }
 }
@@ -73,9 +86,8 @@ async function openChecked(path: string, flags: number, label: string): Promise<
   try {
     fh = await open(path, flags);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'ENXIO') return undefined;
-    throw e;
+    if (ABSENT.has((e as NodeJS.ErrnoException).code ?? '')) return undefined;
+    throw new TreeReadError(path, label, e);
   }
   try {
     if (!(await isAt(fh, path))) throw new TreeChangedError(path, label);

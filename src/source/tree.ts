@@ -48,3 +48,16 @@ export class TreeChangedError extends StrataError {
     super('SOURCE_CHANGED', `${printable(path)} changed while it was read from ${label} (it is not the file that was checked); nothing was shipped`, { path });
   }
 }
+
+/** A file or directory of the tree exists but cannot be read (permissions, an I/O error). */
+export class TreeReadError extends StrataError {
+  constructor(path: string, label: string, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException).code ?? 'an error';
+    super('SOURCE_UNREADABLE', `${printable(path)} cannot be read from ${label} (${code})`, { path, errno: code }, { cause });
+  }
+}
+
+/** Whether an error is a tree refusing to read something, as opposed to a fault of strata. */
+export function isTreeRefusal(e: unknown): e is StrataError {
+  return e instanceof StrataError && (e.code === 'SOURCE_CHANGED' || e.code === 'SOURCE_UNREADABLE');
+}
