@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkRepo } from '../../test/support/gitServer.ts';
 import { loadDeployment } from '../api/load.ts';
+import { hashArtifact } from '../artifact/hash.ts';
 import { readArtifact } from '../artifact/read.ts';
 import { ModelError, StrataError, type ModelIssue } from '../errors.ts';
 import { GitTree } from '../git/gitTree.ts';
@@ -139,9 +140,14 @@ describe('artifacts are read inside the deployment directory only', () => {
     });
     writeFileSync(join(dir, 'services.yaml'), servicesNaming('releases/latest'));
     const disk = await loadDeployment(join(dir, 'strata.yaml'));
-    const git = await loadDeployment('strata.yaml', gitTreeOf(dir));
+    const tree = gitTreeOf(dir);
+    const git = await loadDeployment('strata.yaml', tree);
     expect(Object.keys(disk.manifest.artifacts)).toEqual(Object.keys(git.manifest.artifacts));
-    expect(Object.values(disk.manifest.artifacts)[0]).toMatchObject({ files: 1 });
+    expect(Object.values(disk.manifest.artifacts)[0]).toMatchObject({ files: 1, root: dir });
+    // Applying reads each artifact again inside the root recorded with it, from either tree.
+    const ref = Object.values(git.manifest.artifacts)[0]!;
+    expect(ref).toMatchObject({ kind: 'dir', path: 'releases/latest', root: '.' });
+    expect(hashArtifact(await readArtifact(ref, tree, new DeploymentDir(tree, ref.root!))).hash).toBe(ref.hash);
   });
 
   it('refuses a symlink inside an artifact, wherever it points', async () => {
