@@ -313,7 +313,7 @@ async function artifactEntries(desired: Manifest, hash: string, tree: Tree) {
 
 /** The directory an artifact is read inside: its deployment directory, else (older records) its own. */
 function boundOf(ref: ArtifactRef): string {
-  if (ref.root !== undefined) return ref.root;
+  if (ref.deploymentDir !== undefined) return ref.deploymentDir;
   return ref.kind === 'file' ? posix.dirname(ref.path) : ref.kind === 'dir' ? ref.path : '.';
 }
 

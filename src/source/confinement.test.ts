@@ -45,7 +45,7 @@ const servicesNaming = (artifact: string) => `services:\n  api:\n    type: proce
 const ARTIFACT_AT = { line: 4, column: 5, field: 'services.api.artifact' };
 
 /** A deployment directory: valid models, an artifact `app`, and the extra entries given. */
-function deploymentDir(name: string, extra: (dir: string) => void = () => {}, files: Record<string, string> = {}): string {
+function makeDeployment(name: string, extra: (dir: string) => void = () => {}, files: Record<string, string> = {}): string {
   const dir = join(base, name);
   mkdirSync(join(dir, 'app'), { recursive: true });
   writeFileSync(join(dir, 'app', 'run'), '#!/bin/sh\n');
@@ -88,7 +88,7 @@ async function refusedBoth(dir: string, expected: { file?: string; line: number;
 
 describe('artifacts are read inside the deployment directory only', () => {
   it('refuses artifact: hostdir/.ssh where hostdir links outside, from disk and from Git, at the field that names it', async () => {
-    const dir = deploymentDir('hostdir', (d) => symlinkSync(outside, join(d, 'hostdir')), { 'services.yaml': servicesNaming('hostdir/.ssh') });
+    const dir = makeDeployment('hostdir', (d) => symlinkSync(outside, join(d, 'hostdir')), { 'services.yaml': servicesNaming('hostdir/.ssh') });
     await refusedBoth(dir, { ...ARTIFACT_AT, message: /"hostdir\/\.ssh" leads outside the deployment directory .*hostdir is a symlink to/ });
     const e = (await loadDeployment(join(dir, 'strata.yaml')).catch((x: unknown) => x)) as ModelError;
     expect(e.code).toBe('MODEL_INVALID');
@@ -98,13 +98,13 @@ describe('artifacts are read inside the deployment directory only', () => {
 
   it('refuses linkdir/ and linkdir, a trailing slash changing nothing', async () => {
     for (const named of ['linkdir/', 'linkdir', './linkdir/.']) {
-      const dir = deploymentDir(`trailing-${named.length}`, (d) => symlinkSync(join(outside, '.ssh'), join(d, 'linkdir')), { 'services.yaml': servicesNaming(named) });
+      const dir = makeDeployment(`trailing-${named.length}`, (d) => symlinkSync(join(outside, '.ssh'), join(d, 'linkdir')), { 'services.yaml': servicesNaming(named) });
       await refusedBoth(dir, { ...ARTIFACT_AT, message: /leads outside the deployment directory/ });
     }
   });
 
   it('refuses a relative symlink that climbs out with .., and a chain that leaves and comes back', async () => {
-    const dir = deploymentDir('climb', (d) => {
+    const dir = makeDeployment('climb', (d) => {
       symlinkSync('../outside/.ssh', join(d, 'up'));
       // away -> outside/back, which links back into the deployment: it left on the way.
       symlinkSync(join(d, 'app'), join(outside, 'back'));
@@ -118,21 +118,21 @@ describe('artifacts are read inside the deployment directory only', () => {
   });
 
   it('quotes a symlink target holding control characters, so no terminal escape reaches the output', async () => {
-    const dir = deploymentDir('escape', (d) => symlinkSync('/tmp/\u001b[2J\nx', join(d, 'link')), { 'services.yaml': servicesNaming('link') });
+    const dir = makeDeployment('escape', (d) => symlinkSync('/tmp/\u001b[2J\nx', join(d, 'link')), { 'services.yaml': servicesNaming('link') });
     const [issue] = await issuesOf(join(dir, 'strata.yaml'));
     expect(issue!.message).toContain('link is a symlink to "/tmp/\\u001b[2J\\nx"');
     expect(issue!.message).not.toMatch(/[\u0000-\u001f]/);
   });
 
   it('refuses .. that leaves the directory lexically, and absolute paths, before reading anything', async () => {
-    const dir = deploymentDir('dotdot', () => {}, { 'services.yaml': servicesNaming('app/../../outside/.ssh') });
+    const dir = makeDeployment('dotdot', () => {}, { 'services.yaml': servicesNaming('app/../../outside/.ssh') });
     await refusedBoth(dir, { ...ARTIFACT_AT, message: /leaves the deployment directory/ });
     writeFileSync(join(dir, 'services.yaml'), servicesNaming(join(outside, '.ssh')));
     await refusedBoth(dir, { ...ARTIFACT_AT, message: /expected a path relative to this file/ });
   });
 
   it('follows a symlink whose destination stays inside, on disk and in Git alike', async () => {
-    const dir = deploymentDir('inside-link', (d) => {
+    const dir = makeDeployment('inside-link', (d) => {
       mkdirSync(join(d, 'releases', 'v2'), { recursive: true });
       writeFileSync(join(d, 'releases', 'v2', 'run'), 'v2\n');
       symlinkSync('releases/v2', join(d, 'current'));
@@ -143,15 +143,15 @@ describe('artifacts are read inside the deployment directory only', () => {
     const tree = gitTreeOf(dir);
     const git = await loadDeployment('strata.yaml', tree);
     expect(Object.keys(disk.manifest.artifacts)).toEqual(Object.keys(git.manifest.artifacts));
-    expect(Object.values(disk.manifest.artifacts)[0]).toMatchObject({ files: 1, root: dir });
+    expect(Object.values(disk.manifest.artifacts)[0]).toMatchObject({ files: 1, deploymentDir: dir });
     // Applying reads each artifact again inside the root recorded with it, from either tree.
     const ref = Object.values(git.manifest.artifacts)[0]!;
-    expect(ref).toMatchObject({ kind: 'dir', path: 'releases/latest', root: '.' });
-    expect(hashArtifact(await readArtifact(ref, tree, new DeploymentDir(tree, ref.root!))).hash).toBe(ref.hash);
+    expect(ref).toMatchObject({ kind: 'dir', path: 'releases/latest', deploymentDir: '.' });
+    expect(hashArtifact(await readArtifact(ref, tree, new DeploymentDir(tree, ref.deploymentDir!))).hash).toBe(ref.hash);
   });
 
   it('refuses a symlink inside an artifact, wherever it points', async () => {
-    const dir = deploymentDir('link-inside', (d) => {
+    const dir = makeDeployment('link-inside', (d) => {
       writeFileSync(join(d, 'other.txt'), 'inside\n');
       symlinkSync('../other.txt', join(d, 'app', 'inside-link'));
     });
@@ -162,7 +162,7 @@ describe('artifacts are read inside the deployment directory only', () => {
   });
 
   it('refuses a FIFO and a socket in an artifact without blocking on them', async () => {
-    const dir = deploymentDir('special', (d) => execFileSync('mkfifo', [join(d, 'app', 'pipe')]));
+    const dir = makeDeployment('special', (d) => execFileSync('mkfifo', [join(d, 'app', 'pipe')]));
     const fifo = await issuesOf(join(dir, 'strata.yaml'));
     expect(fifo).toEqual([{ file: join(dir, 'services.yaml'), ...ARTIFACT_AT, message: expect.stringMatching(/app\/pipe is a special file \(a FIFO, socket or device\)/) }]);
     rmSync(join(dir, 'app', 'pipe'));
@@ -177,7 +177,7 @@ describe('artifacts are read inside the deployment directory only', () => {
   });
 
   it('refuses a Git submodule entry in an artifact (git records no FIFOs or sockets)', async () => {
-    const dir = deploymentDir('submodule');
+    const dir = makeDeployment('submodule');
     const repo = new WorkRepo(dir);
     repo.git('-c', 'init.defaultBranch=main', 'init', '--quiet');
     repo.git('add', '-A');
@@ -189,7 +189,7 @@ describe('artifacts are read inside the deployment directory only', () => {
   });
 
   it('refuses a missing artifact, a file where a directory is expected, and a symlink loop', async () => {
-    const dir = deploymentDir('missing', (d) => {
+    const dir = makeDeployment('missing', (d) => {
       writeFileSync(join(d, 'plain.txt'), 'x\n');
       symlinkSync('loop-b', join(d, 'loop-a'));
       symlinkSync('loop-a', join(d, 'loop-b'));
@@ -205,7 +205,7 @@ describe('artifacts are read inside the deployment directory only', () => {
   });
 
   it('refuses a file name with control characters, naming the field', async () => {
-    const dir = deploymentDir('names', (d) => writeFileSync(join(d, 'app', 'bad\tname'), 'x\n'));
+    const dir = makeDeployment('names', (d) => writeFileSync(join(d, 'app', 'bad\tname'), 'x\n'));
     await refusedBoth(dir, { ...ARTIFACT_AT, message: /"bad\\tname" has control characters/ });
   });
 
@@ -221,7 +221,7 @@ describe('artifacts are read inside the deployment directory only', () => {
       '      db: { start: ./db, artifact: hostdir }',
       '',
     ].join('\n');
-    const dir = deploymentDir('machine-files', (d) => symlinkSync(outside, join(d, 'hostdir')), { 'network.yaml': network });
+    const dir = makeDeployment('machine-files', (d) => symlinkSync(outside, join(d, 'hostdir')), { 'network.yaml': network });
     for (const [root, tree] of [[join(dir, 'strata.yaml'), fsTree], ['strata.yaml', gitTreeOf(dir)]] as const) {
       const issues = await issuesOf(root, tree);
       const file = tree === fsTree ? join(dir, 'network.yaml') : 'network.yaml';
@@ -235,7 +235,7 @@ describe('artifacts are read inside the deployment directory only', () => {
 
 describe('a checkout\'s .git is no part of the repository', () => {
   it('refuses artifact: .git, a symlink to it, and an artifact that holds it', async () => {
-    const dir = deploymentDir('dotgit', (d) => {
+    const dir = makeDeployment('dotgit', (d) => {
       mkdirSync(join(d, '.git'));
       writeFileSync(join(d, '.git', 'config'), '[remote "origin"]\n  url = https://deploy:token@git.example/x\n');
       symlinkSync('.GIT', join(d, 'meta'));
@@ -253,7 +253,7 @@ describe('a checkout\'s .git is no part of the repository', () => {
   });
 
   it('refuses a model file inside .git', async () => {
-    const dir = deploymentDir('dotgit-model', (d) => {
+    const dir = makeDeployment('dotgit-model', (d) => {
       mkdirSync(join(d, '.git'));
       writeFileSync(join(d, '.git', 'network.yaml'), NETWORK);
     }, { 'strata.yaml': ROOT.replace('network: network.yaml', 'network: .git/network.yaml') });
@@ -264,7 +264,7 @@ describe('a checkout\'s .git is no part of the repository', () => {
 
 describe('model files are read inside the deployment directory only', () => {
   it('refuses a root file that is a symlink leading outside its directory', async () => {
-    const dir = deploymentDir('root-link');
+    const dir = makeDeployment('root-link');
     writeFileSync(join(outside, 'strata.yaml'), ROOT);
     rmSync(join(dir, 'strata.yaml'));
     symlinkSync(join(outside, 'strata.yaml'), join(dir, 'strata.yaml'));
@@ -274,12 +274,12 @@ describe('model files are read inside the deployment directory only', () => {
   });
 
   it('refuses network: outside/network.yaml through a symlinked directory, at the root file field', async () => {
-    const dir = deploymentDir('model-link', (d) => symlinkSync(outside, join(d, 'outside')), { 'strata.yaml': ROOT.replace('network: network.yaml', 'network: outside/network.yaml') });
+    const dir = makeDeployment('model-link', (d) => symlinkSync(outside, join(d, 'outside')), { 'strata.yaml': ROOT.replace('network: network.yaml', 'network: outside/network.yaml') });
     await refusedBoth(dir, { file: 'strata.yaml', line: 2, column: 1, field: 'network', message: /network file .* cannot be read: "outside\/network\.yaml" leads outside the deployment directory/ });
   });
 
   it('refuses a model file that is a symlink to a file outside, in a list', async () => {
-    const dir = deploymentDir('model-file-link', (d) => symlinkSync(join(outside, 'network.yaml'), join(d, 'physical.yaml')), {
+    const dir = makeDeployment('model-file-link', (d) => symlinkSync(join(outside, 'network.yaml'), join(d, 'physical.yaml')), {
       'strata.yaml': ROOT.replace('network: network.yaml', 'network: [network.yaml, physical.yaml]'),
     });
     const issues = await issuesOf(join(dir, 'strata.yaml'));
@@ -287,7 +287,7 @@ describe('model files are read inside the deployment directory only', () => {
   });
 
   it('reads a model file through a symlink that stays inside', async () => {
-    const dir = deploymentDir('model-inside', (d) => {
+    const dir = makeDeployment('model-inside', (d) => {
       mkdirSync(join(d, 'models'));
       renameSync(join(d, 'network.yaml'), join(d, 'models', 'network.yaml'));
       symlinkSync('models/network.yaml', join(d, 'network.yaml'));
@@ -300,7 +300,7 @@ describe('model files are read inside the deployment directory only', () => {
 
 describe('file modes', () => {
   it('keeps a 0600 file 0600 and drops group and other write and setuid, on disk', async () => {
-    const dir = deploymentDir('modes', (d) => {
+    const dir = makeDeployment('modes', (d) => {
       for (const [name, mode] of [['secret', 0o600], ['shared', 0o664], ['tool', 0o4775], ['ro', 0o400], ['group', 0o640]] as const) {
         writeFileSync(join(d, 'app', name), name);
         chmodSync(join(d, 'app', name), mode);
@@ -311,7 +311,7 @@ describe('file modes', () => {
   });
 
   it('reads 644 or 755 from a Git tree: git records no other modes', async () => {
-    const dir = deploymentDir('git-modes', (d) => {
+    const dir = makeDeployment('git-modes', (d) => {
       writeFileSync(join(d, 'app', 'secret'), 's');
       chmodSync(join(d, 'app', 'secret'), 0o600);
       writeFileSync(join(d, 'app', 'tool'), 't');
@@ -325,7 +325,7 @@ describe('file modes', () => {
 
 describe('a path that cannot be read', () => {
   it('is a model error at its field, not an internal error (the CLI run as nobody)', () => {
-    const dir = deploymentDir('eacces', (d) => chmodSync(join(d, 'app'), 0o700));
+    const dir = makeDeployment('eacces', (d) => chmodSync(join(d, 'app'), 0o700));
     chmodSync(base, 0o755);
     const cli = fileURLToPath(new URL('../../bin/strata.js', import.meta.url));
     const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, cli, 'plan', join(dir, 'strata.yaml'), '--state', join(dir, 'state-of-nobody')], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: '/tmp' } });
@@ -336,7 +336,7 @@ describe('a path that cannot be read', () => {
 
 describe('a checked path that changes before it is read', () => {
   it('is not read when a directory was swapped for a symlink after the check', async () => {
-    const dir = deploymentDir('swap', (d) => writeFileSync(join(d, 'app', 'id_ed25519'), 'harmless\n'));
+    const dir = makeDeployment('swap', (d) => writeFileSync(join(d, 'app', 'id_ed25519'), 'harmless\n'));
     const deployment = new DeploymentDir(fsTree, dir);
     const checked = await deployment.resolve(join(dir, 'app'));
     expect(checked).toEqual({ path: join(dir, 'app'), kind: 'dir' });
@@ -353,12 +353,12 @@ describe('a checked path that changes before it is read', () => {
   });
 
   it('a plan applied later reads inside the deployment directory recorded with its artifacts', async () => {
-    const dir = deploymentDir('swap-apply');
+    const dir = makeDeployment('swap-apply');
     const { manifest } = await loadDeployment(join(dir, 'strata.yaml'));
     const ref = Object.values(manifest.artifacts)[0]!;
-    expect(ref).toMatchObject({ kind: 'dir', path: join(dir, 'app'), root: dir });
+    expect(ref).toMatchObject({ kind: 'dir', path: join(dir, 'app'), deploymentDir: dir });
     renameSync(join(dir, 'app'), join(dir, 'app.old'));
     symlinkSync(join(outside, '.ssh'), join(dir, 'app'));
-    await expect(readArtifact(ref, fsTree, new DeploymentDir(fsTree, ref.root!))).rejects.toMatchObject({ code: 'ARTIFACT_OUTSIDE_DEPLOYMENT' });
+    await expect(readArtifact(ref, fsTree, new DeploymentDir(fsTree, ref.deploymentDir!))).rejects.toMatchObject({ code: 'ARTIFACT_OUTSIDE_DEPLOYMENT' });
   });
 });

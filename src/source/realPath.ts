@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { StrataError } from '../errors.ts';
+import { printable } from './printable.ts';
 import type { Tree, TreeEntryKind } from './tree.ts';
 
 /** Why a path named by a model cannot be read; each becomes a model issue where it was named. */
@@ -135,11 +136,6 @@ export class DeploymentDir {
  */
 export function isGitDir(name: string): boolean {
   return name.toLowerCase() === '.git';
-}
-
-/** A name from the tree as it may appear in a message: quoted when it holds control characters (no terminal escapes from a repository). */
-export function printable(s: string): string {
-  return /[\u0000-\u001f\u007f-\u009f]/.test(s) ? JSON.stringify(s) : s;
 }
 
 function segmentsOf(p: string): string[] {

@@ -1,5 +1,5 @@
 import { StrataError } from '../errors.ts';
-import { printable } from './realPath.ts';
+import { printable } from './printable.ts';
 
 /**
  * A read-only file tree that models and artifacts are read from: the disk for the CLI, a Git
