@@ -111,6 +111,11 @@ describe('artifacts are read inside the deployment directory only', () => {
       symlinkSync('../outside/back', join(d, 'away'));
     });
     writeFileSync(join(dir, 'services.yaml'), servicesNaming('up'));
+    // Stepping out and straight back in is refused too, alike on disk and in Git.
+    symlinkSync('../climb/app', join(dir, 'back-in'));
+    writeFileSync(join(dir, 'services.yaml'), servicesNaming('back-in'));
+    await refusedBoth(dir, { ...ARTIFACT_AT, message: /leads outside .*back-in is a symlink to \.\.\/climb\/app, which climbs above/ });
+    writeFileSync(join(dir, 'services.yaml'), servicesNaming('up'));
     await refusedBoth(dir, { ...ARTIFACT_AT, message: /leads outside .*up is a symlink to \.\.\/outside\/\.ssh/ });
     // On disk the chain leaves through outside/back before it comes back; in Git, it climbs out of the repository.
     writeFileSync(join(dir, 'services.yaml'), servicesNaming('away'));

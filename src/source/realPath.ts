@@ -84,7 +84,7 @@ export class DeploymentDir {
    * Resolves `rest` from the directory `start`, following symlinks. With `bound`, nothing
    * outside it is even looked up: every component reached, through symlinks too, must lie
    * inside, so a chain that leaves and comes back is refused, and so is an absolute target
-   * (it passes through the root). `..` may climb above only to come straight back in.
+   * (it passes through the root) and a `..` above the bound.
    */
   private async walk(start: string[], rest: string[], bound: string[] | undefined, shown: string): Promise<{ segs: string[]; kind: TreeEntryKind }> {
     const outside = (why: string) => new PathRefusedError('outside', `"${shown}" leads outside the deployment directory ${this.dir}: ${why}`, shown);
@@ -99,6 +99,9 @@ export class DeploymentDir {
       if (name === '' || name === '.') continue;
       if (kind !== 'dir') throw new PathRefusedError('not-a-directory', `"${shown}": ${this.show(cur, bound)} is not a directory`, shown);
       if (name === '..') {
+        // Never above the bound, not even to step back in: the same on disk and in Git, where
+        // the deployment directory may be the repository's root.
+        if (bound && cur.length <= bound.length) throw outside(via ? `${via}, which climbs above it` : 'it climbs above it');
         if (cur.length === 0 && this.tree.rootedAt === 'repository') throw outside(via ? `${via}, which climbs above the repository root` : 'it climbs above the repository root');
         cur.pop();
         continue;
