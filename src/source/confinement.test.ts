@@ -291,6 +291,17 @@ describe('model files are read inside the deployment directory only', () => {
     expect(issues).toEqual([{ file: join(dir, 'strata.yaml'), line: 2, column: 25, field: 'network[1]', message: expect.stringMatching(/physical\.yaml is a symlink to .*outside\/network\.yaml/) }]);
   });
 
+  it('refuses a model file that is a FIFO or a directory, without blocking on it', async () => {
+    const dir = makeDeployment('model-fifo', (d) => {
+      execFileSync('mkfifo', [join(d, 'pipe.yaml')]);
+      mkdirSync(join(d, 'dir.yaml'));
+    }, { 'strata.yaml': ROOT.replace('network: network.yaml', 'network: [pipe.yaml, dir.yaml/]') });
+    expect(await issuesOf(join(dir, 'strata.yaml'))).toEqual([
+      { file: join(dir, 'strata.yaml'), line: 2, column: 11, field: 'network[0]', message: expect.stringMatching(/network file .*pipe\.yaml" cannot be read: it is not a regular file/) },
+      { file: join(dir, 'strata.yaml'), line: 2, column: 22, field: 'network[1]', message: expect.stringMatching(/cannot be read: it is a directory/) },
+    ]);
+  });
+
   it('reads a model file through a symlink that stays inside', async () => {
     const dir = makeDeployment('model-inside', (d) => {
       mkdirSync(join(d, 'models'));
