@@ -43,7 +43,7 @@ export class DeploymentDir {
   async resolve(path: string): Promise<{ path: string; kind: TreeEntryKind }> {
     const rel = this.relative(path);
     const shown = rel.length ? rel.join('/') : '.';
-    if (rel.some((s) => s === '..')) throw new PathRefusedError('outside', `"${shown}" is outside the deployment directory ${this.dir}`, path);
+    if (rel.some((s) => s === '..')) throw new PathRefusedError('outside', `"${shown}" is outside the deployment directory ${this.shownDir()}`, path);
     const base = await this.base();
     const r = await this.walk(base, rel, base, shown);
     if (path.endsWith('/') && r.kind !== 'dir') throw new PathRefusedError('not-a-directory', `"${shown}/" is not a directory`, path);
@@ -64,6 +64,11 @@ export class DeploymentDir {
     const anchor = (p: string) => (this.tree.rootedAt === 'filesystem' ? posix.resolve(p) : posix.join('/repository', p));
     const rel = posix.relative(anchor(this.dir), anchor(path));
     return rel === '' ? [] : rel.split('/');
+  }
+
+  /** The directory as messages name it (a Git tree's root has no name of its own). */
+  private shownDir(): string {
+    return this.tree.rootedAt === 'repository' && posix.normalize(this.dir || '.') === '.' ? '(the repository root)' : printable(this.dir);
   }
 
   private absolute(p: string): string {
@@ -87,7 +92,7 @@ export class DeploymentDir {
    * (it passes through the root) and a `..` above the bound.
    */
   private async walk(start: string[], rest: string[], bound: string[] | undefined, shown: string): Promise<{ segs: string[]; kind: TreeEntryKind }> {
-    const outside = (why: string) => new PathRefusedError('outside', `"${shown}" leads outside the deployment directory ${this.dir}: ${why}`, shown);
+    const outside = (why: string) => new PathRefusedError('outside', `"${shown}" leads outside the deployment directory ${this.shownDir()}: ${why}`, shown);
     let cur = [...start];
     let kind: TreeEntryKind = 'dir';
     const todo: Step[] = rest.map((name) => ({ name })).reverse();
