@@ -340,13 +340,19 @@ describe('file modes', () => {
 });
 
 describe('a path that cannot be read', () => {
-  it('is a model error at its field, not an internal error (the CLI run as nobody)', () => {
-    const dir = makeDeployment('eacces', (d) => chmodSync(join(d, 'app'), 0o700));
+  it('is a model error at its field, never an internal error nor a file silently left out (the CLI run as nobody)', () => {
     chmodSync(base, 0o755);
     const cli = fileURLToPath(new URL('../../bin/strata.js', import.meta.url));
-    const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, cli, 'plan', join(dir, 'strata.yaml'), '--state', join(dir, 'state-of-nobody')], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: '/tmp' } });
-    expect(r.status, r.stderr).toBe(2);
-    expect(r.stderr).toContain(`${join(dir, 'services.yaml')}:4:5: services.api.artifact: ${join(dir, 'app')} cannot be read from local files (EACCES)`);
+    // 0700: the directory cannot be opened; 0744: it can be listed, but its entries not looked at.
+    for (const [mode, unreadable] of [[0o700, 'app'], [0o744, 'app/run']] as const) {
+      const dir = makeDeployment(`eacces-${mode.toString(8)}`, (d) => chmodSync(join(d, 'app'), mode));
+      const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, cli, 'plan', join(dir, 'strata.yaml'), '--state', join(dir, 'state-of-nobody')], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, HOME: '/tmp' },
+      });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`${join(dir, 'services.yaml')}:4:5: services.api.artifact: ${join(dir, unreadable)} cannot be read from local files (EACCES)`);
+    }
   });
 });
 

@@ -46,8 +46,12 @@ export class FsTree implements Tree {
       ).sort();
       const out: TreeEntry[] = [];
       for (const name of names) {
-        // An entry removed since readdir is simply not listed.
-        const st = await lstat(`${dir}/${name}`).catch(() => undefined);
+        // An entry removed since readdir is simply not listed; one that cannot be looked at
+        // (a directory readable but not searchable) is an error, never silently left out.
+        const st = await lstat(`${dir}/${name}`).catch((e: unknown) => {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+          throw new TreeReadError(`${path}/${name}`, this.label, e);
+        });
         if (st) out.push({ name, kind: kindOf(st), mode: st.mode & 0o7777 });
       }
       return out;
