@@ -38,8 +38,9 @@ export async function readArtifact(source: ArtifactSource, tree: Tree, dir: Depl
     throw e;
   }
   if (source.kind === 'file') {
-    const content = real.kind === 'file' ? await tree.readFile(real.path) : undefined;
-    if (!content) throw new ArtifactError('ARTIFACT_NOT_A_FILE', `${shown()} is ${describeKind(real.kind)}, not a regular file`, { path: source.path });
+    if (real.kind !== 'file') throw new ArtifactError('ARTIFACT_NOT_A_FILE', `${shown()} is ${describeKind(real.kind)}, not a regular file`, { path: source.path });
+    const content = await tree.readFile(real.path);
+    if (!content) throw new TreeChangedError(real.path, tree.label);
     return [{ path: checkName(source.name, source.path), mode: source.mode, content }];
   }
   if (real.kind !== 'dir') throw new ArtifactError('ARTIFACT_NOT_A_DIRECTORY', `artifact ${shown()} is ${describeKind(real.kind)}, not a directory`, { path: source.path });
