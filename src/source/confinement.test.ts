@@ -267,6 +267,25 @@ describe('a checkout\'s .git is no part of the repository', () => {
   });
 });
 
+describe('machine-file sources', () => {
+  it('refuses a directory or a FIFO where a file is expected, and reads one through a symlink inside', async () => {
+    const network = (source: string) => `machines:\n  m1:\n    address: 10.0.0.1\n    allowedPaths: [/etc/app]\n    files:\n      - { path: /etc/app/conf, source: ${source} }\n`;
+    const dir = makeDeployment('file-sources', (d) => {
+      execFileSync('mkfifo', [join(d, 'pipe')]);
+      writeFileSync(join(d, 'app', 'conf'), 'level = info\n');
+      symlinkSync('app/conf', join(d, 'conf-link'));
+    });
+    const at = { file: join(dir, 'network.yaml'), line: 6, column: 32, field: 'machines.m1.files[0].source' };
+    for (const [source, message] of [['app', /app is a directory, not a regular file/], ['pipe', /pipe is a special file \(a FIFO, socket or device\), not a regular file/]] as const) {
+      writeFileSync(join(dir, 'network.yaml'), network(source));
+      expect(await issuesOf(join(dir, 'strata.yaml'))).toEqual([{ ...at, message: expect.stringMatching(message) }]);
+    }
+    writeFileSync(join(dir, 'network.yaml'), network('conf-link'));
+    const { manifest } = await loadDeployment(join(dir, 'strata.yaml'));
+    expect(Object.values(manifest.artifacts).find((a) => a.kind === 'file')).toMatchObject({ path: join(dir, 'conf-link'), files: 1 });
+  });
+});
+
 describe('model files are read inside the deployment directory only', () => {
   it('refuses a root file that is a symlink leading outside its directory', async () => {
     const dir = makeDeployment('root-link');
