@@ -1,9 +1,11 @@
+import { posix } from 'node:path';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ApplyError, StrataError } from '../errors.ts';
 import { hashArtifact } from '../artifact/hash.ts';
 import { readArtifact } from '../artifact/read.ts';
-import type { MachineManifest, Manifest } from '../manifest/types.ts';
+import { DeploymentDir } from '../source/realPath.ts';
+import type { ArtifactRef, MachineManifest, Manifest } from '../manifest/types.ts';
 import type { Tree } from '../source/tree.ts';
 import { isEmptyPlan } from '../plan/diff.ts';
 import type { Plan, Step } from '../plan/types.ts';
@@ -300,13 +302,19 @@ function bytesOf(artifacts: readonly UploadArtifact[]): number {
 async function artifactEntries(desired: Manifest, hash: string, tree: Tree) {
   const ref = desired.artifacts[hash];
   if (!ref) throw new ApplyError('ARTIFACT_UNKNOWN', `artifact ${hash} is not in the plan's manifest and not on the machine`);
-  const entries = await readArtifact(ref, tree);
+  const entries = await readArtifact(ref, tree, new DeploymentDir(tree, boundOf(ref)));
   const actual = hashArtifact(entries).hash;
   if (actual !== hash) {
     const where = ref.kind === 'inline' ? ref.name : ref.path;
     throw new ApplyError('ARTIFACT_CHANGED', `artifact ${where} changed since the plan was made (hash ${actual.slice(0, 12)}, planned ${hash.slice(0, 12)}); run strata plan again`, { hash, actual });
   }
   return entries;
+}
+
+/** The directory an artifact is read inside: its deployment directory, else (older records) its own. */
+function boundOf(ref: ArtifactRef): string {
+  if (ref.deploymentDir !== undefined) return ref.deploymentDir;
+  return ref.kind === 'file' ? posix.dirname(ref.path) : ref.kind === 'dir' ? ref.path : '.';
 }
 
 function indent(text: string): string {

@@ -45,7 +45,7 @@ export interface Outcome {
 }
 
 /** Errors that the same commit will hit again however often it is retried. */
-const TERMINAL = new Set(['MODEL_INVALID', 'DEPLOYMENT_NAME_MISMATCH', 'ARTIFACT_MISSING', 'ARTIFACT_NOT_A_DIRECTORY', 'ARTIFACT_NOT_A_FILE', 'ARTIFACT_SPECIAL_FILE', 'ARTIFACT_UNSAFE_NAME']);
+const TERMINAL = new Set(['MODEL_INVALID', 'DEPLOYMENT_NAME_MISMATCH', 'ARTIFACT_MISSING', 'ARTIFACT_NOT_A_DIRECTORY', 'ARTIFACT_NOT_A_FILE', 'ARTIFACT_SPECIAL_FILE', 'ARTIFACT_UNSAFE_NAME', 'ARTIFACT_OUTSIDE_DEPLOYMENT', 'ARTIFACT_SYMLINK_LOOP']);
 
 /**
  * Level-triggered: whatever asked for it, a reconcile re-reads the branch and the recorded

@@ -186,8 +186,16 @@ unpack() {
       D) check_rel "$c"; mkdir -p "$dest/$c" || die "cannot create $dest/$c" ;;
       F)
         check_rel "$c"
-        head -c "$a" >"$dest/$c" || die "cannot write $dest/$c"
-        [ "$b" = 644 ] || chmod "$b" "$dest/$c" || die "cannot chmod $dest/$c"
+        if [ "$b" = 644 ]; then
+          head -c "$a" >"$dest/$c" || die "cannot write $dest/$c"
+        else
+          # Any other mode (0600, 0755): created owner-only, so that the bytes of a 0600 file
+          # are never readable by others, not even while they are written; then its own mode.
+          umask 077
+          head -c "$a" >"$dest/$c" || die "cannot write $dest/$c"
+          umask 022
+          [ "$b" = 600 ] || chmod "$b" "$dest/$c" || die "cannot chmod $dest/$c"
+        fi
         ;;
       T)
         check_rel "$c"
