@@ -40,7 +40,7 @@ export async function applyDeployment(plan: Plan, ctx: Context, opts: ApplyDeplo
     const result = await applyPlan(plan, {
       state,
       tree,
-      runtimeFor: (m) => openRuntime(m, connectOptions(ctx)),
+      runtimeFor: (m) => openRuntime(m, plan.deployment, connectOptions(ctx)),
       onEvent: ctx.onEvent,
       machineConcurrency: ctx.parallel,
       lockLeaseMs: ctx.lockLeaseMs,
@@ -71,7 +71,7 @@ export async function recoverDeployment(deployment: string, ctx: Context): Promi
 function recover(deployment: string, ctx: Context, state: FileStateStore): Promise<RecoveryResult> {
   return recoverTransition(deployment, {
     state,
-    runtimeFor: (m) => openRuntime(m, connectOptions(ctx)),
+    runtimeFor: (m) => openRuntime(m, deployment, connectOptions(ctx)),
     machineConcurrency: ctx.parallel,
     onEvent: ctx.onEvent,
   });

@@ -1,6 +1,9 @@
 #!/bin/sh
 # strata target runtime. Uploaded by the controller on first contact, content-addressed, and
-# run as: sh runtime.sh ROOT VERB [ARG...]. Needs POSIX sh and coreutils, nothing else.
+# run as: sh SHARED/runtime/HASH.sh SHARED/deployments/NAME VERB [ARG...]. Needs POSIX sh and
+# coreutils, nothing else. ROOT (the first argument) is one deployment's directory: its items,
+# their state, its generations and its lock; the artifact store and the runtime are shared by
+# every deployment on the machine (SHARED/store, SHARED/runtime; see "deployments" below).
 #
 # Contract: arguments are controller-made tokens (hashes, item keys, owners); every value
 # that comes from a model arrives as file content (on stdin), is kept in files, and is only
@@ -11,8 +14,8 @@ umask 022
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 export PATH
 
-ROOT=${1:?usage: runtime.sh ROOT VERB [ARG...]}
-VERB=${2:?usage: runtime.sh ROOT VERB [ARG...]}
+ROOT=${1:?usage: runtime.sh SHARED/deployments/NAME VERB [ARG...]}
+VERB=${2:?usage: runtime.sh SHARED/deployments/NAME VERB [ARG...]}
 shift 2
 
 die() { printf 'strata-runtime: %s\n' "$*" >&2; exit 1; }
@@ -751,7 +754,7 @@ write_lock() {
 # Prints "PID VERB" of another runtime process changing this ROOT (in this mount namespace), if any.
 runtime_busy() {
   own=$(readlink /proc/self/ns/mnt 2>/dev/null)
-  for f in $(grep -lsaF -- "$ROOT/runtime/" /proc/[0-9]*/cmdline 2>/dev/null); do
+  for f in $(grep -lsaF -- "$SHARED/runtime/" /proc/[0-9]*/cmdline 2>/dev/null); do
     p=${f#/proc/}
     p=${p%/cmdline}
     [ "$p" = "$$" ] && continue
@@ -801,7 +804,100 @@ lock_unguard() {
   guarded=
 }
 
+# ---------------------------------------------------------------- deployments
+
+# Several deployments may share a machine; each owns SHARED/deployments/NAME (ROOT) and never
+# reads or touches another's. ROOT/store is a symlink to the shared, content-addressed store
+# (SHARED/store): an artifact two deployments use is stored once. Sets DEPLOYMENT and SHARED.
+deployment_layout() {
+  case $ROOT in
+    /*/deployments/* | /deployments/*) ;;
+    *) usage "not a deployment directory (SHARED/deployments/NAME): $ROOT" ;;
+  esac
+  DEPLOYMENT=${ROOT##*/}
+  SHARED=${ROOT%/deployments/*}
+  case $DEPLOYMENT in
+    '' | [!A-Za-z]* | *[!A-Za-z0-9_-]*) usage "unsafe deployment name: $DEPLOYMENT" ;;
+  esac
+  [ "$SHARED/deployments/$DEPLOYMENT" = "$ROOT" ] || usage "not a deployment directory (SHARED/deployments/NAME): $ROOT"
+}
+
+# The deployment whose generation an earlier strata recorded in the single layout it used
+# (SHARED/items, SHARED/generations, ...; one deployment per machine), or nothing.
+legacy_owner() {
+  [ -d "$SHARED/generations" ] && [ ! -L "$SHARED/generations" ] || return 0
+  getf _lg "$SHARED/generations/current"
+  case $_lg in '' | *[!0-9]*) return 0 ;; esac
+  sed -n '1s/^{"deployment":"\([A-Za-z][A-Za-z0-9_-]*\)".*/\1/p' "$SHARED/generations/$_lg.json" 2>/dev/null
+}
+
+# Moves the single layout of an earlier strata into ROOT when its recorded generation is this
+# deployment's: the generations and lock, and the items that generation lists with their state
+# (other items there were left by another deployment the old layout let overwrite this one's
+# record; they stay where they are). Each part moves with one rename into a staging directory
+# that becomes ROOT last, so an interrupted migration is finished by the next command. A
+# process keeps running: its STATE_DIR (SHARED/state/KEY) becomes a symlink to its new place.
+legacy_migrate() {
+  _mg=$SHARED/deployments/.migrate.$DEPLOYMENT
+  if [ ! -d "$_mg" ]; then
+    [ "$(legacy_owner)" = "$DEPLOYMENT" ] || return 0
+    mkdir -p "$_mg/items" "$_mg/state" || die "cannot create $_mg"
+    getf _lg "$SHARED/generations/current"
+    _keys=$(grep -o '"key":"[A-Za-z0-9._-]*"' "$SHARED/generations/$_lg.json" | sed 's/^"key":"//; s/"$//')
+    printf '%s\n' $_keys >"$_mg/.keys"
+  fi
+  while IFS= read -r _k; do
+    [ -n "$_k" ] || continue
+    check_token "$_k"
+    if [ -d "$SHARED/items/$_k" ]; then mv "$SHARED/items/$_k" "$_mg/items/$_k" || die "cannot move $SHARED/items/$_k into $ROOT"; fi
+    if [ -d "$SHARED/state/$_k" ] && [ ! -L "$SHARED/state/$_k" ]; then
+      mv "$SHARED/state/$_k" "$_mg/state/$_k" && ln -s "../deployments/$DEPLOYMENT/state/$_k" "$SHARED/state/$_k" || die "cannot move $SHARED/state/$_k into $ROOT"
+    fi
+  done <"$_mg/.keys"
+  for _p in generations lock; do
+    if [ -d "$SHARED/$_p" ] && [ ! -L "$SHARED/$_p" ]; then mv "$SHARED/$_p" "$_mg/$_p" || die "cannot move $SHARED/$_p into $ROOT"; fi
+  done
+  rm -f "$_mg/.keys"
+  mv "$_mg" "$ROOT" || die "cannot move the records of $DEPLOYMENT into $ROOT"
+  printf 'strata-runtime: moved the records of deployment %s from %s into %s\n' "$DEPLOYMENT" "$SHARED" "$ROOT" >&2
+}
+
+# Before a verb that changes anything: ROOT exists (the old single layout moved into it if it
+# was this deployment's) and reaches the shared store.
+deployment_prepare() {
+  if [ ! -d "$ROOT" ]; then
+    legacy_migrate
+    mkdir -p "$ROOT" || die "cannot create $ROOT"
+  fi
+  [ -d "$SHARED/store" ] || mkdir -p "$SHARED/store" || die "cannot create $SHARED/store"
+  [ -L "$ROOT/store" ] || [ -d "$ROOT/store" ] || ln -s ../../store "$ROOT/store" || die "cannot link $ROOT/store"
+}
+
+# Before a verb that only reads: a deployment still in the old single layout is read there
+# (it moves on its first change); a new one reads its empty ROOT without creating it.
+deployment_view() {
+  [ ! -d "$ROOT" ] || return 0
+  [ -d "$SHARED/deployments/.migrate.$DEPLOYMENT" ] && deployment_prepare && return 0
+  [ "$(legacy_owner)" != "$DEPLOYMENT" ] || ROOT=$SHARED
+}
+
+# Prints "record NAME BYTES" and BYTES of JSON: deployment NAME's current generation record in
+# directory $2, when it has one.
+print_record() {
+  getf _rg "$2/generations/current"
+  case $_rg in '' | *[!0-9]*) return 0 ;; esac
+  [ -f "$2/generations/$_rg.json" ] || return 0
+  printf 'record %s %s\n' "$1" "$(($(wc -c <"$2/generations/$_rg.json")))"
+  cat "$2/generations/$_rg.json"
+}
+
 # ---------------------------------------------------------------- verbs
+
+deployment_layout
+case $VERB in
+  hello | status | manifest | claims | snapshot) deployment_view ;;
+  *) deployment_prepare ;;
+esac
 
 case $VERB in
   hello)
@@ -991,6 +1087,20 @@ case $VERB in
         printf 'item %s %s present - %s\n' "$key" "$mod" "$verdict"
       fi
     done
+    ;;
+  claims)
+    # claims: what every other deployment on this machine holds, for the controller to refuse a
+    # port or path one of them claims: each one's current generation record (print_record),
+    # the old single layout's too while it is another deployment's. Reads only.
+    for dd in "$SHARED"/deployments/*; do
+      [ -d "$dd" ] || continue
+      n=${dd##*/}
+      case $n in '' | [!A-Za-z]* | *[!A-Za-z0-9_-]*) continue ;; esac
+      [ "$n" != "$DEPLOYMENT" ] || continue
+      print_record "$n" "$dd"
+    done
+    lo=$(legacy_owner)
+    [ -z "$lo" ] || [ "$lo" = "$DEPLOYMENT" ] || print_record "$lo" "$SHARED"
     ;;
   snapshot)
     check_token "${1:?usage: snapshot KEY}"
