@@ -35,7 +35,7 @@ export async function applyDeployment(plan: Plan, ctx: Context, opts: ApplyDeplo
   try {
     const recovery = await recover(plan.deployment, ctx, state);
     if (recovery.action === 'completed' && rebaseAfterRecovery && plan.generation !== plan.basis.generation) {
-      plan = { ...planTransition(state.current(plan.deployment), plan.desired), ...(plan.revisions ? { revisions: plan.revisions } : {}) };
+      plan = { ...planTransition(state.current(plan.deployment), plan.desired), ...(plan.revisions ? { revisions: plan.revisions } : {}), ...(plan.claimSources ? { claimSources: plan.claimSources } : {}) };
     }
     const result = await applyPlan(plan, {
       state,

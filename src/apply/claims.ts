@@ -1,0 +1,56 @@
+import { StrataError, type SourcePos } from '../errors.ts';
+import { claimId, conflicts, describeClaim, machineClaims, newClaims, type ClaimConflict, type HeldClaim } from '../manifest/claims.ts';
+import type { Manifest } from '../manifest/types.ts';
+import type { Plan } from '../plan/types.ts';
+import type { MachineRuntime } from '../targets/machineRuntime.ts';
+import { mapLimit } from './mapLimit.ts';
+
+/** A port or path the plan would claim on a machine is held by another deployment there. Nothing was touched. */
+export class ClaimConflictError extends StrataError {}
+
+/**
+ * Asks each machine on which the plan makes a claim its recorded generation did not (a port,
+ * a placed path) what the other deployments there hold (one read-only command), and refuses
+ * the plan, before anything is written, when one of them holds it. A plan that claims nothing
+ * new asks no machine.
+ */
+export async function refuseClaimConflicts(plan: Plan, recorded: Manifest | undefined, runtimeOf: (machine: string) => MachineRuntime, concurrency = 32): Promise<void> {
+  const found = await findClaimConflicts(plan, recorded, runtimeOf, concurrency);
+  if (found.length) throw claimConflictError(plan, found);
+}
+
+export async function findClaimConflicts(plan: Plan, recorded: Manifest | undefined, runtimeOf: (machine: string) => MachineRuntime, concurrency = 32): Promise<ClaimConflict[]> {
+  const wanted = newClaims(recorded, plan.desired);
+  const found: ClaimConflict[] = [];
+  await mapLimit([...wanted], concurrency, async ([machine, claims]) => {
+    const held: HeldClaim[] = [];
+    for (const other of await runtimeOf(machine).others()) {
+      if (other.deployment === plan.deployment || !other.record.machine) continue;
+      for (const claim of machineClaims(other.record.machine)) held.push({ deployment: other.deployment, generation: other.record.generation, claim });
+    }
+    found.push(...conflicts(claims, held));
+  });
+  return found;
+}
+
+/** One line per conflict: the model line of the new claim (when the plan knows it), both deployments, the claim. */
+export function claimConflictError(plan: Plan, found: readonly ClaimConflict[]): ClaimConflictError {
+  const sorted = [...found].sort((a, b) => (claimId(a.claim) < claimId(b.claim) ? -1 : 1));
+  const lines = sorted.map(({ claim, held }) => {
+    const at: (SourcePos & { field?: string }) | undefined = plan.claimSources?.[claimId(claim)];
+    const where = at ? `${at.file}:${at.line}:${at.column}: ${at.field ? `${at.field}: ` : ''}` : `${claim.item.name} on ${claim.machine}: `;
+    return `${where}deployment "${plan.deployment}" claims ${describeClaim(claim)} on machine ${claim.machine}, which deployment "${held.deployment}" holds there (${held.claim.item.name}, its generation ${held.generation}); two deployments on one machine cannot share a port or a placed path`;
+  });
+  return new ClaimConflictError('CLAIM_CONFLICT', lines.join('\n'), {
+    deployment: plan.deployment,
+    conflicts: sorted.map(({ claim, held }) => ({
+      machine: claim.machine,
+      item: claim.item.name,
+      claim: describeClaim(claim),
+      heldBy: held.deployment,
+      heldItem: held.claim.item.name,
+      heldGeneration: held.generation,
+      ...(plan.claimSources?.[claimId(claim)] ? { source: plan.claimSources[claimId(claim)] } : {}),
+    })),
+  });
+}
