@@ -39,7 +39,7 @@ export function claimConflictError(plan: Plan, found: readonly ClaimConflict[]):
   const lines = sorted.map(({ claim, held }) => {
     const at: (SourcePos & { field?: string }) | undefined = plan.claimSources?.[claimId(claim)];
     const where = at ? `${at.file}:${at.line}:${at.column}: ${at.field ? `${at.field}: ` : ''}` : `${claim.item.name} on ${claim.machine}: `;
-    return `${where}deployment "${plan.deployment}" claims ${describeClaim(claim)} on machine ${claim.machine}, which deployment "${held.deployment}" holds there (${held.claim.item.name}, its generation ${held.generation}); two deployments on one machine cannot share a port or a placed path`;
+    return `${where}deployment "${plan.deployment}" claims ${describeClaim(claim)} on machine ${claim.machine}, but deployment "${held.deployment}" holds ${describeClaim(held.claim)} there (its ${held.claim.item.name}, generation ${held.generation}); two deployments on one machine cannot share a port or a placed path`;
   });
   return new ClaimConflictError('CLAIM_CONFLICT', lines.join('\n'), {
     deployment: plan.deployment,
