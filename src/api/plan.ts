@@ -17,10 +17,14 @@ export async function planDeployment(rootFile: string, ctx: Context, tree?: Tree
 /** The plan to `manifest` (resolved from `models`), with the model position of every claim it adds (for refusals). */
 export function planFromModels(models: Models, manifest: Manifest, ctx: Context): Plan {
   const current = stateStore(ctx).current(manifest.deployment);
-  const plan = planTransition(current, manifest);
-  const added = [...newClaims(current?.manifest, manifest).values()].flat().map(claimId);
+  return withClaimSources(planTransition(current, manifest), models, current?.manifest);
+}
+
+/** The plan with `claimSources`: where `models` make each claim the plan adds to those of `before`. */
+export function withClaimSources(plan: Plan, models: Models, before: Manifest | undefined): Plan {
+  const added = [...newClaims(before, plan.desired).values()].flat().map(claimId);
   if (added.length === 0) return plan;
-  const all = claimSources(models, manifest);
+  const all = claimSources(models, plan.desired);
   const sources = Object.fromEntries(added.flatMap((id) => (all[id] ? [[id, all[id]]] : [])));
   return { ...plan, claimSources: sources };
 }
