@@ -14,8 +14,8 @@ umask 022
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 export PATH
 
-ROOT=${1:?usage: runtime.sh SHARED/deployments/NAME VERB [ARG...]}
-VERB=${2:?usage: runtime.sh SHARED/deployments/NAME VERB [ARG...]}
+ROOT=${1:?usage: runtime.sh ROOT VERB [ARG...]}
+VERB=${2:?usage: runtime.sh ROOT VERB [ARG...]}
 shift 2
 
 die() { printf 'strata-runtime: %s\n' "$*" >&2; exit 1; }
