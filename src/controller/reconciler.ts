@@ -254,6 +254,7 @@ function reasonOf(code: string): string {
     STEP_FAILED: 'ApplyFailed',
     MACHINE_LOCKED: 'MachineLocked',
     STALE_PLAN: 'StatePending',
+    CLAIM_CONFLICT: 'ClaimConflict',
   };
   if (map[code]) return map[code]!;
   if (code.startsWith('ARTIFACT_')) return 'ArtifactInvalid';
