@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deploymentStatus, type StatusReport } from '../src/api/status.ts';
+import { deploymentStatus, driftOf, type StatusReport } from '../src/api/status.ts';
 import { openRuntime } from '../src/targets/connect.ts';
 import { cli } from './support/cli.ts';
 import { ask } from './support/net.ts';
@@ -143,6 +143,9 @@ describe('two deployments on the same machines', () => {
     expect(itemsOf(sb)).toEqual([
       'test1/b-pages:present', 'test1/hello-world-client:running', 'test2/b-pages:present', 'test2/hello-world-proxy:running', 'test3/b-pages:present', 'test3/hello-world-server:running',
     ]);
+    // The drift probe of each finds nothing to put back: the other's processes are not its drift.
+    expect(driftOf(sa)).toEqual([]);
+    expect(driftOf(sb)).toEqual([]);
     const pidsA = sa.machines.flatMap((m) => m.items.flatMap((i) => (i.pid ? [i.pid] : [])));
     const pidsB = sb.machines.flatMap((m) => m.items.flatMap((i) => (i.pid ? [i.pid] : [])));
     expect(pidsA.filter((p) => pidsB.includes(p))).toEqual([]);
