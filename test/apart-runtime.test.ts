@@ -119,6 +119,33 @@ describe('deployments on one machine', () => {
     await own.unlock('a:1:a');
   });
 
+  it('a transition announces what it claims while it holds its lock; others see it until it commits or lets go', async () => {
+    const mine = new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'new');
+    const third = new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'third');
+    const web = processItem('s.web', 'exec sleep 60\n');
+    const rec = { deployment: 'new', generation: 2, manifestHash: 'h2', machine: { name: 'm1', address: ADDRESS, target: { kind: 'local' as const }, items: [web] } };
+    await mine.lock('n:1:n');
+    // The answer to the announcement: what the others hold (old's record, without its item now).
+    expect((await mine.claim(rec)).map((o) => o.deployment)).toEqual(['old']);
+    const seen = await third.others();
+    expect(seen.filter((o) => o.pending).map((o) => [o.deployment, o.record.generation])).toEqual([['new', 2]]);
+    await mine.unlock('n:1:n');
+    // Its lock released without a commit (a refused or rolled-back transition): the announcement no longer counts.
+    expect((await third.others()).some((o) => o.pending)).toBe(false);
+    await mine.lock('n:2:n');
+    await mine.claim(rec);
+    await mine.commit(2, rec);
+    expect(existsSync(join(root, 'deployments/new/claims.pending'))).toBe(false);
+    expect((await third.others()).filter((o) => o.deployment === 'new').map((o) => [o.record.generation, o.pending ?? false])).toEqual([[2, false]]);
+    await mine.unlock('n:2:n');
+    // A record cut short is not announced.
+    await mine.lock('n:3:n');
+    const cut = await mine.target.run(['sh', runtimePath(root), join(root, 'deployments/new'), 'claim'], { input: Buffer.from('{"deployment":"new"') });
+    expect(cut.code).toBe(1);
+    expect(existsSync(join(root, 'deployments/new/claims.pending'))).toBe(false);
+    await mine.unlock('n:3:n');
+  });
+
   it('accepts only a safe deployment name, on the controller and on the machine', async () => {
     for (const bad of ['../x', 'a/b', '.hidden', '', 'a b', '$(id)']) {
       expect(() => new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, bad)).toThrow(/unsafe deployment name/);

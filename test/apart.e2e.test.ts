@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentStatus, driftOf, type StatusReport } from '../src/api/status.ts';
@@ -198,6 +198,43 @@ describe('two deployments on the same machines', () => {
     expect(r.err).toMatch(/services\.overwriter\.path: deployment "overwriter" claims the tree under path \/tmp\/apart\/a\/sub on machine test2, but deployment "hello-world" holds the tree under path \/tmp\/apart\/a there \(its a-pages, generation 1\)/);
     expect(existsSync(fx.path('test2', '/tmp/apart/a/sub'))).toBe(false);
     expect(existsSync(fx.path('test2', '/var/lib/strata/deployments/overwriter'))).toBe(false);
+    expect(await snapshotOfA()).toEqual(before);
+  });
+
+  it("a claim a running transition of another deployment has announced is refused too", async () => {
+    // A transition of "ghost" holds its lock on test1 and has announced port 5030 there.
+    const ghost = fx.path('test1', '/var/lib/strata/deployments/ghost');
+    mkdirSync(join(ghost, 'lock'), { recursive: true });
+    const now = Math.floor(Date.now() / 1000);
+    writeFileSync(join(ghost, 'lock/owner'), `ghost:1 t1 4242 ${now} ${now + 600}\n`);
+    const item = { key: 's.ghost', machine: 'test1', layer: 'service', name: 'ghost', module: 'process', spec: { start: 'x', env: { PORT: '5030' } }, dependsOn: [], stateful: false, hash: 'g' };
+    writeFileSync(join(ghost, 'claims.pending'), JSON.stringify({ deployment: 'ghost', generation: 1, manifestHash: 'g', machine: { name: 'test1', address: addr('test1'), target: { kind: 'ssh' }, items: [item] } }));
+    edit('services.squatter.yaml', 'main: 5001', 'main: 5030');
+    const r = await cli('apply', join(fx.work, 'squatter.yaml'), ...state());
+    expect(r.code, r.err).toBe(2);
+    expect(r.err).toMatch(/services\.squatter\.ports\.main: deployment "squatter" claims port 5030 .* but deployment "ghost" holds port 5030 .* \(its ghost, generation 1, being deployed now\)/);
+    rmSync(ghost, { recursive: true });
+    edit('services.squatter.yaml', 'main: 5030', 'main: 5001');
+  });
+
+  it('of two deployments whose first transitions claim the same path at the same moment, at most one gets it', async () => {
+    const racer = (name: string) => {
+      writeFileSync(join(fx.work, `${name}.yaml`), `name: ${name}\nnetwork: [network.yaml, testnet/network.physical.yaml]\nservices: services.${name}.yaml\ndistribution: distribution.${name}.yaml\n`);
+      writeFileSync(join(fx.work, `services.${name}.yaml`), `services:\n  ${name}:\n    type: file\n    artifact: services/${name === 'racer1' ? 'server' : 'proxy'}\n    path: /tmp/apart/race\n`);
+      writeFileSync(join(fx.work, `distribution.${name}.yaml`), `distribution:\n  ${name}: test3\n`);
+      // Each from its own state directory, as two controllers would.
+      return cli('apply', join(fx.work, `${name}.yaml`), '--state', join(fx.work, `.state-${name}`), '-q');
+    };
+    const results = await Promise.all([racer('racer1'), racer('racer2')]);
+    const won = results.filter((r) => r.code === 0);
+    expect(won.length).toBeLessThanOrEqual(1);
+    for (const r of results.filter((x) => x.code !== 0)) {
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toMatch(/claims the tree under path \/tmp\/apart\/race on machine test3, but deployment "racer[12]" holds the tree under path \/tmp\/apart\/race there/);
+    }
+    const placed = existsSync(fx.path('test3', '/tmp/apart/race')) ? readdirSync(fx.path('test3', '/tmp/apart/race')).sort() : [];
+    if (won.length === 0) expect(placed).toEqual([]);
+    else expect(placed).toEqual(results[0]!.code === 0 ? ['package.json', 'server.js'] : ['package.json', 'proxy.js']);
     expect(await snapshotOfA()).toEqual(before);
   });
 

@@ -10,7 +10,7 @@ import type { Plan, Step } from '../plan/types.ts';
 import type { FileStateStore, GenerationRecord } from '../state/fileState.ts';
 import type { MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
 import type { ApplyEvent } from './events.ts';
-import { refuseClaimConflicts } from './claims.ts';
+import { announceClaims, refuseClaimConflicts } from './claims.ts';
 import { mapLimit } from './mapLimit.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
 import { parseJournal, undoTransition, type RecoveryResult } from './recover.ts';
@@ -152,6 +152,9 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       }
       missingOn.set(rt.machine, missing);
     });
+    // Under the locks, before any artifact is sent or step runs: announce what this transition
+    // claims, refused if a transition of another deployment running now claims it first.
+    await announceClaims(plan, recorded?.manifest, (name) => runtimes.get(name)!, machineConcurrency);
     stopRenewal = startRenewal(() => locked, lock, (machine, e) => {
       lost.push(machine);
       opts.state.journal(plan.deployment, { event: 'lock-lost', machine, error: e.message });

@@ -2,7 +2,7 @@ import { StrataError, type SourcePos } from '../errors.ts';
 import { claimId, conflicts, describeClaim, machineClaims, newClaims, type ClaimConflict, type HeldClaim } from '../manifest/claims.ts';
 import type { Manifest } from '../manifest/types.ts';
 import type { Plan } from '../plan/types.ts';
-import type { MachineRuntime } from '../targets/machineRuntime.ts';
+import type { MachineRuntime, OtherDeployment } from '../targets/machineRuntime.ts';
 import { mapLimit } from './mapLimit.ts';
 
 /** A port or path the plan would claim on a machine is held by another deployment there. Nothing was touched. */
@@ -19,14 +19,33 @@ export async function refuseClaimConflicts(plan: Plan, recorded: Manifest | unde
   if (found.length) throw claimConflictError(plan, found);
 }
 
-export async function findClaimConflicts(plan: Plan, recorded: Manifest | undefined, runtimeOf: (machine: string) => MachineRuntime, concurrency = 32): Promise<ClaimConflict[]> {
+/**
+ * The same check once the machine locks are taken, announcing first what the transition claims
+ * (the `claim` verb): two deployments whose transitions claim the same port or path at once
+ * are not serialised by their separate locks, but the later to announce sees the earlier's
+ * claim and is refused. One command per machine on which the plan claims something new.
+ */
+export async function announceClaims(plan: Plan, recorded: Manifest | undefined, runtimeOf: (machine: string) => MachineRuntime, concurrency = 32): Promise<void> {
+  const found = await findClaimConflicts(plan, recorded, runtimeOf, concurrency, (rt, machine) =>
+    rt.claim({ deployment: plan.deployment, generation: plan.generation, manifestHash: plan.desired.hash, machine: plan.desired.machines[machine]! }),
+  );
+  if (found.length) throw claimConflictError(plan, found);
+}
+
+export async function findClaimConflicts(
+  plan: Plan,
+  recorded: Manifest | undefined,
+  runtimeOf: (machine: string) => MachineRuntime,
+  concurrency = 32,
+  ask: (rt: MachineRuntime, machine: string) => Promise<OtherDeployment[]> = (rt) => rt.others(),
+): Promise<ClaimConflict[]> {
   const wanted = newClaims(recorded, plan.desired);
   const found: ClaimConflict[] = [];
   await mapLimit([...wanted], concurrency, async ([machine, claims]) => {
     const held: HeldClaim[] = [];
-    for (const other of await runtimeOf(machine).others()) {
+    for (const other of await ask(runtimeOf(machine), machine)) {
       if (other.deployment === plan.deployment || !other.record.machine) continue;
-      for (const claim of machineClaims(other.record.machine)) held.push({ deployment: other.deployment, generation: other.record.generation, claim });
+      for (const claim of machineClaims(other.record.machine)) held.push({ deployment: other.deployment, generation: other.record.generation, claim, ...(other.pending ? { pending: true } : {}) });
     }
     found.push(...conflicts(claims, held));
   });
@@ -39,7 +58,7 @@ export function claimConflictError(plan: Plan, found: readonly ClaimConflict[]):
   const lines = sorted.map(({ claim, held }) => {
     const at: (SourcePos & { field?: string }) | undefined = plan.claimSources?.[claimId(claim)];
     const where = at ? `${at.file}:${at.line}:${at.column}: ${at.field ? `${at.field}: ` : ''}` : `${claim.item.name} on ${claim.machine}: `;
-    return `${where}deployment "${plan.deployment}" claims ${describeClaim(claim)} on machine ${claim.machine}, but deployment "${held.deployment}" holds ${describeClaim(held.claim)} there (its ${held.claim.item.name}, generation ${held.generation}); two deployments on one machine cannot share a port or a placed path`;
+    return `${where}deployment "${plan.deployment}" claims ${describeClaim(claim)} on machine ${claim.machine}, but deployment "${held.deployment}" holds ${describeClaim(held.claim)} there (its ${held.claim.item.name}, generation ${held.generation}${held.pending ? ', being deployed now' : ''}); two deployments on one machine cannot share a port or a placed path`;
   });
   return new ClaimConflictError('CLAIM_CONFLICT', lines.join('\n'), {
     deployment: plan.deployment,
@@ -50,6 +69,7 @@ export function claimConflictError(plan: Plan, found: readonly ClaimConflict[]):
       heldBy: held.deployment,
       heldItem: held.claim.item.name,
       heldGeneration: held.generation,
+      ...(held.pending ? { heldPending: true } : {}),
       ...(plan.claimSources?.[claimId(claim)] ? { source: plan.claimSources[claimId(claim)] } : {}),
     })),
   });

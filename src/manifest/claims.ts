@@ -16,6 +16,8 @@ export interface HeldClaim {
   deployment: string;
   generation: number;
   claim: Claim;
+  /** Claimed by a transition of that deployment running now, not yet recorded. */
+  pending?: boolean;
 }
 
 export interface ClaimConflict {

@@ -24,10 +24,12 @@ export interface MachineRecord {
   machine: MachineManifest | null;
 }
 
-/** Another deployment's current record on the same machine, as the `claims` verb reports it. */
+/** Another deployment's record on the same machine, as the `claims` verb reports it. */
 export interface OtherDeployment {
   deployment: string;
   record: MachineRecord;
+  /** The record a transition of it is making true right now (announced with `claim`), not its current one. */
+  pending?: true;
 }
 
 export interface ItemStatus {
@@ -261,6 +263,15 @@ export class MachineRuntime {
     return parseRecords(r.stdoutBytes, this.machine);
   }
 
+  /**
+   * Announces the record this deployment's transition is making true on the machine (its lock
+   * held), so other deployments see its claims meanwhile, and answers as `others` does.
+   */
+  async claim(record: MachineRecord): Promise<OtherDeployment[]> {
+    const r = this.check(await this.call(['claim'], Buffer.from(JSON.stringify(record))), 'announce what the transition claims');
+    return parseRecords(r.stdoutBytes, this.machine);
+  }
+
   async status(): Promise<MachineStatus> {
     const r = this.check(await this.call(['status']), 'read status');
     const out: MachineStatus = { generation: null, lock: null, items: [] };
@@ -342,7 +353,7 @@ export function parseActivations(out: Buffer): Map<string, RunResult> {
   return results;
 }
 
-/** The answer of `claims`: "record NAME BYTES" and BYTES of JSON per other deployment. */
+/** The answer of `claims`: "record NAME BYTES" (or "pending NAME BYTES") and BYTES of JSON per other deployment's record. */
 export function parseRecords(out: Buffer, machine: string): OtherDeployment[] {
   const records: OtherDeployment[] = [];
   let at = 0;
@@ -351,12 +362,12 @@ export function parseRecords(out: Buffer, machine: string): OtherDeployment[] {
     if (eol < 0) break;
     const [tag, name, bytes] = out.subarray(at, eol).toString().split(' ');
     at = eol + 1;
-    if (tag !== 'record' || !name || !IDENTIFIER.test(name) || !/^\d+$/.test(bytes ?? '')) break;
+    if ((tag !== 'record' && tag !== 'pending') || !name || !IDENTIFIER.test(name) || !/^\d+$/.test(bytes ?? '')) break;
     const text = out.subarray(at, at + Number(bytes)).toString();
     at += Number(bytes);
     try {
       const record = JSON.parse(text) as MachineRecord;
-      if (record && typeof record === 'object') records.push({ deployment: name, record });
+      if (record && typeof record === 'object') records.push({ deployment: name, record, ...(tag === 'pending' ? { pending: true as const } : {}) });
     } catch {
       // A record another deployment left damaged claims nothing we can read; its owner's own commands report it.
       throw new TargetError('RUNTIME_FAILED', `${machine}: the current generation record of deployment ${name} there is not valid JSON`, { machine, deployment: name });

@@ -277,6 +277,30 @@ print_record() {
   cat "$2/generations/$_rg.json"
 }
 
+# Prints "pending NAME BYTES" and BYTES of JSON: the record deployment NAME (directory $2) is
+# making true on this machine, announced by `claim`, while its transition holds its lock.
+print_pending() {
+  [ -d "$2/lock" ] && [ -f "$2/claims.pending" ] || return 0
+  printf 'pending %s %s\n' "$1" "$(($(wc -c <"$2/claims.pending")))"
+  cat "$2/claims.pending"
+}
+
+# What every other deployment on this machine holds or is about to: its current record and,
+# while a transition of it runs, the record it announced; an earlier strata's single layout
+# too while it is another deployment's. Reads only.
+list_others() {
+  for _dd in "$SHARED"/deployments/*; do
+    [ -d "$_dd" ] || continue
+    _n=${_dd##*/}
+    case $_n in '' | [!A-Za-z]* | *[!A-Za-z0-9_-]*) continue ;; esac
+    [ "$_n" != "$DEPLOYMENT" ] || continue
+    print_record "$_n" "$_dd"
+    print_pending "$_n" "$_dd"
+  done
+  _lo=$(legacy_owner)
+  [ -z "$_lo" ] || [ "$_lo" = "$DEPLOYMENT" ] || print_record "$_lo" "$SHARED"
+}
+
 # ---------------------------------------------------------------- module: process
 
 # Starts the process item in D (key KEY) in a session of its own and records its pid; does
@@ -1013,6 +1037,7 @@ case $VERB in
       sync "$ROOT/generations" 2>/dev/null || true
     fi
     [ "$(cat "$ROOT/generations/current" 2>/dev/null)" = "$gen" ] || rm -f "$ROOT/generations/$gen.json"
+    rm -f "$ROOT/claims.pending"
     ;;
   upload)
     # upload [HASH...]: see store_upload.
@@ -1043,6 +1068,7 @@ case $VERB in
     fi
     printf '%s\n' "$gen" >"$ROOT/generations/.current.tmp" && mv "$ROOT/generations/.current.tmp" "$ROOT/generations/current"
     sync "$ROOT/generations/current" 2>/dev/null || true
+    rm -f "$ROOT/claims.pending"  # what it announced is recorded now
     # Keep the newest 10 generations.
     set -- "$ROOT"/generations/[0-9]*.json
     if [ $# -gt 10 ]; then
@@ -1089,18 +1115,19 @@ case $VERB in
     done
     ;;
   claims)
-    # claims: what every other deployment on this machine holds, for the controller to refuse a
-    # port or path one of them claims: each one's current generation record (print_record),
-    # the old single layout's too while it is another deployment's. Reads only.
-    for dd in "$SHARED"/deployments/*; do
-      [ -d "$dd" ] || continue
-      n=${dd##*/}
-      case $n in '' | [!A-Za-z]* | *[!A-Za-z0-9_-]*) continue ;; esac
-      [ "$n" != "$DEPLOYMENT" ] || continue
-      print_record "$n" "$dd"
-    done
-    lo=$(legacy_owner)
-    [ -z "$lo" ] || [ "$lo" = "$DEPLOYMENT" ] || print_record "$lo" "$SHARED"
+    # claims: what the other deployments on this machine hold (list_others), for the controller
+    # to refuse a port or path one of them claims. Reads only.
+    list_others
+    ;;
+  claim)
+    # claim: records the machine record this deployment's transition is making true (stdin,
+    # JSON), so that a transition of another deployment asking meanwhile sees what this one is
+    # about to hold; then answers as `claims` does. Sent once the lock is taken: of two
+    # transitions claiming the same thing at once, the later to announce sees the earlier.
+    cat >"$ROOT/.claims.pending.tmp" || die "cannot record the claims"
+    [ "$(tail -c 1 "$ROOT/.claims.pending.tmp")" = "}" ] || { rm -f "$ROOT/.claims.pending.tmp"; die "the claimed record arrived incomplete"; }
+    mv -f "$ROOT/.claims.pending.tmp" "$ROOT/claims.pending" || die "cannot record the claims"
+    list_others
     ;;
   snapshot)
     check_token "${1:?usage: snapshot KEY}"
