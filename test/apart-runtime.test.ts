@@ -127,6 +127,7 @@ describe('deployments on one machine', () => {
     await mine.lock('n:1:n');
     // The answer to the announcement: what the others hold (old's record, without its item now).
     expect((await mine.claim(rec)).map((o) => o.deployment)).toEqual(['old']);
+    expect(statSync(join(root, 'deployments/new/claims.pending')).mode & 0o777).toBe(0o600);
     const seen = await third.others();
     expect(seen.filter((o) => o.pending).map((o) => [o.deployment, o.record.generation])).toEqual([['new', 2]]);
     await mine.unlock('n:1:n');

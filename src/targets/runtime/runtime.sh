@@ -1124,7 +1124,8 @@ case $VERB in
     # JSON), so that a transition of another deployment asking meanwhile sees what this one is
     # about to hold; then answers as `claims` does. Sent once the lock is taken: of two
     # transitions claiming the same thing at once, the later to announce sees the earlier.
-    cat >"$ROOT/.claims.pending.tmp" || die "cannot record the claims"
+    # It holds the items' environment, like a generation record: readable by its owner only.
+    (umask 077 && cat >"$ROOT/.claims.pending.tmp") || die "cannot record the claims"
     [ "$(tail -c 1 "$ROOT/.claims.pending.tmp")" = "}" ] || { rm -f "$ROOT/.claims.pending.tmp"; die "the claimed record arrived incomplete"; }
     mv -f "$ROOT/.claims.pending.tmp" "$ROOT/claims.pending" || die "cannot record the claims"
     list_others
