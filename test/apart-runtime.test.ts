@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { findClaimConflicts } from '../src/apply/claims.ts';
 import type { Item, MachineManifest } from '../src/manifest/types.ts';
 import { itemSpecFiles } from '../src/targets/itemSpec.ts';
 import { LocalTarget } from '../src/targets/local.ts';
@@ -145,6 +146,23 @@ describe('deployments on one machine', () => {
     expect(cut.code).toBe(1);
     expect(existsSync(join(root, 'deployments/new/claims.pending'))).toBe(false);
     await mine.unlock('n:3:n');
+  });
+
+  it("another deployment's damaged record refuses a claim on its machine rather than letting it through", async () => {
+    const broken = join(root, 'deployments/broken/generations');
+    mkdirSync(broken, { recursive: true });
+    writeFileSync(join(broken, 'current'), '1\n');
+    const web = processItem('s.web', 'x');
+    (web.spec as { env: Record<string, string> }).env.PORT = '8080';
+    const desired = { version: 1 as const, deployment: 'third', machines: { m1: { name: 'm1', address: ADDRESS, target: { kind: 'local' as const }, items: [web] } }, artifacts: {}, hash: 'h' };
+    const plan = { format: 'strata-plan/1' as const, deployment: 'third', basis: { generation: null, manifestHash: null }, generation: 1, desired, changes: [], steps: [], uploads: {}, machines: ['m1'] };
+    const rt = new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'third');
+    writeFileSync(join(broken, '1.json'), '{"deployment":"broken","generation":1,"machine":{"name":"m1","address":"x","items":"nope"}}');
+    await expect(findClaimConflicts(plan, undefined, () => rt)).rejects.toThrow(/record of deployment broken there is damaged/);
+    writeFileSync(join(broken, '1.json'), '{"deployment":"broken","generation":1,"machine":');
+    await expect(findClaimConflicts(plan, undefined, () => rt)).rejects.toThrow(/deployment broken there is not valid JSON/);
+    rmSync(join(root, 'deployments/broken'), { recursive: true });
+    expect(await findClaimConflicts(plan, undefined, () => rt)).toEqual([]);
   });
 
   it('accepts only a safe deployment name, on the controller and on the machine', async () => {

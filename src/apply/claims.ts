@@ -1,6 +1,6 @@
-import { StrataError, type SourcePos } from '../errors.ts';
+import { StrataError, TargetError, type SourcePos } from '../errors.ts';
 import { claimId, conflicts, describeClaim, machineClaims, newClaims, type ClaimConflict, type HeldClaim } from '../manifest/claims.ts';
-import type { Manifest } from '../manifest/types.ts';
+import type { MachineManifest, Manifest } from '../manifest/types.ts';
 import type { Plan } from '../plan/types.ts';
 import type { MachineRuntime, OtherDeployment } from '../targets/machineRuntime.ts';
 import { mapLimit } from './mapLimit.ts';
@@ -45,11 +45,21 @@ export async function findClaimConflicts(
     const held: HeldClaim[] = [];
     for (const other of await ask(runtimeOf(machine), machine)) {
       if (other.deployment === plan.deployment || !other.record.machine) continue;
+      if (!wellFormed(other.record.machine)) {
+        // What it holds cannot be told: refuse rather than risk a collision (its owner's commands report the damage too).
+        throw new TargetError('RUNTIME_FAILED', `${machine}: the record of deployment ${other.deployment} there is damaged, so what it holds cannot be told; repair or remove ${other.deployment}'s generation record on ${machine}`, { machine, deployment: other.deployment });
+      }
       for (const claim of machineClaims(other.record.machine)) held.push({ deployment: other.deployment, generation: other.record.generation, claim, ...(other.pending ? { pending: true } : {}) });
     }
     found.push(...conflicts(claims, held));
   });
   return found;
+}
+
+function wellFormed(m: unknown): m is MachineManifest {
+  const mm = m as MachineManifest;
+  return typeof mm === 'object' && mm !== null && typeof mm.address === 'string' && typeof mm.name === 'string' && Array.isArray(mm.items) &&
+    mm.items.every((i) => typeof i === 'object' && i !== null && typeof i.key === 'string' && typeof i.name === 'string' && typeof i.module === 'string' && typeof i.spec === 'object' && i.spec !== null);
 }
 
 /** One line per conflict: the model line of the new claim (when the plan knows it), both deployments, the claim. */
