@@ -61,7 +61,7 @@ export async function snapshotService(ref: ServiceRef, ctx: Context): Promise<Sn
   const store = new SnapshotStore(resolve(ctx.stateDir));
   const out: SnapshotTaken[] = [];
   for (const { generation, machine, item } of instances) {
-    const rt = openRuntime(machine, connectOptions(ctx));
+    const rt = openRuntime(machine, ref.deployment, connectOptions(ctx));
     try {
       const stored = await takeSnapshot(rt, item, store, { deployment: ref.deployment, generation, kept });
       out.push({ machine: machine.name, file: stored.file, meta: stored.meta });
@@ -118,7 +118,7 @@ const RESTORE_LEASE_MS = 60_000;
  * (a lease, renewed while a long restore runs), so no transition touches the machine during it.
  */
 export async function restoreService(plan: RestorePlan, ctx: Context): Promise<{ bytes: number }> {
-  const rt = openRuntime(plan.instance.machine, connectOptions(ctx));
+  const rt = openRuntime(plan.instance.machine, plan.deployment, connectOptions(ctx));
   const owner = `${hostname()}:${process.pid}:restore`;
   const token = randomUUID().slice(0, 8);
   try {

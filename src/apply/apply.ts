@@ -12,6 +12,7 @@ import type { Plan, Step } from '../plan/types.ts';
 import type { FileStateStore, GenerationRecord } from '../state/fileState.ts';
 import type { MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
 import type { ApplyEvent } from './events.ts';
+import { announceClaims, refuseClaimConflicts } from './claims.ts';
 import { mapLimit } from './mapLimit.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
 import { parseJournal, undoTransition, type RecoveryResult } from './recover.ts';
@@ -94,6 +95,14 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
     runtimes.set(name, rt);
   }
   const all = [...runtimes.values()];
+  // A port or path another deployment on a machine holds: refused before anything is written
+  // there (one read-only command per machine on which the plan claims something new).
+  try {
+    await refuseClaimConflicts(plan, recorded?.manifest, (name) => runtimes.get(name)!, machineConcurrency);
+  } catch (e) {
+    await Promise.all(all.map((rt) => rt.target.close()));
+    throw e;
+  }
   const locked: MachineRuntime[] = [];
   const uploaded: Record<string, string[]> = {};
   // A repair plan (src/api/repair.ts) returns machines to the generation they have: nothing new to record.
@@ -145,6 +154,9 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       }
       missingOn.set(rt.machine, missing);
     });
+    // Under the locks, before any artifact is sent or step runs: announce what this transition
+    // claims, refused if a transition of another deployment running now claims it first.
+    await announceClaims(plan, recorded?.manifest, (name) => runtimes.get(name)!, machineConcurrency);
     stopRenewal = startRenewal(() => locked, lock, (machine, e) => {
       lost.push(machine);
       opts.state.journal(plan.deployment, { event: 'lock-lost', machine, error: e.message });

@@ -6,7 +6,8 @@ import { stateStore, type Context } from '../api/context.ts';
 import { loadDeployment } from '../api/load.ts';
 import { planRollback } from '../api/rollback.ts';
 import { ModelError, StrataError } from '../errors.ts';
-import { isEmptyPlan, planTransition } from '../plan/diff.ts';
+import { isEmptyPlan } from '../plan/diff.ts';
+import { planFromModels } from '../api/plan.ts';
 import type { Plan } from '../plan/types.ts';
 import { backoffDelay, formatDuration, withJitter } from './backoff.ts';
 import { connectionSettings, type DeploymentConfig } from './config.ts';
@@ -102,7 +103,7 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
       throw new StrataError('DEPLOYMENT_NAME_MISMATCH', `${d.config.path} names deployment "${models.name}", but the controller configures it as "${name}"`);
     }
     const ctx: Context = { stateDir: deps.stateDir, ...connectionSettings(d.config) };
-    const plan = planTransition(stateStore(ctx).current(name), manifest);
+    const plan = planFromModels(models, manifest, ctx);
     if (isEmptyPlan(plan)) {
       if (plan.basis.generation !== null) recordApplied(d, deps.metrics, revision, plan.basis.generation);
       succeed(d, `generation ${plan.basis.generation} runs commit ${revision.slice(0, 12)}`);
@@ -253,6 +254,7 @@ function reasonOf(code: string): string {
     STEP_FAILED: 'ApplyFailed',
     MACHINE_LOCKED: 'MachineLocked',
     STALE_PLAN: 'StatePending',
+    CLAIM_CONFLICT: 'ClaimConflict',
   };
   if (map[code]) return map[code]!;
   if (code.startsWith('ARTIFACT_')) return 'ArtifactInvalid';

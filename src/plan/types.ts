@@ -1,3 +1,4 @@
+import type { SourcePos } from '../errors.ts';
 import type { Item, Manifest } from '../manifest/types.ts';
 
 /**
@@ -28,6 +29,12 @@ export interface Plan {
   machines: string[];
   /** For plans between Git revisions (`plan --repo`): what was compared, in words. */
   revisions?: { base: string; head: string };
+  /**
+   * Where the models make each claim (a port on an address, a placed path) this plan adds on a
+   * machine, by claim id (src/manifest/claims.ts): a refusal because another deployment on the
+   * machine holds it names this model field. Absent for plans not made from models (rollback).
+   */
+  claimSources?: Record<string, SourcePos & { field: string }>;
 }
 
 /** add `+`, remove `-`, upgrade `~` (same machine, new content), move `>` (other machine). */

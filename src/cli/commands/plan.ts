@@ -1,4 +1,5 @@
 import { lstatSync } from 'node:fs';
+import { checkPlanClaims } from '../../api/claims.ts';
 import { planDeployment } from '../../api/plan.ts';
 import { planRevisions } from '../../api/planRevisions.ts';
 import { UsageError } from '../../errors.ts';
@@ -6,11 +7,16 @@ import { renderPlan, type PlanFormat } from '../../plan/render.ts';
 import { writeFileAtomic } from '../../state/atomicFile.ts';
 import { fileKind, shownPath } from '../../state/regularFile.ts';
 import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { seconds } from './apply.ts';
 
 export const help = `strata plan [ROOT] [--format text|markdown|json] [--out PLAN.json]
 strata plan [ROOT] --repo DIR [--base REF] [--head REF] [--format markdown]
   Shows what applying the models under ROOT (default strata.yaml) would change, against the
-  recorded state in --state DIR (default .strata). Touches no machine.
+  recorded state in --state DIR (default .strata). Changes no machine. When the plan claims a
+  port or a placed path anew on a machine, that machine is asked (read-only) what the other
+  deployments on it hold; one of them holding it refuses the plan (exit 2).
+  --offline    ask no machine (apply still refuses such a claim before it changes anything)
+  --connect-timeout S   seconds to wait for a machine asked so (default 10)
   --format F   text (default), markdown (for a pull-request comment) or json
   --out FILE   also save the plan as JSON, for \`strata apply FILE\`
   --repo DIR   read the models from Git commits of the repository DIR instead of the disk;
@@ -25,14 +31,20 @@ export async function run(argv: string[], io: Io): Promise<number> {
     repo: { type: 'string' },
     base: { type: 'string' },
     head: { type: 'string' },
+    offline: { type: 'boolean' },
+    'connect-timeout': { type: 'string' },
   });
   const format = (values.json ? 'json' : (values.format ?? 'text')) as PlanFormat;
   if (!['text', 'markdown', 'json'].includes(format)) throw new UsageError(`--format must be text, markdown or json, not "${format}"`);
   if (!values.repo && (values.base || values.head)) throw new UsageError('--base and --head need --repo DIR');
-  const ctx = { stateDir: stateDirOf(values) };
+  const ctx = { stateDir: stateDirOf(values), connectTimeoutMs: seconds(values['connect-timeout'], '--connect-timeout') };
   const plan = values.repo
     ? await planRevisions({ repo: values.repo, base: values.base, head: values.head ?? 'HEAD', path: positionals[0] }, ctx)
     : await planDeployment(rootFileOf(positionals), ctx);
+  if (!values.offline) {
+    const { unchecked } = await checkPlanClaims(plan, ctx);
+    for (const u of unchecked) io.err(`note: could not ask ${u.machine} what other deployments hold there (${u.error}); apply asks again before it changes anything\n`);
+  }
   if (values.out) writePlanFile(values.out, renderPlan(plan, 'json'));
   io.out(renderPlan(plan, format));
   if (values.out && !values.quiet) io.err(`saved the plan to ${values.out}; apply it with: strata apply ${values.out}\n`);

@@ -1,6 +1,9 @@
 #!/bin/sh
 # strata target runtime. Uploaded by the controller on first contact, content-addressed, and
-# run as: sh runtime.sh ROOT VERB [ARG...]. Needs POSIX sh and coreutils, nothing else.
+# run as: sh SHARED/runtime/HASH.sh SHARED/deployments/NAME VERB [ARG...]. Needs POSIX sh and
+# coreutils, nothing else. ROOT (the first argument) is one deployment's directory: its items,
+# their state, its generations and its lock; the artifact store and the runtime are shared by
+# every deployment on the machine (SHARED/store, SHARED/runtime; see "deployments" below).
 #
 # Contract: arguments are controller-made tokens (hashes, item keys, owners); every value
 # that comes from a model arrives as file content (on stdin), is kept in files, and is only
@@ -159,12 +162,13 @@ wr_step() {
   wr_outside_root
 }
 
-# Refuses the directory the walk stands in ($PWD, physical) when it is ROOT or inside it,
-# however it was reached: an allowed path holding ROOT does not open strata's records.
+# Refuses the directory the walk stands in ($PWD, physical) when it is the machine's runtime
+# root (SHARED: every deployment's records, the store, the runtime) or inside it, however it
+# was reached: an allowed path holding it does not open strata's records.
 wr_outside_root() {
-  [ -n "${wr_root_real:-}" ] || wr_root_real=$(cd -P -- "$ROOT" 2>/dev/null && pwd -P) || wr_root_real=$ROOT
+  [ -n "${wr_root_real:-}" ] || wr_root_real=$(cd -P -- "${SHARED:-$ROOT}" 2>/dev/null && pwd -P) || wr_root_real=${SHARED:-$ROOT}
   case $PWD in
-    "$wr_root_real" | "$wr_root_real"/*) wr_refuse "$wr_at_lex is inside strata's own root $ROOT" ;;
+    "$wr_root_real" | "$wr_root_real"/*) wr_refuse "$wr_at_lex is inside strata's own root ${SHARED:-$ROOT}" ;;
   esac
 }
 
@@ -314,6 +318,117 @@ workdir_of() {
   else
     printf '%s' "$2"
   fi
+}
+
+# ---------------------------------------------------------------- deployments
+
+# Several deployments may share a machine; each owns SHARED/deployments/NAME (ROOT) and never
+# reads or touches another's. ROOT/store is a symlink to the shared, content-addressed store
+# (SHARED/store): an artifact two deployments use is stored once. Sets DEPLOYMENT and SHARED.
+deployment_layout() {
+  case $ROOT in
+    /*/deployments/* | /deployments/*) ;;
+    *) usage "not a deployment directory (SHARED/deployments/NAME): $ROOT" ;;
+  esac
+  DEPLOYMENT=${ROOT##*/}
+  SHARED=${ROOT%/deployments/*}
+  case $DEPLOYMENT in
+    '' | [!A-Za-z]* | *[!A-Za-z0-9_-]*) usage "unsafe deployment name: $DEPLOYMENT" ;;
+  esac
+  [ "$SHARED/deployments/$DEPLOYMENT" = "$ROOT" ] || usage "not a deployment directory (SHARED/deployments/NAME): $ROOT"
+}
+
+# The deployment whose generation an earlier strata recorded in the single layout it used
+# (SHARED/items, SHARED/generations, ...; one deployment per machine), or nothing.
+legacy_owner() {
+  [ -d "$SHARED/generations" ] && [ ! -L "$SHARED/generations" ] || return 0
+  getf _lg "$SHARED/generations/current"
+  case $_lg in '' | *[!0-9]*) return 0 ;; esac
+  sed -n '1s/^{"deployment":"\([A-Za-z][A-Za-z0-9_-]*\)".*/\1/p' "$SHARED/generations/$_lg.json" 2>/dev/null
+}
+
+# Moves the single layout of an earlier strata into ROOT when its recorded generation is this
+# deployment's: the generations and lock, and the items that generation lists with their state
+# (other items there were left by another deployment the old layout let overwrite this one's
+# record; they stay where they are). Each part moves with one rename into a staging directory
+# that becomes ROOT last, so an interrupted migration is finished by the next command. A
+# process keeps running: its STATE_DIR (SHARED/state/KEY) becomes a symlink to its new place.
+legacy_migrate() {
+  _mg=$SHARED/deployments/.migrate.$DEPLOYMENT
+  if [ ! -d "$_mg" ]; then
+    [ "$(legacy_owner)" = "$DEPLOYMENT" ] || return 0
+    mkdir -p "$_mg/items" "$_mg/state" || die "cannot create $_mg"
+    getf _lg "$SHARED/generations/current"
+    _keys=$(grep -o '"key":"[A-Za-z0-9._-]*"' "$SHARED/generations/$_lg.json" | sed 's/^"key":"//; s/"$//')
+    printf '%s\n' $_keys >"$_mg/.keys"
+  fi
+  while IFS= read -r _k; do
+    [ -n "$_k" ] || continue
+    check_token "$_k"
+    if [ -d "$SHARED/items/$_k" ]; then mv "$SHARED/items/$_k" "$_mg/items/$_k" || die "cannot move $SHARED/items/$_k into $ROOT"; fi
+    if [ -d "$SHARED/state/$_k" ] && [ ! -L "$SHARED/state/$_k" ]; then
+      mv "$SHARED/state/$_k" "$_mg/state/$_k" && ln -s "../deployments/$DEPLOYMENT/state/$_k" "$SHARED/state/$_k" || die "cannot move $SHARED/state/$_k into $ROOT"
+    fi
+  done <"$_mg/.keys"
+  for _p in generations lock; do
+    if [ -d "$SHARED/$_p" ] && [ ! -L "$SHARED/$_p" ]; then mv "$SHARED/$_p" "$_mg/$_p" || die "cannot move $SHARED/$_p into $ROOT"; fi
+  done
+  rm -f "$_mg/.keys"
+  mv "$_mg" "$ROOT" || die "cannot move the records of $DEPLOYMENT into $ROOT"
+  printf 'strata-runtime: moved the records of deployment %s from %s into %s\n' "$DEPLOYMENT" "$SHARED" "$ROOT" >&2
+}
+
+# Before a verb that changes anything: ROOT exists (the old single layout moved into it if it
+# was this deployment's) and reaches the shared store.
+deployment_prepare() {
+  if [ ! -d "$ROOT" ]; then
+    legacy_migrate
+    mkdir -p "$ROOT" || die "cannot create $ROOT"
+  fi
+  [ -d "$SHARED/store" ] || mkdir -p "$SHARED/store" || die "cannot create $SHARED/store"
+  [ -L "$ROOT/store" ] || [ -d "$ROOT/store" ] || ln -s ../../store "$ROOT/store" || die "cannot link $ROOT/store"
+}
+
+# Before a verb that only reads: a deployment still in the old single layout is read there
+# (it moves on its first change); a new one reads its empty ROOT without creating it.
+deployment_view() {
+  [ ! -d "$ROOT" ] || return 0
+  [ -d "$SHARED/deployments/.migrate.$DEPLOYMENT" ] && deployment_prepare && return 0
+  [ "$(legacy_owner)" != "$DEPLOYMENT" ] || ROOT=$SHARED
+}
+
+# Prints "record NAME BYTES" and BYTES of JSON: deployment NAME's current generation record in
+# directory $2, when it has one.
+print_record() {
+  getf _rg "$2/generations/current"
+  case $_rg in '' | *[!0-9]*) return 0 ;; esac
+  [ -f "$2/generations/$_rg.json" ] || return 0
+  printf 'record %s %s\n' "$1" "$(($(wc -c <"$2/generations/$_rg.json")))"
+  cat "$2/generations/$_rg.json"
+}
+
+# Prints "pending NAME BYTES" and BYTES of JSON: the record deployment NAME (directory $2) is
+# making true on this machine, announced by `claim`, while its transition holds its lock.
+print_pending() {
+  [ -d "$2/lock" ] && [ -f "$2/claims.pending" ] || return 0
+  printf 'pending %s %s\n' "$1" "$(($(wc -c <"$2/claims.pending")))"
+  cat "$2/claims.pending"
+}
+
+# What every other deployment on this machine holds or is about to: its current record and,
+# while a transition of it runs, the record it announced; an earlier strata's single layout
+# too while it is another deployment's. Reads only.
+list_others() {
+  for _dd in "$SHARED"/deployments/*; do
+    [ -d "$_dd" ] || continue
+    _n=${_dd##*/}
+    case $_n in '' | [!A-Za-z]* | *[!A-Za-z0-9_-]*) continue ;; esac
+    [ "$_n" != "$DEPLOYMENT" ] || continue
+    print_record "$_n" "$_dd"
+    print_pending "$_n" "$_dd"
+  done
+  _lo=$(legacy_owner)
+  [ -z "$_lo" ] || [ "$_lo" = "$DEPLOYMENT" ] || print_record "$_lo" "$SHARED"
 }
 
 # ---------------------------------------------------------------- module: process
@@ -976,7 +1091,7 @@ write_lock() {
 # Prints "PID VERB" of another runtime process changing this ROOT (in this mount namespace), if any.
 runtime_busy() {
   own=$(readlink /proc/self/ns/mnt 2>/dev/null)
-  for f in $(grep -lsaF -- "$ROOT/runtime/" /proc/[0-9]*/cmdline 2>/dev/null); do
+  for f in $(grep -lsaF -- "$SHARED/runtime/" /proc/[0-9]*/cmdline 2>/dev/null); do
     p=${f#/proc/}
     p=${p%/cmdline}
     [ "$p" = "$$" ] && continue
@@ -1039,13 +1154,14 @@ log_safe() {
 log_tail() { [ -L "$1/log" ] || tail -n 20 -- "$1/log"; }
 
 # A service that drops its privileges (a PostgreSQL server runs as postgres) must reach its
-# STATE_DIR $1 by path: the directories between ROOT and it, made 0700 by the umask, become
+# STATE_DIR $1 by path: the directories between SHARED and it, made 0700 by the umask, become
 # 0711 (traversable, but nobody else may list them). STATE_DIR itself stays 0700 for the
 # service to chown. Called when a state directory is made.
 state_reachable() {
   sr_d=${1%/*}
   set --
-  while [ "$sr_d" != "$ROOT" ] && [ "${#sr_d}" -gt "${#ROOT}" ]; do
+  sr_top=${SHARED:-$ROOT}
+  while [ "$sr_d" != "$sr_top" ] && [ "${#sr_d}" -gt "${#sr_top}" ]; do
     set -- "$@" "$sr_d"
     sr_d=${sr_d%/*}
   done
@@ -1060,7 +1176,10 @@ state_reachable() {
 # runtime root runs are made writable by their owner only, whatever umask installed them.
 private_records() {
   [ -d "$ROOT" ] && [ ! -f "$ROOT/.private-records" ] || return 0
-  chmod go-w -- "$ROOT" "$ROOT/runtime" "$ROOT"/runtime/*.sh 2>/dev/null
+  chmod go-w -- "$SHARED" "$SHARED/runtime" "$SHARED"/runtime/*.sh 2>/dev/null
+  # deployments/ and a deployment's directory: traversable (a STATE_DIR below must be
+  # reachable, see state_reachable), never listable.
+  if [ "$ROOT" != "$SHARED" ]; then chmod go-rw -- "$SHARED/deployments" "$ROOT" 2>/dev/null; fi
   set --
   for pr_d in items generations lock; do
     [ ! -d "$ROOT/$pr_d" ] || [ -L "$ROOT/$pr_d" ] || set -- "$@" "$ROOT/$pr_d"
@@ -1082,6 +1201,11 @@ private_records() {
 
 # ---------------------------------------------------------------- verbs
 
+deployment_layout
+case $VERB in
+  hello | status | manifest | claims | snapshot) deployment_view ;;
+  *) deployment_prepare ;;
+esac
 private_records
 
 case $VERB in
@@ -1198,6 +1322,7 @@ case $VERB in
       sync "$ROOT/generations" 2>/dev/null || true
     fi
     [ "$(cat "$ROOT/generations/current" 2>/dev/null)" = "$gen" ] || rm -f "$ROOT/generations/$gen.json"
+    rm -f "$ROOT/claims.pending"
     ;;
   upload)
     # upload [HASH...]: see store_upload.
@@ -1228,6 +1353,7 @@ case $VERB in
     fi
     printf '%s\n' "$gen" >"$ROOT/generations/.current.tmp" && mv "$ROOT/generations/.current.tmp" "$ROOT/generations/current"
     sync "$ROOT/generations/current" 2>/dev/null || true
+    rm -f "$ROOT/claims.pending"  # what it announced is recorded now
     # Keep the newest 10 generations.
     set -- "$ROOT"/generations/[0-9]*.json
     if [ $# -gt 10 ]; then
@@ -1272,6 +1398,22 @@ case $VERB in
         printf 'item %s %s present - %s\n' "$key" "$mod" "$verdict"
       fi
     done
+    ;;
+  claims)
+    # claims: what the other deployments on this machine hold (list_others), for the controller
+    # to refuse a port or path one of them claims. Reads only.
+    list_others
+    ;;
+  claim)
+    # claim: records the machine record this deployment's transition is making true (stdin,
+    # JSON), so that a transition of another deployment asking meanwhile sees what this one is
+    # about to hold; then answers as `claims` does. Sent once the lock is taken: of two
+    # transitions claiming the same thing at once, the later to announce sees the earlier.
+    # It holds the items' environment, like a generation record: readable by its owner only.
+    (umask 077 && cat >"$ROOT/.claims.pending.tmp") || die "cannot record the claims"
+    [ "$(tail -c 1 "$ROOT/.claims.pending.tmp")" = "}" ] || { rm -f "$ROOT/.claims.pending.tmp"; die "the claimed record arrived incomplete"; }
+    mv -f "$ROOT/.claims.pending.tmp" "$ROOT/claims.pending" || die "cannot record the claims"
+    list_others
     ;;
   snapshot)
     check_token "${1:?usage: snapshot KEY}"
