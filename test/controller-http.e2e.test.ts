@@ -106,6 +106,9 @@ describe('the controller HTTP surface', () => {
       write();
     });
     expect(chunked).toEqual({ status: 413 });
+    // A client that reads only once it has sent everything still gets the answer, not a reset.
+    const patient = await raw(Buffer.concat([Buffer.from(`POST /webhooks/files HTTP/1.1\r\nHost: c\r\nContent-Length: ${big.length}\r\n\r\n`), big]), { readAfterWrite: true });
+    expect([patient.status, patient.failure]).toEqual([413, undefined]);
     // `Expect: 100-continue`: refused before the body is sent at all.
     const early = await raw(`POST /webhooks/files HTTP/1.1\r\nHost: c\r\nContent-Length: ${big.length}\r\nExpect: 100-continue\r\n\r\n`);
     expect(early.status).toBe(413);

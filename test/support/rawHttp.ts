@@ -18,13 +18,20 @@ export interface RawAnswer {
  * Sends `request` (raw bytes) on a new TCP connection, optionally followed by `trickle` one
  * byte every `everyMs`, and reads the first whole final answer (1xx answers are skipped; the body
  * is `content-length` bytes, none for HEAD). The connection is not half-closed: Node's server
- * would abort the request in flight.
+ * would abort the request in flight. A reset before the whole answer was read is a failure.
  */
 export function rawRequest(
   host: string,
   port: number,
   request: string | Buffer,
-  opts: { timeoutMs?: number; head?: boolean; trickle?: { byte: string; everyMs: number }; waitForClose?: boolean } = {},
+  opts: {
+    timeoutMs?: number;
+    head?: boolean;
+    trickle?: { byte: string; everyMs: number };
+    waitForClose?: boolean;
+    /** Read nothing until the whole request is written, like a simple client that sends, then reads. */
+    readAfterWrite?: boolean;
+  } = {},
 ): Promise<RawAnswer> {
   return new Promise((resolve) => {
     const t0 = Date.now();
@@ -47,7 +54,8 @@ export function rawRequest(
       s.destroy();
     }, opts.timeoutMs ?? 15_000);
     s.on('connect', () => {
-      s.write(request);
+      if (opts.readAfterWrite) s.pause();
+      s.write(request, () => opts.readAfterWrite && s.resume());
       if (opts.trickle) {
         const { byte, everyMs } = opts.trickle;
         trickle = setInterval(() => s.writable && s.write(byte), everyMs);
