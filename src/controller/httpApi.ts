@@ -191,6 +191,9 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
     socket.write(rawAnswer(status, STATUS_CODES[status] ?? 'Error', { error: { code, message } }));
     lingeringClose(socket);
   });
+  // An error of the listening socket itself (say, out of file descriptors on accept) is logged;
+  // without a listener Node would end the process.
+  server.on('error', (e: NodeJS.ErrnoException) => log.error({ code: e.code }, `HTTP server error: ${e.message}`));
   // CONNECT (a proxy tunnel) is not something this server does; Node would drop the connection.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => socket.destroy());
@@ -222,6 +225,7 @@ export function listen(server: Server, address: string): Promise<{ host: string;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
+      server.off('error', reject);
       const a = server.address() as AddressInfo;
       resolve({ host: a.address, port: a.port });
     });
