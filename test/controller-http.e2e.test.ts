@@ -87,9 +87,10 @@ describe('the controller HTTP surface', () => {
     const r = await fetch(`${c.api.base}/webhooks/files`, { method: 'POST', body: big, headers: { 'content-type': 'application/json' } });
     expect(r.status).toBe(413);
     expect(await r.text()).toMatch(/over the limit of 26214400 bytes/);
-    // Without a Content-Length (chunked), refused once the limit is crossed.
-    const chunked = await new Promise<{ status?: number; error?: string }>((resolve) => {
-      const req = httpRequest({ host: c.host, port: c.port, method: 'POST', path: '/webhooks/files' }, (res) => {
+    // Without a Content-Length (chunked), refused once the limit is crossed; without any
+    // signature or token, refused before the body is read at all.
+    const chunked = (headers: Record<string, string>) => new Promise<{ status?: number; error?: string }>((resolve) => {
+      const req = httpRequest({ host: c.host, port: c.port, method: 'POST', path: '/webhooks/files', headers }, (res) => {
         res.resume();
         res.on('end', () => resolve({ status: res.statusCode }));
       });
@@ -105,7 +106,8 @@ describe('the controller HTTP surface', () => {
       };
       write();
     });
-    expect(chunked).toEqual({ status: 413 });
+    expect(await chunked({ 'x-hub-signature-256': 'sha256=0' })).toEqual({ status: 413 });
+    expect(await chunked({})).toEqual({ status: 401 });
     // A client that reads only once it has sent everything still gets the answer, not a reset.
     const patient = await raw(Buffer.concat([Buffer.from(`POST /webhooks/files HTTP/1.1\r\nHost: c\r\nContent-Length: ${big.length}\r\n\r\n`), big]), { readAfterWrite: true });
     expect([patient.status, patient.failure]).toEqual([413, undefined]);
@@ -209,7 +211,7 @@ describe('the controller HTTP surface', () => {
 
   it('cuts slow requests within their bounds: a body trickled one byte every 3 s, trickled headers, a silent connection, a stalled body', async () => {
     const [body, headers, silent, stalled] = await Promise.all([
-      raw('POST /webhooks/files HTTP/1.1\r\nHost: c\r\nContent-Length: 100\r\n\r\n', { trickle: { byte: 'a', everyMs: 3000 }, timeoutMs: 45_000, waitForClose: true }),
+      raw('POST /webhooks/files HTTP/1.1\r\nHost: c\r\nX-Hub-Signature-256: sha256=0\r\nContent-Length: 100\r\n\r\n', { trickle: { byte: 'a', everyMs: 3000 }, timeoutMs: 45_000, waitForClose: true }),
       raw('GET /healthz HTTP/1.1\r\nHost: c\r\n', { trickle: { byte: 'x', everyMs: 1000 }, timeoutMs: 45_000, waitForClose: true }),
       raw('', { timeoutMs: 45_000, waitForClose: true }),
       raw(`POST /api/deployments/files/rollback HTTP/1.1\r\nHost: c\r\nAuthorization: Bearer ${c.apiToken}\r\nContent-Length: 100\r\n\r\n{"to":`, { timeoutMs: 45_000, waitForClose: true }),

@@ -12,7 +12,7 @@ import { readSecret } from './secrets.ts';
 import type { DeploymentSource } from './source.ts';
 import { newStatus, setCondition, type DeploymentStatus } from './status.ts';
 import { DeliveryLog } from './deliveryLog.ts';
-import { deliveryId, MAX_DELIVERY_ID, verifyWebhook } from './webhook.ts';
+import { deliveryId, hasCredentials, MAX_DELIVERY_ID, verifyWebhook } from './webhook.ts';
 
 export interface ControllerOptions {
   log: Logger;
@@ -165,6 +165,20 @@ export class Controller {
       d.pendingRollback = { to, settle };
       this.enqueue(name, `rollback${to ? ` to generation ${to}` : ''} requested`);
     });
+  }
+
+  /**
+   * Refuses a webhook request that cannot succeed before its body is read (and buffered): an
+   * unknown deployment, one without a webhook, a request with no signature or token at all.
+   */
+  webhookRefusal(name: string, headers: IncomingHttpHeaders): { status: number; message: string } | undefined {
+    const d = this.runtime(name);
+    if (!d.config.webhook) return { status: 404, message: `deployment ${name} has no webhook configured` };
+    if (!hasCredentials(headers)) {
+      this.metrics.webhookDeliveries.inc({ deployment: name, result: 'refused' });
+      return { status: 401, message: 'a webhook needs a signature or token (docs/controller.md, "Webhooks")' };
+    }
+    return undefined;
   }
 
   /**

@@ -95,6 +95,8 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
           return void res.end(text);
         }
         case 'webhook': {
+          const refusal = controller.webhookRefusal(name!, req.headers);
+          if (refusal) return json(res, refusal.status, { message: refusal.message });
           const payload = await body();
           const r = controller.webhook(name!, req.headers, payload);
           return json(res, r.status, { message: r.message });

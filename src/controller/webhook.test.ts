@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { deliveryId, verifyWebhook } from './webhook.ts';
+import { deliveryId, hasCredentials, verifyWebhook } from './webhook.ts';
 
 const secret = 's3cret-value';
 const body = Buffer.from(JSON.stringify({ ref: 'refs/heads/main' }));
@@ -49,5 +49,12 @@ describe('deliveryId', () => {
     expect(deliveryId({ 'x-github-delivery': 'x' }, 'gitlab')).toBeUndefined();
     expect(deliveryId({ 'x-github-delivery': '  ' }, 'github')).toBeUndefined();
     expect(deliveryId({}, 'generic')).toBeUndefined();
+  });
+});
+
+describe('hasCredentials', () => {
+  it('is true for any header verifyWebhook reads, false for none', () => {
+    for (const h of ['x-hub-signature-256', 'x-gitea-signature', 'x-gitlab-token', 'authorization', 'x-strata-signature']) expect(hasCredentials({ [h]: 'x' }), h).toBe(true);
+    expect(hasCredentials({ 'x-github-delivery': 'x', 'content-type': 'application/json' })).toBe(false);
   });
 });

@@ -44,6 +44,13 @@ export function verifyWebhook(headers: IncomingHttpHeaders, body: Buffer, secret
   return { ok, provider, ref: refOf(body) };
 }
 
+const CREDENTIAL_HEADERS = ['x-gitea-signature', 'x-hub-signature-256', 'x-gitlab-token', 'authorization', 'x-strata-signature'];
+
+/** Whether a request carries anything verifyWebhook could accept (checked before its body is read). */
+export function hasCredentials(headers: IncomingHttpHeaders): boolean {
+  return CREDENTIAL_HEADERS.some((h) => headers[h] !== undefined);
+}
+
 /** The header that carries a provider's delivery id (a retry or a redelivery repeats it). */
 export const DELIVERY_HEADER: Record<WebhookProvider, readonly string[]> = {
   github: ['x-github-delivery'],
