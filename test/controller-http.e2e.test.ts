@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -206,6 +206,27 @@ describe('the controller HTTP surface', () => {
     expect(c.log().some((l) => l.delivery === id && /seen before/.test(String(l.msg)))).toBe(true);
     // A delivery id too long to be one is refused, not remembered.
     expect((await c.api.webhook('files', body, { ...github, 'x-github-delivery': 'x'.repeat(300) })).status).toBe(400);
+    await alive();
+  });
+
+  it('keeps a transition in flight going while bad requests arrive', async () => {
+    const sha = c.repo.commit('a new page', { 'site/index.html': '<p>hello again</p>\n' });
+    const junk = ['//a:b/x', '/api/deployments/%E0%A4%A', '/webhooks/%ff', '*'];
+    const bursts = Array.from({ length: 40 }, (_, i) => get(junk[i % junk.length]!));
+    const rollbacks = Array.from({ length: 10 }, () => c.api.post('files', 'rollback', { body: 'null' }));
+    const answers = await Promise.all(bursts);
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 400));
+    expect((await Promise.all(rollbacks)).map((r) => r.status)).toEqual(rollbacks.map(() => 400));
+    const s = await until(
+      async () => {
+        const x = await c.api.status('files');
+        return x.lastAppliedRevision === sha && condition(x, 'Ready')?.status === 'True' ? x : undefined;
+      },
+      30_000,
+      'the new commit to be deployed',
+    );
+    expect(s.generation).toBe(2);
+    expect(readFileSync(join(c.files, 'site', 'index.html'), 'utf8')).toBe('<p>hello again</p>\n');
     await alive();
   });
 

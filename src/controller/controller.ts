@@ -176,6 +176,7 @@ export class Controller {
     if (!d.config.webhook) return { status: 404, message: `deployment ${name} has no webhook configured` };
     if (!hasCredentials(headers)) {
       this.metrics.webhookDeliveries.inc({ deployment: name, result: 'refused' });
+      this.opts.log.warn({ deployment: name }, 'refused a webhook: no signature or token');
       return { status: 401, message: 'a webhook needs a signature or token (docs/controller.md, "Webhooks")' };
     }
     return undefined;

@@ -16,6 +16,10 @@ export interface ControllerProcess {
   port: number;
   webhookSecret: string;
   apiToken: string;
+  /** The deployment's repository (a commit to it starts a reconcile: its refs are watched). */
+  repo: WorkRepo;
+  /** The directory the deployment places its files in. */
+  files: string;
   /** The log lines so far, parsed. */
   log: () => Record<string, any>[];
   /** SIGTERM, then SIGKILL after 10 s, by PID; resolves when it exited. */
@@ -92,6 +96,8 @@ ${opts.http ? `http:\n${opts.http}\n` : ''}deployments:
     port: Number(url.port),
     webhookSecret: opts.webhookSecret,
     apiToken: opts.apiToken,
+    repo,
+    files,
     log,
     stop,
   };
