@@ -157,7 +157,7 @@ describe('a seeded fuzz of the controller HTTP surface', () => {
     expect(c.proc.done()).toBe(false);
     expect((await c.api.request('GET', '/healthz')).status).toBe(200);
     expect((await c.api.status('files')).name).toBe('files');
-    expect(c.log().filter((l) => /API request (handler )?failed/.test(String(l.msg))).map((l) => l.err ?? l.msg)).toEqual([]);
+    expect(c.log().filter((l) => /API request (handler )?failed|HTTP connection handler failed/.test(String(l.msg))).map((l) => l.err ?? l.msg)).toEqual([]);
     const reconciles = async () =>
       metricSeries(await c.api.metrics(), 'strata_reconcile_total')
         .filter((s) => s.labels.deployment === 'files')

@@ -162,6 +162,16 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
     });
   };
 
+  /** Runs a raw-socket handler; whatever it throws closes that connection, never the process. */
+  const onSocket = (socket: Duplex, f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      log.error({ err: e }, 'an HTTP connection handler failed');
+      socket.destroy();
+    }
+  };
+
   const server = createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
@@ -179,29 +189,33 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
 
   // A request Node's parser refused (malformed, headers too large, an unknown method) or one
   // that ran out of time: answer 4xx on the raw socket and close it cleanly.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (answered.has(socket)) return;
-    answered.add(socket);
-    const current = inFlight.get(socket);
-    current?.abandon.abort();
-    if (err.code === 'ECONNRESET' || !socket.writable || current?.res.headersSent) {
-      socket.destroy();
-      return;
-    }
-    const [status, code, message] = clientErrorAnswer(err, limits);
-    log.debug({ code: err.code, status }, `refused a request: ${message}`);
-    socket.write(rawAnswer(status, STATUS_CODES[status] ?? 'Error', { error: { code, message } }));
-    lingeringClose(socket);
-  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+    onSocket(socket, () => {
+      if (answered.has(socket)) return;
+      answered.add(socket);
+      const current = inFlight.get(socket);
+      current?.abandon.abort();
+      if (err.code === 'ECONNRESET' || !socket.writable || current?.res.headersSent) {
+        socket.destroy();
+        return;
+      }
+      const [status, code, message] = clientErrorAnswer(err, limits);
+      log.debug({ code: err.code, status }, `refused a request: ${message}`);
+      socket.write(rawAnswer(status, STATUS_CODES[status] ?? 'Error', { error: { code, message } }));
+      lingeringClose(socket);
+    }),
+  );
   // An error of the listening socket itself (say, out of file descriptors on accept) is logged;
   // without a listener Node would end the process.
   server.on('error', (e: NodeJS.ErrnoException) => log.error({ code: e.code }, `HTTP server error: ${e.message}`));
   // CONNECT (a proxy tunnel) is not something this server does; Node would drop the connection.
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    socket.on('error', () => socket.destroy());
-    socket.write(rawAnswer(405, 'Method Not Allowed', { error: { code: 'METHOD_NOT_ALLOWED', message: 'CONNECT is not served here' } }));
-    lingeringClose(socket);
-  });
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) =>
+    onSocket(socket, () => {
+      socket.on('error', () => socket.destroy());
+      socket.write(rawAnswer(405, 'Method Not Allowed', { error: { code: 'METHOD_NOT_ALLOWED', message: 'CONNECT is not served here' } }));
+      lingeringClose(socket);
+    }),
+  );
   return server;
 }
 
