@@ -11,7 +11,8 @@ import { reconcileDeployment, recordApplied, type DeploymentRuntime } from './re
 import { readSecret } from './secrets.ts';
 import type { DeploymentSource } from './source.ts';
 import { newStatus, setCondition, type DeploymentStatus } from './status.ts';
-import { verifyWebhook } from './webhook.ts';
+import { DeliveryLog } from './deliveryLog.ts';
+import { deliveryId, hasCredentials, MAX_DELIVERY_ID, verifyWebhook } from './webhook.ts';
 
 export interface ControllerOptions {
   log: Logger;
@@ -37,6 +38,8 @@ export class NotFoundError extends StrataError {}
 export class Controller {
   readonly metrics = new ControllerMetrics();
   private readonly queue = new KeyedQueue();
+  /** Webhook deliveries seen in the last hour, by deployment and delivery id. */
+  private readonly deliveries = new DeliveryLog();
   private readonly deployments = new Map<string, DeploymentRuntime>();
   private readonly stopWatches: (() => void)[] = [];
   private workers: Promise<void>[] = [];
@@ -164,15 +167,52 @@ export class Controller {
     });
   }
 
-  /** Verifies a push notification; a good one queues a reconcile, a bad one queues nothing. */
+  /**
+   * Refuses a webhook request that cannot succeed before its body is read (and buffered): an
+   * unknown deployment, one without a webhook, a request with no signature or token at all.
+   */
+  webhookRefusal(name: string, headers: IncomingHttpHeaders): { status: number; message: string } | undefined {
+    const d = this.runtime(name);
+    if (!d.config.webhook) return { status: 404, message: `deployment ${name} has no webhook configured` };
+    if (!hasCredentials(headers)) {
+      this.metrics.webhookDeliveries.inc({ deployment: name, result: 'refused' });
+      this.opts.log.warn({ deployment: name }, 'refused a webhook: no signature or token');
+      return { status: 401, message: 'a webhook needs a signature or token (docs/controller.md, "Webhooks")' };
+    }
+    return undefined;
+  }
+
+  /**
+   * Verifies a push notification; a good one queues a reconcile, a bad one queues nothing.
+   * A delivery id seen in the last hour (a retry, a redelivery, a replay) is acknowledged and
+   * queues nothing. Ids are recorded only after the signature or token matched, so a sender
+   * without the secret cannot make the controller ignore a real delivery.
+   */
   webhook(name: string, headers: IncomingHttpHeaders, body: Buffer): { status: number; message: string } {
     const d = this.runtime(name);
     if (!d.config.webhook) return { status: 404, message: `deployment ${name} has no webhook configured` };
     const check = verifyWebhook(headers, body, readSecret(d.config.webhook.secret, `webhook secret of ${name}`));
     if (!check.ok) {
+      this.metrics.webhookDeliveries.inc({ deployment: name, result: 'refused' });
       this.opts.log.warn({ deployment: name, provider: check.provider }, `refused a webhook: ${check.reason}`);
       return { status: 401, message: check.reason ?? 'unauthorized' };
     }
+    const delivery = deliveryId(headers, check.provider);
+    if (delivery && delivery.id.length > MAX_DELIVERY_ID) {
+      this.metrics.webhookDeliveries.inc({ deployment: name, result: 'refused' });
+      return { status: 400, message: `${delivery.header} is over ${MAX_DELIVERY_ID} characters: not a delivery id` };
+    }
+    if (delivery) {
+      const key = `${name}\0${delivery.id}`;
+      const seenAt = this.deliveries.seen(key);
+      if (seenAt !== undefined) {
+        this.metrics.webhookDeliveries.inc({ deployment: name, result: 'replayed' });
+        this.opts.log.info({ deployment: name, provider: check.provider, delivery: delivery.id }, 'a webhook delivery seen before was acknowledged and ignored');
+        return { status: 200, message: `delivery ${delivery.id} was received already at ${new Date(seenAt).toISOString()}; nothing queued` };
+      }
+      this.deliveries.record(key);
+    }
+    this.metrics.webhookDeliveries.inc({ deployment: name, result: 'queued' });
     this.enqueue(name, `${check.provider} push${check.ref ? ` to ${check.ref}` : ''}`);
     return { status: 202, message: `reconcile of ${name} queued` };
   }
