@@ -21,7 +21,7 @@ let realState: string;
 const root = () => join(work, 'strata.yaml');
 const app = () => net!.hosts.find((h) => h.name === 'app')!;
 const onApp = (p: string) => hostPath(app(), p);
-const journal = () => readFileSync(onApp('/var/lib/strata/state/s.notes/journal'), 'utf8');
+const journal = () => readFileSync(onApp('/var/lib/strata/deployments/boundary/state/s.notes/journal'), 'utf8');
 
 /** The client key stays at one path across test networks: the recorded generation names it. */
 const identity = () => join(work, 'client_key');
@@ -121,19 +121,19 @@ describe('snapshot and restore on a real SSH host', () => {
   });
 
   it('strata snapshot stores the STATE_DIR with its sidecar; a good snapshot is restored over SSH', async () => {
-    mkdirSync(onApp('/var/lib/strata/state/s.notes/data'), { recursive: true });
-    writeFileSync(onApp('/var/lib/strata/state/s.notes/data/keep'), 'precious\n');
+    mkdirSync(onApp('/var/lib/strata/deployments/boundary/state/s.notes/data'), { recursive: true });
+    writeFileSync(onApp('/var/lib/strata/deployments/boundary/state/s.notes/data/keep'), 'precious\n');
     const taken = await cli('snapshot', root(), '--state', stateDir, '--service', 'notes');
     expect(taken.err).toBe('');
     expect(taken.code).toBe(0);
     snap = /stored in (\S+\.snap)/.exec(taken.out)![1]!;
     expect(JSON.parse(readFileSync(sidecarOf(snap), 'utf8'))).toMatchObject({ format: 'strata-snapshot/1', deployment: 'boundary', service: 'notes', machine: 'app', reason: 'manual' });
 
-    writeFileSync(onApp('/var/lib/strata/state/s.notes/data/keep'), 'overwritten\n');
+    writeFileSync(onApp('/var/lib/strata/deployments/boundary/state/s.notes/data/keep'), 'overwritten\n');
     const r = await strataChild(['restore', root(), '--service', 'notes', '--from', snap, '--yes']);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(readFileSync(onApp('/var/lib/strata/state/s.notes/data/keep'), 'utf8')).toBe('precious\n');
+    expect(readFileSync(onApp('/var/lib/strata/deployments/boundary/state/s.notes/data/keep'), 'utf8')).toBe('precious\n');
     expect(journal()).toBe('started on app\nstarted on app\n');
   });
 
@@ -173,7 +173,7 @@ describe('snapshot and restore on a real SSH host', () => {
       [join(bad, 'none.snap'), /the snapshot .*none\.snap does not exist/],
       [join(bad, 'other.snap'), /is a snapshot of the service other \(its sidecar says so\), not of notes/],
     ];
-    writeFileSync(onApp('/var/lib/strata/state/s.notes/data/keep'), 'current\n');
+    writeFileSync(onApp('/var/lib/strata/deployments/boundary/state/s.notes/data/keep'), 'current\n');
     for (let i = 0; i < blocking.length; i += 2) {
       const batch = blocking.slice(i, i + 2);
       const runs = await Promise.all(batch.map(([file]) => strataChild(['restore', root(), '--service', 'notes', '--from', file, '--yes'], 60_000)));
@@ -191,7 +191,7 @@ describe('snapshot and restore on a real SSH host', () => {
       expect(r.err).not.toMatch(/internal error/);
     }
     // Nothing reached the machine: the data is as it was and the service was not restarted.
-    expect(readFileSync(onApp('/var/lib/strata/state/s.notes/data/keep'), 'utf8')).toBe('current\n');
+    expect(readFileSync(onApp('/var/lib/strata/deployments/boundary/state/s.notes/data/keep'), 'utf8')).toBe('current\n');
     expect(journal()).toBe('started on app\nstarted on app\n');
   });
 
