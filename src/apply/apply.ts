@@ -182,6 +182,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
         ...(opts.source ? { source: opts.source } : {}),
         ...(opts.commit ? { commit: opts.commit } : {}),
         ...(opts.rolledBackTo !== undefined ? { rolledBackTo: opts.rolledBackTo } : {}),
+        ...(plan.pendingRestores?.length ? { pendingRestores: plan.pendingRestores } : {}),
       });
     }
     opts.state.journal(plan.deployment, { event: 'committed', generation: plan.generation });

@@ -20,7 +20,8 @@ export interface StepOutcome {
  * The snapshot and restore steps of one transition. A snapshot step pulls the item's state off
  * its machine (the runtime's `snapshot` verb) and stores it in the controller's state directory;
  * a restore step sends the snapshot its `source` step took in this same transition to the new
- * instance (`restore` verb). Neither has anything to undo on rollback: the snapshot is a copy,
+ * instance (`restore` verb); a restore of data lost with an abandoned machine sends the stored
+ * snapshot its step names instead. Neither has anything to undo on rollback: the snapshot is a copy,
  * and the old instance's data was never dropped, so re-activating it brings the service back.
  */
 export class StatefulSteps {
@@ -58,7 +59,8 @@ export class StatefulSteps {
   }
 
   private async restore(step: Step, rt: MachineRuntime): Promise<StepOutcome> {
-    const source = step.source === undefined ? undefined : this.taken.get(step.source);
+    // Data lost with an abandoned machine comes from the stored snapshot the plan names.
+    const source = step.source === undefined ? (step.snapshot === undefined ? undefined : { file: step.snapshot }) : this.taken.get(step.source);
     if (!source) {
       throw new ApplyError('SNAPSHOT_MISSING', `restore ${step.item.name} on ${step.machine} (step ${step.id}): no snapshot was taken by step ${step.source ?? '(none named)'} in this transition`, {
         step: step.id,

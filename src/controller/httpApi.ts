@@ -49,6 +49,22 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
             controller.get(name);
             return json(res, 200, { deployment: name, generations: deploymentHistory(name, { stateDir: controller.config.stateDir }) });
           }
+          if (method === 'POST' && parts.length === 6 && parts[3] === 'machines' && parts[5] === 'abandon') {
+            if (!authorized(req)) {
+              opts.log.warn({ path: url.pathname }, 'refused an API call without a valid bearer token');
+              return json(res, 401, { error: { code: 'UNAUTHORIZED', message: opts.apiToken ? 'a valid bearer token is required' : 'mutating endpoints are off: configure apiToken' } });
+            }
+            const body = await readBody(req);
+            const parsed = (body.length ? JSON.parse(body.toString('utf8')) : null) as { reason?: unknown; by?: unknown } | null;
+            const reason = parsed && typeof parsed === 'object' ? parsed.reason : undefined;
+            const by = parsed && typeof parsed === 'object' ? parsed.by : undefined;
+            if (typeof reason !== 'string' || (by !== undefined && typeof by !== 'string')) {
+              return json(res, 400, { error: { code: 'USAGE', message: 'the body must be {"reason": TEXT, "by": TEXT (optional)}' } });
+            }
+            const caller = `api ${req.socket.remoteAddress ?? 'unknown'}`;
+            const r = await controller.abandonMachine(name, parts[4]!, reason, by ? `${by} (${caller})` : caller);
+            return json(res, r.ok ? 200 : r.code === 'USAGE' || r.code === 'MACHINE_NOT_FOUND' ? 400 : 409, r);
+          }
           if (method === 'POST' && parts.length === 4) {
             if (!authorized(req)) {
               opts.log.warn({ path: url.pathname }, 'refused an API call without a valid bearer token');

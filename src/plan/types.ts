@@ -28,6 +28,26 @@ export interface Plan {
   machines: string[];
   /** For plans between Git revisions (`plan --repo`): what was compared, in words. */
   revisions?: { base: string; head: string };
+  /**
+   * Data of stateful services lost with an abandoned machine that this plan does not place
+   * anywhere yet: recorded with the generation, so a later plan that places the service
+   * restores it. Absent when there are none.
+   */
+  pendingRestores?: PendingRestore[];
+}
+
+/**
+ * A stateful service whose machine was abandoned (`strata abandon-machine`): the next plan that
+ * places the service on a machine activates it there and restores `snapshot` into it (the
+ * newest snapshot of the service when the machine was abandoned; none: it starts empty).
+ */
+export interface PendingRestore {
+  service: string;
+  /** The activation module of the lost instance: a snapshot is only restored into the same kind. */
+  module: Item['module'];
+  /** The abandoned machine it ran on. */
+  machine: string;
+  snapshot?: { file: string; sha256: string; createdAt: string };
 }
 
 /** add `+`, remove `-`, upgrade `~` (same machine, new content), move `>` (other machine). */
@@ -66,6 +86,11 @@ export interface Step {
   after: string[];
   /** For a restore: the id of the snapshot step whose snapshot it restores. */
   source?: string;
+  /**
+   * For a restore of data lost with an abandoned machine (no snapshot step in this plan): the
+   * stored snapshot file it restores, checked against its sidecar at apply.
+   */
+  snapshot?: string;
 }
 
 export const CHANGE_SYMBOL: Record<ChangeAction, string> = { add: '+', remove: '-', upgrade: '~', move: '>' };
