@@ -10,12 +10,18 @@ import { startHostSshd, stopHostSshd } from './support/sshd.ts';
 import { spawnStrata, type StrataProcess } from './support/strataProcess.ts';
 import { helloWorldFixture, type Fixture } from './support/testnet.ts';
 
-// A machine gone for good, on real sshd hosts: its sshd is killed in the middle of a
-// transition and never started again. `strata abandon-machine` (and the controller's
-// POST …/machines/M/abandon) finishes the recovery treating its steps as lost, records a
-// generation without it (with who, when, why), restores the stateful service it held on another
-// machine from the newest snapshot, and afterwards plan, apply, rollback and destroy never
-// contact it.
+// Machines that fail in awkward ways, on real sshd hosts (one fresh test network per part):
+// - gone for good: its sshd is killed in the middle of a transition and never started again.
+//   `strata abandon-machine` (and the controller's POST …/machines/M/abandon) finishes the
+//   recovery treating its steps as lost, records a generation without it (who, when, why),
+//   restores the stateful service it held on another machine from the newest snapshot, and
+//   afterwards plan, apply, rollback and destroy never contact it;
+// - a full disk (a small tmpfs over the runtime root inside the host's mount namespace): taking
+//   the lock refuses before anything changes and never leaves an ownerless lock; a lock already
+//   held is renewed, re-taken and released without free space;
+// - frozen (SIGSTOP of everything in the host's mount namespace): the other machines' leases
+//   are still renewed, so a second owner cannot break them, and --command-timeout covers
+//   opening a command on the frozen machine.
 
 const SUBNET = '127.0.46';
 const PORT = 18460;
@@ -51,28 +57,35 @@ async function stop(machine: string): Promise<void> {
   stopped.add(machine);
 }
 
-beforeAll(async () => {
+/** A fresh hello-world deployment on three new test hosts, services slow to start. */
+async function setUp(opts: { stateful?: boolean; before?: () => Promise<void> } = {}): Promise<void> {
   fx = await helloWorldFixture(SUBNET, MACHINES);
   root = join(fx.work, 'strata.testnet.yaml');
-  edit('services.yaml', 'start: node server.js', 'start: sleep 0.5 && exec node server.js\n    stateful: true');
+  edit('services.yaml', 'start: node server.js', `start: sleep 0.5 && exec node server.js${opts.stateful ? '\n    stateful: true' : ''}`);
   edit('services.yaml', 'start: node client.js', 'start: sleep 0.5 && exec node client.js');
+  await opts.before?.();
   const first = await cli('apply', root, '--state', fx.stateDir, '-q');
   expect(first.err).toBe('');
   expect(first.code).toBe(0);
-});
+}
 
-afterAll(async () => {
+async function tearDown(): Promise<void> {
   if (controller && !controller.done()) {
     controller.child.kill('SIGTERM');
     await controller.exited;
   }
+  controller = undefined;
   if (fx) {
     for (const m of stopped) await startHostSshd(fx.net, m).catch(() => undefined);
+    stopped.clear();
     await fx.close();
   }
-});
+}
 
 describe('abandoning a machine gone for good', () => {
+  beforeAll(() => setUp({ stateful: true }));
+  afterAll(tearDown);
+
   it('CLI: recovery finishes without it, its items leave the recorded state, its stateful service is restored elsewhere from the newest snapshot, and nothing contacts it again', async () => {
     // The server keeps data on test2.
     mkdirSync(fx.path('test2', SERVER_STATE), { recursive: true });
