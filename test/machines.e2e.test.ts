@@ -1,9 +1,15 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stateStore } from '../src/api/context.ts';
+import { openRuntime } from '../src/targets/connect.ts';
+import type { MachineRuntime } from '../src/targets/machineRuntime.ts';
+import { runtimePath } from '../src/targets/runtime/script.ts';
+import { processesInMountNs } from '../src/testnet/processes.ts';
 import { cli } from './support/cli.ts';
-import { condition, ControllerApi, jsonLines, until } from './support/controller.ts';
+import { condition, ControllerApi, jsonLines, sleep, until } from './support/controller.ts';
 import { WorkRepo } from './support/gitServer.ts';
 import { ask } from './support/net.ts';
 import { startHostSshd, stopHostSshd } from './support/sshd.ts';
@@ -236,4 +242,173 @@ deployments:
     controller.child.kill('SIGTERM');
     expect((await controller.exited).code).toBe(0);
   }, 120_000);
+});
+
+// ---------------------------------------------------------------- a full disk
+
+const STRATA = '/var/lib/strata';
+
+/** Runs a shell script inside a test host's mount namespace (where its runtime root is). */
+function inHost(machine: string, script: string): string {
+  return execFileSync('/usr/bin/nsenter', [`--target=${fx.host(machine).pid}`, '--mount', '--', '/bin/sh', '-c', script], { encoding: 'utf8' });
+}
+
+/** Fills the host's runtime root (a small tmpfs) to ENOSPC: every block, then every inode. */
+function fillDisk(machine: string): void {
+  inHost(machine, `dd if=/dev/zero of=${STRATA}/fill bs=64k 2>/dev/null; i=0; while true 2>/dev/null >${STRATA}/fill.$i; do i=$((i + 1)); done; exit 0`);
+  const [blocks, inodes] = [inHost(machine, `df -Pk ${STRATA} | awk 'NR == 2 { print $4 }'`).trim(), inHost(machine, `df -Pi ${STRATA} | awk 'NR == 2 { print $4 }'`).trim()];
+  expect(`${blocks} KiB, ${inodes} inodes free`).toBe('0 KiB, 0 inodes free');
+}
+const freeDisk = (machine: string) => inHost(machine, `rm -f ${STRATA}/fill ${STRATA}/fill.*`);
+/** What the runtime root holds that has to do with locks. */
+const lockEntries = (machine: string) => inHost(machine, `ls -a ${STRATA}`).split('\n').filter((f) => f.startsWith('lock'));
+
+function runtimeOf(machine: string): MachineRuntime {
+  const m = stateStore({ stateDir: fx.stateDir }).current('hello-world')!.manifest.machines[machine]!;
+  return openRuntime(m, { stateDir: fx.stateDir });
+}
+
+describe('a full disk', () => {
+  // test2's runtime root is an 8 MiB tmpfs with 400 inodes, mounted before the first apply.
+  beforeAll(() => setUp({ before: async () => void inHost('test2', `mount -t tmpfs -o size=8m,nr_inodes=400,mode=0755 strata-small ${STRATA}`) }));
+  afterAll(tearDown);
+
+  it('taking the lock is refused before anything changes and leaves no lock behind; once space is freed the next apply goes through at once', async () => {
+    fillDisk('test2');
+    edit('services.yaml', 'start: sleep 0.5 && exec node server.js', 'start: sleep 0.4 && exec node server.js');
+    const r = await cli('apply', root, '--state', fx.stateDir);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/test2: cannot take the lock: strata-runtime: only 0 KiB free on the filesystem of \/var\/lib\/strata \(a transition needs 1024 KiB\): the lock was not taken and nothing was changed/);
+    expect(lockEntries('test2')).toEqual([]);
+    for (const m of ['test1', 'test3']) expect(existsSync(fx.path(m, `${STRATA}/lock`)), `lock on ${m}`).toBe(false);
+    expect(existsSync(join(fx.stateDir, 'deployments', 'hello-world', 'journal.jsonl'))).toBe(false);
+    expect(await ask(addr('test2'), 5000)).toBe('Hello world!\n');
+
+    // Behind the free-space check (set to 0 here), a disk too full for the owner record leaves nothing either.
+    const rt = runtimeOf('test2');
+    try {
+      const direct = await rt.target.run(['env', 'STRATA_MIN_FREE_KB=0', 'sh', runtimePath(STRATA), STRATA, 'lock', 'ghost:0badc0ffee00', 'tok1', '42', '60']);
+      expect(direct.code).toBe(1);
+      expect(direct.stderr).toMatch(/cannot write the lock's owner record under \/var\/lib\/strata \(no space left on the device\?\): the lock was not taken and nothing was changed/);
+      expect(lockEntries('test2')).toEqual([]);
+    } finally {
+      await rt.target.close();
+    }
+
+    freeDisk('test2');
+    const again = await cli('apply', root, '--state', fx.stateDir);
+    expect(again.code, again.err).toBe(0);
+    expect(again.err).not.toMatch(/locked by/);
+    expect(lockEntries('test2')).toEqual([]);
+    expect(await ask(addr('test2'), 5000)).toBe('Hello world!\n');
+  }, 60_000);
+
+  it('a lock already held is renewed, re-taken (as an undo does) and released on a full disk; another owner is told when it can be broken', async () => {
+    const rt = runtimeOf('test2');
+    const other = runtimeOf('test2');
+    const owner = 'ctl:0123456789ab';
+    try {
+      await rt.lock({ owner, token: 'tok1', pid: process.pid, leaseMs: 30_000 });
+      fillDisk('test2');
+      const before = inHost('test2', `cat ${STRATA}/lock/owner`);
+      await sleep(1100);
+      await rt.renew(owner, 'tok1', 60_000);
+      const renewed = inHost('test2', `cat ${STRATA}/lock/owner`);
+      expect(renewed).not.toBe(before);
+      const [, , , taken, expires] = renewed.trim().split(/\s+/);
+      expect(Number(expires) - Math.floor(Date.now() / 1000)).toBeGreaterThan(55);
+      expect(taken).toBe(before.split(' ')[3]);
+      await rt.lock({ owner, token: 'tok1', pid: process.pid, leaseMs: 60_000 });
+      await expect(other.lock({ owner: 'other:ba9876543210', token: 'tok2', pid: 1, leaseMs: 60_000 })).rejects.toThrow(
+        /test2 is locked by ctl:0123456789ab \(pid \d+, since \S+, lease expires in \d+s\); it can be broken once the lease has expired, at \S+, if its holder stops renewing it/,
+      );
+      await rt.unlock(owner, 'tok1');
+      expect(lockEntries('test2')).toEqual([]);
+    } finally {
+      freeDisk('test2');
+      await rt.target.close();
+      await other.target.close();
+    }
+  }, 60_000);
+
+  it("an older runtime's ownerless lock says when it can be broken, and is broken 10 s after it was made", async () => {
+    inHost('test2', `mkdir ${STRATA}/lock && : > ${STRATA}/lock/owner.tmp`);
+    edit('services.yaml', 'start: sleep 0.4 && exec node server.js', 'start: sleep 0.5 && exec node server.js');
+    const refused = await cli('apply', root, '--state', fx.stateDir);
+    expect(refused.code).toBe(4);
+    expect(refused.err).toMatch(/test2 is locked by an unknown owner \(no owner record, made \S+\); it can be broken from \S+ \(in \d+s\)/);
+    inHost('test2', `touch -d '-20 seconds' ${STRATA}/lock/owner.tmp ${STRATA}/lock`);
+    const r = await cli('apply', root, '--state', fx.stateDir);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/broke the lock of - on test2/);
+    expect(lockEntries('test2')).toEqual([]);
+  }, 60_000);
+});
+
+// ---------------------------------------------------------------- a frozen machine
+
+/** SIGSTOPs (or SIGCONTs) every process in a test host's mount namespace: its sshd and all it started. */
+function signalHost(machine: string, signal: 'SIGSTOP' | 'SIGCONT'): number {
+  const pids = processesInMountNs(new Set([fx.host(machine).mountNs]));
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // gone
+    }
+  }
+  return pids.length;
+}
+
+describe('a frozen machine', () => {
+  beforeAll(() => setUp());
+  afterAll(async () => {
+    signalHost('test1', 'SIGCONT');
+    await tearDown();
+  });
+
+  it("while one machine is frozen mid-transition the others' leases are still renewed (a second owner cannot break them, during the undo too), and --command-timeout covers opening a command on it", async () => {
+    const other = join(fx.work, '.state-other');
+    // Moving the server touches all three machines; test1 (a client's) freezes once its client is stopped.
+    edit('distribution.yaml', 'hello-world-server: test2', 'hello-world-server: test3');
+    const a = spawnStrata(['apply', root, '--state', fx.stateDir, '--lock-lease', '2', '--command-timeout', '3', '--connect-timeout', '2'], { cwd: fx.work });
+    expect(await a.waitFor((l) => /✓ \d+\. deactivate hello-world-client on test1/.test(l))).toBe(true);
+    const frozenAt = Date.now() - a.t0;
+    expect(signalHost('test1', 'SIGSTOP')).toBeGreaterThan(0);
+    let thawedAt = 0;
+    try {
+      // Past several leases of 2 s: a second owner finds the healthy machines still locked.
+      await sleep(5000);
+      const b = await cli('apply', root, '--state', other, '--connect-timeout', '1');
+      expect(b.code, b.err).toBe(4);
+      expect(b.err).toMatch(/test[23] is locked by \S+ \(pid \d+, since \S+, lease expires in [0-2]s\)/);
+      expect(b.err).not.toMatch(/broke the lock/);
+      expect(a.done()).toBe(false);
+      // The step on test1 failed within its 3 s, while test1 was still frozen.
+      const failed = a.lines.find((l) => /✗ \d+\. activate hello-world-client on test1 failed/.test(l.text));
+      expect(failed, a.stderr()).toBeDefined();
+      expect(failed!.at - frozenAt).toBeLessThan(5000);
+      await sleep(3000);
+      // The undo waits for test1; the others stay locked meanwhile.
+      const c = await cli('apply', root, '--state', other, '--connect-timeout', '1');
+      expect(c.code, c.err).toBe(4);
+      expect(c.err).not.toMatch(/broke the lock/);
+    } finally {
+      signalHost('test1', 'SIGCONT');
+      thawedAt = Date.now() - a.t0;
+    }
+    const exit = await a.exited;
+    expect(exit.code, a.stderr()).toBe(1);
+    const err = a.stderr();
+    expect(err).toMatch(/command on test1 did not finish within 3s \(the machine did not open a channel for it\)/);
+    expect(err).not.toMatch(/lost the lock/);
+    expect(err).toMatch(/rolled back \d+ completed steps?; the previous generation is running/);
+    expect(thawedAt).toBeGreaterThan(frozenAt + 8000);
+    expect(existsSync(join(other, 'deployments', 'hello-world', 'current'))).toBe(false);
+    rmSync(other, { recursive: true, force: true });
+    // Rolled back: the server runs on test2, both clients answer, nothing is locked.
+    expect(await ask(addr('test2'), 5000)).toBe('Hello world!\n');
+    for (const m of ['test1', 'test3']) expect(await ask(addr(m), 5001), `client on ${m}`).toBe('Hello world!\n');
+    for (const m of MACHINES) expect(existsSync(fx.path(m, `${STRATA}/lock`)), `lock on ${m}`).toBe(false);
+  }, 60_000);
 });
