@@ -723,7 +723,8 @@ lock_guard() {
 
 # Reads the lock into h_owner h_token h_pid h_taken h_expires (h_line: the file as it is). A
 # lock without an owner record can only be an older runtime's (made with mkdir, then written:
-# a crash or a full disk in between): it may be broken 10 s after it was made.
+# a crash or a full disk in between): it may be broken 10 s after it was made. A record without
+# a lease (an older runtime's format) gets one of 60 s from when it was written.
 read_lock() {
   getf h_line "$ROOT/lock/owner"
   set -f
@@ -733,7 +734,8 @@ read_lock() {
   case $h_taken$h_expires in
     '' | *[!0-9]*)
       t=$(stat -c %Y "$ROOT/lock/owner" 2>/dev/null || stat -c %Y "$ROOT/lock" 2>/dev/null) || t=$(now_s)
-      h_token=- h_pid=- h_taken=$t h_expires=$((t + 10))
+      h_token=- h_pid=- h_taken=$t h_expires=$((t + 60))
+      [ -n "$h_line" ] || h_expires=$((t + 10))
       ;;
   esac
 }
@@ -748,7 +750,8 @@ describe_lock() {
   _dl_left=$((h_expires - $(now_s)))
   if [ "$h_token" = - ]; then
     if [ "$_dl_left" -gt 0 ]; then _dl_when="it can be broken from $(iso_time "$h_expires") (in ${_dl_left}s)"; else _dl_when='it can be broken now'; fi
-    printf 'locked by %s (no owner record, made %s); %s\n' "${h_line:-an unknown owner}" "$(iso_time "$h_taken")" "$_dl_when"
+    if [ -n "$h_line" ]; then _dl_what='an owner record without a lease, written'; else _dl_what='no owner record, made'; fi
+    printf 'locked by %s (%s %s); %s\n' "${h_line:-an unknown owner}" "$_dl_what" "$(iso_time "$h_taken")" "$_dl_when"
     return 0
   fi
   if [ "$_dl_left" -ge 0 ]; then
