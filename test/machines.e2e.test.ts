@@ -104,6 +104,7 @@ describe('abandoning a machine gone for good', () => {
     await stop('test2');
     const exit = await run.exited;
     expect(exit.code, run.stderr()).toBe(1);
+    expect(run.stderr()).toMatch(/rollback incomplete: .*test2.*it is tried again once test2 answers\. If it is gone for good, run `strata abandon-machine test2 --deployment hello-world --reason TEXT --yes`/);
     expect(existsSync(journal()), 'the journal stays: test2 could not be undone').toBe(true);
 
     // Recovery cannot finish while test2 is gone, and says what to do about it.

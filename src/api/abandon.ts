@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseJournal, recoverTransition, type RecoveryResult } from '../apply/recover.ts';
 import { StateError, UsageError } from '../errors.ts';
 import { hashOf } from '../manifest/hash.ts';
@@ -84,7 +84,7 @@ function preview(req: AbandonRequest, state: FileStateStore, ctx: Context): Aban
         service: i.name,
         module: i.module,
         machine,
-        ...(latest?.meta ? { snapshot: { file: latest.file, sha256: latest.meta.sha256, createdAt: latest.meta.createdAt } } : {}),
+        ...(latest?.meta ? { snapshot: { file: basename(latest.file), sha256: latest.meta.sha256, createdAt: latest.meta.createdAt } } : {}),
       };
     });
   return {
@@ -153,8 +153,9 @@ export async function abandonMachine(req: AbandonRequest, ctx: Context): Promise
     const parts = [`abandoned ${machine} of ${deployment} (by ${req.by}: ${req.reason})`];
     if (recovery && recovery.action !== 'none') parts.push(`recovery (${recovery.action}): ${recovery.message}`);
     if (recorded !== undefined) parts.push(`${audit.items.length} item${audit.items.length === 1 ? '' : 's'} left the recorded state: generation ${recorded} has no ${machine}`);
+    const snapshots = new SnapshotStore(resolve(ctx.stateDir));
     for (const s of after.stateful) {
-      parts.push(s.snapshot ? `${s.service} is restored from ${s.snapshot.file} (taken ${s.snapshot.createdAt}) once the models place it on another machine` : `${s.service} had no snapshot: placed elsewhere, it starts with empty data`);
+      parts.push(s.snapshot ? `${s.service} is restored from ${join(snapshots.serviceDir(deployment, s.service), s.snapshot.file)} (taken ${s.snapshot.createdAt}) once the models place it on another machine` : `${s.service} had no snapshot: placed elsewhere, it starts with empty data`);
     }
     return { ...after, ...(recorded !== undefined ? { recorded } : {}), ...(recovery ? { recovery } : {}), audit, message: parts.join('; ') };
   } finally {

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { ApplyError } from '../errors.ts';
 import type { Item } from '../manifest/types.ts';
 import type { Plan, Step } from '../plan/types.ts';
@@ -58,9 +59,17 @@ export class StatefulSteps {
     return { code: 0, stderr: '' };
   }
 
+  /** A snapshot named by a plan: only a `.snap` file in the service's own snapshot directory. */
+  private storedSnapshot(step: Step, name: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*\.snap$/.test(name)) {
+      throw new ApplyError('PLAN_INVALID', `restore ${step.item.name} on ${step.machine} (step ${step.id}): "${name}" is not the name of a snapshot`, { step: step.id, machine: step.machine });
+    }
+    return join(this.store.serviceDir(this.plan.deployment, step.item.name), name);
+  }
+
   private async restore(step: Step, rt: MachineRuntime): Promise<StepOutcome> {
     // Data lost with an abandoned machine comes from the stored snapshot the plan names.
-    const source = step.source === undefined ? (step.snapshot === undefined ? undefined : { file: step.snapshot }) : this.taken.get(step.source);
+    const source = step.source === undefined ? (step.snapshot === undefined ? undefined : { file: this.storedSnapshot(step, step.snapshot) }) : this.taken.get(step.source);
     if (!source) {
       throw new ApplyError('SNAPSHOT_MISSING', `restore ${step.item.name} on ${step.machine} (step ${step.id}): no snapshot was taken by step ${step.source ?? '(none named)'} in this transition`, {
         step: step.id,

@@ -47,6 +47,7 @@ export interface PendingRestore {
   module: Item['module'];
   /** The abandoned machine it ran on. */
   machine: string;
+  /** `file`: the snapshot's name in the service's snapshot directory (`snapshots/DEPLOYMENT/SERVICE/`). */
   snapshot?: { file: string; sha256: string; createdAt: string };
 }
 
@@ -88,7 +89,8 @@ export interface Step {
   source?: string;
   /**
    * For a restore of data lost with an abandoned machine (no snapshot step in this plan): the
-   * stored snapshot file it restores, checked against its sidecar at apply.
+   * name of the stored snapshot it restores, in the service's snapshot directory of the state
+   * directory (nothing else is read), checked against its sidecar at apply.
    */
   snapshot?: string;
 }

@@ -781,6 +781,10 @@ lock_space() {
 lock_take() {
   _lk_line="$owner $token $pid $1 $(($(now_s) + lease))"
   _lk_stage=$ROOT/lock.new.$$
+  # A staging directory whose runtime was killed before it renamed it is litter: removed.
+  for _lk_old in "$ROOT"/lock.new.*; do
+    [ -d "$_lk_old" ] && ! alive "${_lk_old##*.}" && rm -rf "$_lk_old"
+  done
   rm -rf "$_lk_stage" 2>/dev/null
   _lk_chk=
   if mkdir "$_lk_stage" 2>/dev/null && printf '%s\n' "$_lk_line" >"$_lk_stage/owner" 2>/dev/null; then
