@@ -159,7 +159,10 @@ describe('abandoning a machine gone for good', () => {
     for (const m of ['test1', 'test3']) expect(await ask(addr(m), 5001), `client on ${m}`).toBe('Hello world!\n');
     expect((await cli('status', root, '--state', fx.stateDir)).out).not.toMatch(/test2/);
 
-    // Rollback and destroy are no longer blocked, and never bring test2 back.
+    // Restore, rollback and destroy are no longer blocked, and never bring test2 back.
+    const restored = await cli('restore', root, '--state', fx.stateDir, '--service', 'hello-world-server', '--yes');
+    expect(restored.code, restored.err).toBe(0);
+    expect(restored.out).toMatch(/hello-world-server on test3: restored from /);
     const rolledBack = await cli('rollback', root, '--state', fx.stateDir, '--to', '1');
     expect(rolledBack.code, rolledBack.err).toBe(0);
     expect(rolledBack.err).not.toMatch(/test2/);

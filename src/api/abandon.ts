@@ -52,7 +52,6 @@ function validate(req: AbandonRequest): void {
   if (!NAME.test(req.deployment)) throw new UsageError(`not a deployment name: ${JSON.stringify(req.deployment)}`);
   if (!NAME.test(req.machine)) throw new UsageError(`not a machine name: ${JSON.stringify(req.machine)}`);
   for (const [field, v] of [['reason', req.reason], ['by', req.by]] as const) {
-    // eslint-disable-next-line no-control-regex
     if (typeof v !== 'string' || !v.trim() || v.length > 500 || /[\u0000-\u001f\u007f]/.test(v)) {
       throw new UsageError(`abandoning a machine needs a ${field}: one line of text, at most 500 characters`);
     }
