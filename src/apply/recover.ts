@@ -115,7 +115,7 @@ export async function undoTransition(
       state.journal(deployment, { event: 'undo', step: step.id, lost: true });
       j.undone.add(step.id);
       lost++;
-      emit({ kind: 'rollback-step', step, ok: true });
+      emit({ kind: 'rollback-step', step, ok: false, error: `lost: ${step.machine} was abandoned` });
       continue;
     }
     // Snapshot and restore steps (stateful services) copy data; the old instance's data was never dropped.
