@@ -125,6 +125,16 @@ describe('abandoning a machine gone for good', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.err).toMatch(/records no machine test9 .*its machines: test1, test2, test3/);
 
+    // While test1 is down too, the abandonment is journaled but recovery cannot finish: it says so.
+    await stop('test1');
+    const partial = await cli('abandon-machine', 'test2', root, '--state', fx.stateDir, '--reason', 'disk died', '--yes', '--connect-timeout', '2');
+    expect(partial.code).toBe(1);
+    expect(partial.err).toMatch(/cannot recover the interrupted transition of hello-world .*test1/);
+    expect(partial.err).toMatch(/test2 is abandoned for the pending transition: its recovery no longer contacts it/);
+    expect(partial.err).not.toMatch(/test2 at /);
+    await startHostSshd(fx.net, 'test1');
+    stopped.delete('test1');
+
     const loginsBefore = fx.logins('test2');
     const done = await cli('abandon-machine', 'test2', root, '--state', fx.stateDir, '--reason', 'disk died', '--yes');
     expect(done.code, done.err).toBe(0);

@@ -1,8 +1,7 @@
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { lostStatefulServices, recordWithoutMachine } from '../apply/abandoned.ts';
 import { parseJournal, recoverTransition, type RecoveryResult } from '../apply/recover.ts';
-import { StateError, UsageError } from '../errors.ts';
-import { hashOf } from '../manifest/hash.ts';
-import type { Manifest } from '../manifest/types.ts';
+import { StateError, StrataError, UsageError } from '../errors.ts';
 import type { PendingRestore } from '../plan/types.ts';
 import type { AbandonRecord, FileStateStore } from '../state/fileState.ts';
 import { SnapshotStore } from '../state/snapshots.ts';
@@ -74,18 +73,7 @@ function preview(req: AbandonRequest, state: FileStateStore, ctx: Context): Aban
     const known = current ? Object.keys(current.manifest.machines).sort().join(', ') || 'none' : 'none (nothing deployed)';
     throw new StateError('MACHINE_NOT_FOUND', `deployment ${deployment} records no machine ${machine} and no pending transition involves it; its machines: ${known}`, { deployment, machine });
   }
-  const snapshots = new SnapshotStore(resolve(ctx.stateDir));
-  const stateful = (recorded?.items ?? [])
-    .filter((i) => i.layer === 'service' && i.stateful)
-    .map((i): PendingRestore => {
-      const latest = snapshots.latest(deployment, i.name);
-      return {
-        service: i.name,
-        module: i.module,
-        machine,
-        ...(latest?.meta ? { snapshot: { file: basename(latest.file), sha256: latest.meta.sha256, createdAt: latest.meta.createdAt } } : {}),
-      };
-    });
+  const stateful = recorded ? lostStatefulServices(resolve(ctx.stateDir), deployment, recorded) : [];
   return {
     deployment,
     machine,
@@ -98,58 +86,55 @@ function preview(req: AbandonRequest, state: FileStateStore, ctx: Context): Aban
 
 /**
  * Abandons a machine of a deployment: a pending transition's recovery finishes treating the
- * machine's steps as lost (journal entry `abandon`, so a recovery interrupted now still skips
- * it), then a new generation is recorded without the machine and its items, with the audit
- * record (who, when, why). Stateful services it held become pending restores: the next plan that
+ * machine's steps as lost (journal entry `abandon`, so any later recovery skips it too, and the
+ * one that finishes records what follows), then a new generation is recorded without the
+ * machine and its items, with the audit record (who, when, why). Stateful services it held become pending restores: the next plan that
  * places one elsewhere restores the newest snapshot of it. Holds the deployment's transition lock.
  */
-export async function abandonMachine(req: AbandonRequest, ctx: Context): Promise<AbandonResult> {
-  validate(req);
-  const { deployment, machine } = req;
+export async function abandonMachine(req0: AbandonRequest, ctx: Context): Promise<AbandonResult> {
+  validate(req0);
+  const { deployment, machine } = req0;
   const state = stateStore(ctx);
   const release = state.lockDeployment(deployment);
   try {
-    const before = preview(req, state, ctx);
+    const before = preview(req0, state, ctx);
     const at = new Date().toISOString();
+    const newestBefore = Math.max(0, ...state.generations(deployment));
     let recovery: RecoveryResult | undefined;
     if (state.hasJournal(deployment)) {
       const j = parseJournal(state.readJournal(deployment));
-      if (before.pendingTransition && !j.abandoned.has(machine)) state.journal(deployment, { event: 'abandon', machine, by: req.by, reason: req.reason });
-      recovery = await recoverTransition(deployment, {
-        state,
-        runtimeFor: (m) => openRuntime(m, connectOptions(ctx)),
-        machineConcurrency: ctx.parallel,
-        onEvent: ctx.onEvent,
-      });
+      if (before.pendingTransition && !j.abandoned.has(machine)) state.journal(deployment, { event: 'abandon', machine, by: req0.by, reason: req0.reason });
+      try {
+        recovery = await recoverTransition(deployment, {
+          state,
+          runtimeFor: (m) => openRuntime(m, connectOptions(ctx)),
+          machineConcurrency: ctx.parallel,
+          onEvent: ctx.onEvent,
+        });
+      } catch (e) {
+        // The journal keeps `abandon`: every recovery skips the machine from now on, and the one
+        // that finishes takes it out of the recorded state (src/apply/abandoned.ts).
+        if (!(e instanceof StrataError)) throw e;
+        const again = `${machine} is abandoned for the pending transition: its recovery no longer contacts it, and takes it out of the recorded state once the other machines answer (strata apply, or the controller's next try)`;
+        throw new StrataError(e.code, `${e.message}\n${again}`, { ...e.data, abandoned: machine });
+      }
     }
-    // Recovery may have completed the transition: take the machine out of what is recorded now.
-    const current = state.current(deployment);
-    const lost = current?.manifest.machines[machine];
-    const audit: AbandonRecord = { machine, by: req.by, at, reason: req.reason, items: lost?.items.map((i) => i.key) ?? [], from: current?.generation ?? 0 };
-    const after = current && lost ? preview(req, state, ctx) : before;
-    let recorded: number | undefined;
-    if (current && lost) {
-      const machines = Object.fromEntries(Object.entries(current.manifest.machines).filter(([name]) => name !== machine));
-      const used = new Set(Object.values(machines).flatMap((m) => m.items.flatMap((i) => (i.artifact ? [i.artifact] : []))));
-      const manifest: Manifest = {
-        ...current.manifest,
-        machines,
-        artifacts: Object.fromEntries(Object.entries(current.manifest.artifacts).filter(([h]) => used.has(h))),
-        hash: hashOf({ machines }),
-      };
-      const carried = (current.pendingRestores ?? []).filter((p) => !after.stateful.some((s) => s.service === p.service));
-      const pendingRestores = [...carried, ...after.stateful];
-      recorded = Math.max(current.generation, ...state.generations(deployment)) + 1;
-      state.record(deployment, {
-        generation: recorded,
-        createdAt: at,
-        manifest,
-        source: `abandon-machine ${machine}`,
-        abandoned: audit,
-        ...(pendingRestores.length ? { pendingRestores } : {}),
-      });
-    }
-    const parts = [`abandoned ${machine} of ${deployment} (by ${req.by}: ${req.reason})`];
+    // Recovery took the machine out of the recorded state if the abandonment was journaled with
+    // its transition; otherwise (or if it had no generation with the machine then) it is done here.
+    const req = { machine, by: req0.by, reason: req0.reason, at };
+    const done = recordWithoutMachine(state, deployment, req);
+    const byRecovery = done
+      ? undefined
+      : state
+          .generations(deployment)
+          .filter((n) => n > newestBefore)
+          .map((n) => state.generation(deployment, n))
+          .find((g) => g.abandoned?.machine === machine);
+    const recorded = done?.generation ?? byRecovery?.generation;
+    const audit: AbandonRecord = done?.audit ?? byRecovery?.abandoned ?? { ...req, items: [], from: state.currentGeneration(deployment) ?? 0 };
+    const stateful = done?.stateful ?? (byRecovery?.pendingRestores ?? []).filter((p) => p.machine === machine);
+    const after: AbandonPreview = { ...before, items: audit.items, stateful };
+    const parts = [`abandoned ${machine} of ${deployment} (by ${req0.by}: ${req0.reason})`];
     if (recovery && recovery.action !== 'none') parts.push(`recovery (${recovery.action}): ${recovery.message}`);
     if (recorded !== undefined) parts.push(`${audit.items.length} item${audit.items.length === 1 ? '' : 's'} left the recorded state: generation ${recorded} has no ${machine}`);
     const snapshots = new SnapshotStore(resolve(ctx.stateDir));

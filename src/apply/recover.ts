@@ -4,6 +4,7 @@ import type { Plan, Step } from '../plan/types.ts';
 import type { FileStateStore, GenerationRecord, JournalEntry } from '../state/fileState.ts';
 import type { MachineRuntime } from '../targets/machineRuntime.ts';
 import type { ApplyEvent } from './events.ts';
+import { recordWithoutMachine, type AbandonRequestRecord } from './abandoned.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
 import { mapLimit } from './mapLimit.ts';
 
@@ -47,12 +48,12 @@ export interface TransitionJournal {
   /** The machines were asked to record the generation (some may have). */
   commitStarted: boolean;
   outcome?: 'committed' | 'rolled-back';
-  /** Machines abandoned while this transition was pending: never contacted again by it. */
-  abandoned: Set<string>;
+  /** Machines abandoned while this transition was pending (who, why): never contacted again by it. */
+  abandoned: Map<string, AbandonRequestRecord>;
 }
 
 export function parseJournal(entries: readonly JournalEntry[]): TransitionJournal {
-  const j: TransitionJournal = { started: [], done: new Set(), undone: new Set(), commitStarted: false, abandoned: new Set() };
+  const j: TransitionJournal = { started: [], done: new Set(), undone: new Set(), commitStarted: false, abandoned: new Map() };
   for (const e of entries) {
     if (e.event === 'begin') j.begin = e as unknown as BeginEntry;
     else if (e.event === 'step' && e.status === 'start' && !j.started.includes(String(e.step))) j.started.push(String(e.step));
@@ -61,7 +62,7 @@ export function parseJournal(entries: readonly JournalEntry[]): TransitionJourna
     else if (e.event === 'commit') j.commitStarted = true;
     else if (e.event === 'committed') j.outcome = 'committed';
     else if (e.event === 'rolled-back') j.outcome = 'rolled-back';
-    else if (e.event === 'abandon' && typeof e.machine === 'string') j.abandoned.add(e.machine);
+    else if (e.event === 'abandon' && typeof e.machine === 'string') j.abandoned.set(e.machine, { machine: e.machine, by: String(e.by ?? 'unknown'), reason: String(e.reason ?? ''), at: e.at });
   }
   return j;
 }
@@ -164,7 +165,8 @@ export async function undoTransition(
 export function abandonHint(deployment: string, machines: readonly string[]): string {
   if (machines.length === 0) return '';
   const list = machines.join(', ');
-  return `; it is tried again once ${list} answer${machines.length === 1 ? 's' : ''}. If ${machines.length === 1 ? 'it is' : 'one is'} gone for good, run \`strata abandon-machine ${machines[0]} --deployment ${deployment} --reason TEXT --yes\``;
+  if (machines.length === 1) return `; it is tried again once ${list} answers. If it is gone for good, run \`strata abandon-machine ${list} --deployment ${deployment} --reason TEXT --yes\``;
+  return `; it is tried again once ${list} answer. For each that is gone for good, run \`strata abandon-machine MACHINE --deployment ${deployment} --reason TEXT --yes\``;
 }
 
 export type RecoveryAction = 'none' | 'completed' | 'rolled-back' | 'cleaned-up';
@@ -256,6 +258,8 @@ export async function recoverTransition(deployment: string, opts: RecoverOptions
   };
   const finish = async (outcome: 'committed' | 'rolled-back') => {
     if (j.outcome !== outcome) state.journal(deployment, { event: outcome, generation: N, by: 'recovery' });
+    // An abandonment journaled with this transition is finished too: the machine leaves the recorded state.
+    for (const req of j.abandoned.values()) recordWithoutMachine(state, deployment, req);
     await unlockAll();
     // A lock left behind (an unreachable machine) is ours: taken over when next needed, or its lease runs out.
     state.clearJournal(deployment);
@@ -334,7 +338,7 @@ export async function recoverTransition(deployment: string, opts: RecoverOptions
         );
       }
       await finish('rolled-back');
-      const lostText = lost ? `, ${lost} lost with abandoned ${[...j.abandoned].sort().join(', ')}` : '';
+      const lostText = lost ? `, ${lost} lost with abandoned ${[...j.abandoned.keys()].sort().join(', ')}` : '';
       return result('rolled-back', undone, `rolled back the interrupted transition to generation ${N}: ${undone} of ${j.started.length} started step${j.started.length === 1 ? '' : 's'} undone${lostText}${j.commitStarted && !repair ? ', previous generation records restored' : ''}`);
     } finally {
       stopRenewal();

@@ -5,6 +5,7 @@ import { validateDeployment } from '../../api/load.ts';
 import { StrataError, UsageError } from '../../errors.ts';
 import { parse, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
+import { seconds } from './apply.ts';
 
 export const help = `strata abandon-machine MACHINE [ROOT] --reason TEXT --yes [--deployment NAME]
 strata abandon-machine MACHINE --controller URL --deployment NAME --reason TEXT --yes [--token-file FILE]
@@ -18,6 +19,7 @@ strata abandon-machine MACHINE --controller URL --deployment NAME --reason TEXT 
   --reason TEXT       why (required; kept in the audit record)
   --deployment NAME   name the deployment instead of reading ROOT (default strata.yaml)
   --controller URL    ask a running controller to do it (bearer token from --token-file or $STRATA_API_TOKEN)
+  --connect-timeout S, --command-timeout S   as for apply, for the recovery's other machines
   --yes               confirm`;
 
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -26,6 +28,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
     deployment: { type: 'string' },
     controller: { type: 'string' },
     'token-file': { type: 'string' },
+    'connect-timeout': { type: 'string' },
+    'command-timeout': { type: 'string' },
     yes: { type: 'boolean', short: 'y' },
   });
   const [machine, rootFile] = positionals;
@@ -40,7 +44,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const deployment = values.deployment ?? (await validateDeployment(rootFile ?? 'strata.yaml')).name;
-  const ctx = { stateDir: stateDirOf(values), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
+  const ctx = {
+    stateDir: stateDirOf(values),
+    connectTimeoutMs: seconds(values['connect-timeout'], '--connect-timeout'),
+    commandTimeoutMs: seconds(values['command-timeout'], '--command-timeout'),
+    onEvent: progressPrinter(io, Boolean(values.quiet || values.json)),
+  };
   const req = { deployment, machine, reason: values.reason, by: `${userInfo().username}@${hostname()}` };
   if (!values.yes) throw confirmation(describe(previewAbandon(req, ctx)));
   const r = await abandonMachine(req, ctx);
