@@ -234,9 +234,14 @@ deployments:
     expect((await api.request('POST', path, { token: null, body: '{"reason":"x"}' })).status).toBe(401);
     expect((await api.request('POST', path, { body: '{"by":"ops"}' })).status).toBe(400);
     expect((await api.request('POST', '/api/deployments/hello-world/machines/test9/abandon', { body: '{"reason":"typo"}' })).status).toBe(400);
-    const r = await api.request('POST', path, { body: JSON.stringify({ reason: 'host decommissioned', by: 'ops@example' }) });
-    expect(r.status, r.text).toBe(200);
-    expect(r.json.message).toMatch(/abandoned test1 of hello-world \(by ops@example \(api 127\.0\.0\.1\): host decommissioned\)/);
+    expect((await api.request('POST', path, { body: JSON.stringify({ reason: 'x', by: 'ops\u0007' }) })).status).toBe(400);
+    // Through the CLI's --controller (the same route): without --yes nothing is sent.
+    const url = `http://127.0.0.1:${PORT}`;
+    const tokenFile = join(fx.work, '.controller', 'token');
+    expect((await cli('abandon-machine', 'test1', '--controller', url, '--deployment', 'hello-world', '--reason', 'host decommissioned', '--token-file', tokenFile)).code).toBe(2);
+    const r = await cli('abandon-machine', 'test1', '--controller', url, '--deployment', 'hello-world', '--reason', 'host decommissioned', '--yes', '--token-file', tokenFile);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/abandoned test1 of hello-world \(by \S+@\S+ \(api 127\.0\.0\.1\): host decommissioned\)/);
 
     const converged = await until(
       async () => {
