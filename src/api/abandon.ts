@@ -88,22 +88,23 @@ function preview(req: AbandonRequest, state: FileStateStore, ctx: Context): Aban
  * Abandons a machine of a deployment: a pending transition's recovery finishes treating the
  * machine's steps as lost (journal entry `abandon`, so any later recovery skips it too, and the
  * one that finishes records what follows), then a new generation is recorded without the
- * machine and its items, with the audit record (who, when, why). Stateful services it held become pending restores: the next plan that
- * places one elsewhere restores the newest snapshot of it. Holds the deployment's transition lock.
+ * machine and its items, with the audit record (who, when, why). Stateful services it held
+ * become pending restores: the next plan that places one elsewhere restores the newest snapshot
+ * of it. Holds the deployment's transition lock.
  */
-export async function abandonMachine(req0: AbandonRequest, ctx: Context): Promise<AbandonResult> {
-  validate(req0);
-  const { deployment, machine } = req0;
+export async function abandonMachine(request: AbandonRequest, ctx: Context): Promise<AbandonResult> {
+  validate(request);
+  const { deployment, machine } = request;
   const state = stateStore(ctx);
   const release = state.lockDeployment(deployment);
   try {
-    const before = preview(req0, state, ctx);
+    const before = preview(request, state, ctx);
     const at = new Date().toISOString();
     const newestBefore = Math.max(0, ...state.generations(deployment));
     let recovery: RecoveryResult | undefined;
     if (state.hasJournal(deployment)) {
       const j = parseJournal(state.readJournal(deployment));
-      if (before.pendingTransition && !j.abandoned.has(machine)) state.journal(deployment, { event: 'abandon', machine, by: req0.by, reason: req0.reason });
+      if (before.pendingTransition && !j.abandoned.has(machine)) state.journal(deployment, { event: 'abandon', machine, by: request.by, reason: request.reason });
       try {
         recovery = await recoverTransition(deployment, {
           state,
@@ -121,8 +122,8 @@ export async function abandonMachine(req0: AbandonRequest, ctx: Context): Promis
     }
     // Recovery took the machine out of the recorded state if the abandonment was journaled with
     // its transition; otherwise (or if it had no generation with the machine then) it is done here.
-    const req = { machine, by: req0.by, reason: req0.reason, at };
-    const done = recordWithoutMachine(state, deployment, req);
+    const abandonment = { machine, by: request.by, reason: request.reason, at };
+    const done = recordWithoutMachine(state, deployment, abandonment);
     const byRecovery = done
       ? undefined
       : state
@@ -131,10 +132,10 @@ export async function abandonMachine(req0: AbandonRequest, ctx: Context): Promis
           .map((n) => state.generation(deployment, n))
           .find((g) => g.abandoned?.machine === machine);
     const recorded = done?.generation ?? byRecovery?.generation;
-    const audit: AbandonRecord = done?.audit ?? byRecovery?.abandoned ?? { ...req, items: [], from: state.currentGeneration(deployment) ?? 0 };
+    const audit: AbandonRecord = done?.audit ?? byRecovery?.abandoned ?? { ...abandonment, items: [], from: state.currentGeneration(deployment) ?? 0 };
     const stateful = done?.stateful ?? (byRecovery?.pendingRestores ?? []).filter((p) => p.machine === machine);
     const after: AbandonPreview = { ...before, items: audit.items, stateful };
-    const parts = [`abandoned ${machine} of ${deployment} (by ${req0.by}: ${req0.reason})`];
+    const parts = [`abandoned ${machine} of ${deployment} (by ${request.by}: ${request.reason})`];
     if (recovery && recovery.action !== 'none') parts.push(`recovery (${recovery.action}): ${recovery.message}`);
     if (recorded !== undefined) parts.push(`${audit.items.length} item${audit.items.length === 1 ? '' : 's'} left the recorded state: generation ${recorded} has no ${machine}`);
     const snapshots = new SnapshotStore(resolve(ctx.stateDir));
