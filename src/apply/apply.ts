@@ -15,7 +15,7 @@ import type { ApplyEvent } from './events.ts';
 import { announceClaims, refuseClaimConflicts } from './claims.ts';
 import { mapLimit } from './mapLimit.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
-import { parseJournal, undoTransition, type RecoveryResult } from './recover.ts';
+import { abandonHint, parseJournal, undoTransition, type RecoveryResult } from './recover.ts';
 import { isStatefulStep, StatefulSteps } from './stateful.ts';
 import { walkGraph } from './walk.ts';
 
@@ -196,6 +196,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
         ...(opts.source ? { source: opts.source } : {}),
         ...(opts.commit ? { commit: opts.commit } : {}),
         ...(opts.rolledBackTo !== undefined ? { rolledBackTo: opts.rolledBackTo } : {}),
+        ...(plan.pendingRestores?.length ? { pendingRestores: plan.pendingRestores } : {}),
       });
     }
     opts.state.journal(plan.deployment, { event: 'committed', generation: plan.generation });
@@ -209,11 +210,11 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       opts.state.journal(plan.deployment, { event: 'rolled-back', generation: plan.generation });
       throw e;
     }
-    const { undone, errors } = await undoTransition({ ...j, begin: j.begin }, runtimes, opts.state, emit);
+    const { undone, errors, unreachable } = await undoTransition({ ...j, begin: j.begin }, runtimes, opts.state, emit);
     opts.state.journal(plan.deployment, errors.length ? { event: 'rollback-incomplete', errors } : { event: 'rolled-back', generation: plan.generation });
     const err = e instanceof StrataError ? e : new ApplyError('APPLY_FAILED', messageOf(e));
     const outcomeText = errors.length
-      ? `rollback incomplete: ${errors.join('; ')}`
+      ? `rollback incomplete: ${errors.join('; ')}${abandonHint(plan.deployment, unreachable)}`
       : `rolled back ${undone} step${undone === 1 ? '' : 's'}${j.commitStarted && !repair ? ' and the machines\' generation records' : ''}; the previous generation is running`;
     throw new ApplyError(err.code, `${err.message}\n${outcomeText}`, { ...err.data, rolledBack: errors.length === 0, rollbackErrors: errors });
   } finally {
@@ -268,8 +269,8 @@ async function runSteps(plan: Plan, runtimes: Map<string, MachineRuntime>, opts:
     if (result.failed) {
       const error = result.failed.error;
       emit({ kind: 'step', status: 'failed', step: result.failed.node, error: messageOf(error) });
-      const rollbackErrors = await rollBack(completed, runtimes, plan, opts, emit);
-      throw failureAfterRollback(result.failed.node, error, completed.length, rollbackErrors);
+      const { errors, unreachable } = await rollBack(completed, runtimes, plan, opts, emit);
+      throw failureAfterRollback(result.failed.node, error, completed.length, errors, abandonHint(plan.deployment, unreachable));
     }
   }
 }
@@ -279,18 +280,18 @@ async function runSteps(plan: Plan, runtimes: Map<string, MachineRuntime>, opts:
  * outcome is unknown (a lost connection), which is safe either way (src/apply/recover.ts).
  * Writes the outcome to the journal; apply removes it once the machines are unlocked.
  */
-async function rollBack(_completed: Step[], runtimes: Map<string, MachineRuntime>, plan: Plan, opts: ApplyOptions, emit: (e: ApplyEvent) => void): Promise<string[]> {
+async function rollBack(_completed: Step[], runtimes: Map<string, MachineRuntime>, plan: Plan, opts: ApplyOptions, emit: (e: ApplyEvent) => void): Promise<{ errors: string[]; unreachable: string[] }> {
   const j = parseJournal(opts.state.readJournal(plan.deployment));
   if (!j.begin) throw new ApplyError('JOURNAL_INVALID', `the journal of ${plan.deployment} lost its begin entry`);
-  const { errors } = await undoTransition({ ...j, begin: j.begin }, runtimes, opts.state, emit);
+  const { errors, unreachable } = await undoTransition({ ...j, begin: j.begin }, runtimes, opts.state, emit);
   opts.state.journal(plan.deployment, errors.length ? { event: 'rollback-incomplete', errors } : { event: 'rolled-back', generation: plan.generation });
-  return errors;
+  return { errors, unreachable };
 }
 
-function failureAfterRollback(step: Step, error: unknown, undone: number, rollbackErrors: string[]): ApplyError {
+function failureAfterRollback(step: Step, error: unknown, undone: number, rollbackErrors: string[], hint = ''): ApplyError {
   const base = error instanceof StrataError ? error : new ApplyError('STEP_FAILED', `${step.action} ${step.item.name} on ${step.machine} failed: ${messageOf(error)}`, { step: step.id, machine: step.machine });
   const outcome = rollbackErrors.length
-    ? `rollback incomplete: ${rollbackErrors.join('; ')}`
+    ? `rollback incomplete: ${rollbackErrors.join('; ')}${hint}`
     : `rolled back ${undone} completed step${undone === 1 ? '' : 's'}; the previous generation is running`;
   return new ApplyError(base.code, `${base.message}\n${outcome}`, { ...base.data, rolledBack: rollbackErrors.length === 0, rollbackErrors });
 }

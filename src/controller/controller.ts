@@ -7,7 +7,8 @@ import { StrataError } from '../errors.ts';
 import { connectionSettings, type ControllerConfig, type DeploymentConfig } from './config.ts';
 import { ControllerMetrics } from './metrics.ts';
 import { KeyedQueue } from './queue.ts';
-import { reconcileDeployment, recordApplied, type DeploymentRuntime } from './reconciler.ts';
+import { abandonMachine } from '../api/abandon.ts';
+import { reconcileDeployment, recordApplied, withAbandonRoute, type AbandonOutcome, type DeploymentRuntime } from './reconciler.ts';
 import { readSecret } from './secrets.ts';
 import type { DeploymentSource } from './source.ts';
 import { newStatus, setCondition, type DeploymentStatus } from './status.ts';
@@ -102,7 +103,7 @@ export class Controller {
             if (r.action !== 'none') log.warn({ recovery: r.action, generation: r.generation }, `recovery: ${r.message}`);
           } catch (e) {
             failed.push(name);
-            const message = `cannot recover the interrupted transition yet: ${e instanceof Error ? e.message : String(e)}`;
+            const message = withAbandonRoute(name, e, `cannot recover the interrupted transition yet: ${e instanceof Error ? e.message : String(e)}`);
             setCondition(d.status, 'Ready', 'False', 'RecoveryFailed', message);
             log.error({ code: e instanceof StrataError ? e.code : 'INTERNAL' }, message);
           }
@@ -168,6 +169,38 @@ export class Controller {
   }
 
   /**
+   * Abandons a machine through the queue (never beside a reconcile of the deployment, and before
+   * the recovery that keeps failing on it) and resolves when it is done (src/api/abandon.ts).
+   */
+  abandonMachine(name: string, machine: string, reason: string, by: string): Promise<AbandonOutcome> {
+    const d = this.runtime(name);
+    if (d.pendingAbandon) throw new StrataError('ABANDON_PENDING', `abandoning ${d.pendingAbandon.machine} of ${name} is already waiting`);
+    return new Promise((settle) => {
+      d.pendingAbandon = { machine, reason, by, settle };
+      this.enqueue(name, `abandon ${machine} requested`);
+    });
+  }
+
+  private async runAbandon(d: DeploymentRuntime): Promise<void> {
+    const req = d.pendingAbandon!;
+    d.pendingAbandon = undefined;
+    const name = d.config.name;
+    const log = this.opts.log.child({ deployment: name });
+    try {
+      const r = await abandonMachine({ deployment: name, machine: req.machine, reason: req.reason, by: req.by }, { stateDir: this.config.stateDir, ...connectionSettings(d.config) });
+      if (r.recorded !== undefined) d.status.generation = r.recorded;
+      d.status.consecutiveFailures = 0;
+      setCondition(d.status, 'Ready', 'Unknown', 'MachineAbandoned', `${r.message}; reconciling`);
+      log.warn({ audit: r.audit, generation: r.recorded, recovery: r.recovery?.action }, r.message);
+      req.settle({ ok: true, ...(r.recorded !== undefined ? { generation: r.recorded } : {}), message: r.message });
+    } catch (e) {
+      const message = `abandoning ${req.machine} failed: ${e instanceof Error ? e.message : String(e)}`;
+      log.error({ code: e instanceof StrataError ? e.code : 'INTERNAL' }, message);
+      req.settle({ ok: false, message, ...(e instanceof StrataError ? { code: e.code } : {}) });
+    }
+  }
+
+  /**
    * Refuses a webhook request that cannot succeed before its body is read (and buffered): an
    * unknown deployment, one without a webhook, a request with no signature or token at all.
    */
@@ -229,6 +262,7 @@ export class Controller {
       if (name === undefined) return;
       const d = this.deployments.get(name)!;
       try {
+        if (d.pendingAbandon) await this.runAbandon(d);
         if ((await this.recoverInterrupted([name])).length > 0) {
           d.status.consecutiveFailures++;
           const delay = backoffDelay(d.status.consecutiveFailures);

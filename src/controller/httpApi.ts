@@ -8,7 +8,7 @@ import { StrataError } from '../errors.ts';
 import { httpLimits, type HttpLimits } from './config.ts';
 import type { Controller } from './controller.ts';
 import { closeAfter, lingeringClose, rawAnswer } from './httpClose.ts';
-import { HttpError, parseRequestTarget, parseRollbackBody, readBody, RequestAbandoned, show } from './httpRequest.ts';
+import { HttpError, parseAbandonBody, parseRequestTarget, parseRollbackBody, readBody, RequestAbandoned, show } from './httpRequest.ts';
 
 /**
  * The controller's HTTP face: health, readiness, Prometheus metrics, the deployments API
@@ -20,9 +20,9 @@ import { HttpError, parseRequestTarget, parseRollbackBody, readBody, RequestAban
  * configuration), and requests Node's parser refuses are answered by `clientError`.
  */
 
-type RouteName = 'healthz' | 'readyz' | 'metrics' | 'webhook' | 'list' | 'get' | 'history' | 'sync' | 'suspend' | 'resume' | 'rollback';
+type RouteName = 'healthz' | 'readyz' | 'metrics' | 'webhook' | 'list' | 'get' | 'history' | 'sync' | 'suspend' | 'resume' | 'rollback' | 'abandon';
 
-/** Path patterns (`:name` is any segment) and the one method each accepts. */
+/** Path patterns (`:name` and `:machine` are any segment) and the one method each accepts. */
 const ROUTES: { pattern: string[]; method: 'GET' | 'POST'; route: RouteName }[] = [
   { pattern: ['healthz'], method: 'GET', route: 'healthz' },
   { pattern: ['readyz'], method: 'GET', route: 'readyz' },
@@ -32,12 +32,14 @@ const ROUTES: { pattern: string[]; method: 'GET' | 'POST'; route: RouteName }[] 
   { pattern: ['api', 'deployments', ':name'], method: 'GET', route: 'get' },
   { pattern: ['api', 'deployments', ':name', 'history'], method: 'GET', route: 'history' },
   ...(['sync', 'suspend', 'resume', 'rollback'] as const).map((a) => ({ pattern: ['api', 'deployments', ':name', a], method: 'POST' as const, route: a })),
+  { pattern: ['api', 'deployments', ':name', 'machines', ':machine', 'abandon'], method: 'POST', route: 'abandon' },
 ];
 
-function matchRoute(parts: string[]): { routes: typeof ROUTES; name?: string } {
-  const routes = ROUTES.filter((r) => r.pattern.length === parts.length && r.pattern.every((p, i) => p === ':name' || p === parts[i]));
+function matchRoute(parts: string[]): { routes: typeof ROUTES; name?: string; machine?: string } {
+  const routes = ROUTES.filter((r) => r.pattern.length === parts.length && r.pattern.every((p, i) => p.startsWith(':') || p === parts[i]));
   const at = routes[0]?.pattern.indexOf(':name') ?? -1;
-  return { routes, ...(at >= 0 ? { name: parts[at] } : {}) };
+  const machineAt = routes[0]?.pattern.indexOf(':machine') ?? -1;
+  return { routes, ...(at >= 0 ? { name: parts[at] } : {}), ...(machineAt >= 0 ? { machine: parts[machineAt] } : {}) };
 }
 
 export function createApiServer(controller: Controller, opts: { log: Logger; apiToken?: string; limits?: HttpLimits }): Server {
@@ -74,7 +76,7 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
     try {
       const { path, parts } = parseRequestTarget(req.url);
       const method = req.method === 'HEAD' ? 'GET' : (req.method ?? '');
-      const { routes, name } = matchRoute(parts);
+      const { routes, name, machine } = matchRoute(parts);
       const route = routes.find((r) => r.method === method)?.route;
       const bodyLimit = parts[0] === 'webhooks' ? limits.maxWebhookBodyBytes : limits.maxBodyBytes;
       const body = () => readBody(req, res, { limit: bodyLimit, idleMs: limits.bodyIdleTimeoutMs, expectContinue, abandoned: abandon.signal });
@@ -108,6 +110,17 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
         case 'history':
           controller.get(name!);
           return json(res, 200, { deployment: name, generations: deploymentHistory(name!, { stateDir: controller.config.stateDir }) });
+        case 'abandon': {
+          if (!authorized(req)) {
+            log.warn({ path: show(path, 200) }, 'refused an API call without a valid bearer token');
+            throw new HttpError(401, 'UNAUTHORIZED', opts.apiToken ? 'a valid bearer token is required' : 'mutating endpoints are off: configure apiToken');
+          }
+          const { reason, by } = parseAbandonBody(await body());
+          controller.get(name!); // an unknown deployment is a 404 before anything waits
+          const caller = `api ${req.socket.remoteAddress ?? 'unknown'}`;
+          const r = await controller.abandonMachine(name!, machine!, reason, by ? `${by} (${caller})` : caller);
+          return json(res, r.ok ? 200 : r.code === 'USAGE' || r.code === 'MACHINE_NOT_FOUND' ? 400 : 409, r);
+        }
       }
       // The mutating endpoints: a bearer token first, then the body.
       if (!authorized(req)) {

@@ -151,3 +151,12 @@ export function parseRollbackBody(body: Buffer): { to?: number } {
   }
   return { to };
 }
+
+/** The body of `POST /api/deployments/NAME/machines/MACHINE/abandon`: `{"reason": TEXT, "by": TEXT}` (`by` optional). */
+export function parseAbandonBody(body: Buffer): { reason: string; by?: string } {
+  const o = parseJsonObject(body, ['reason', 'by'], '{"reason": "disk died", "by": "alice"}');
+  const { reason, by } = o;
+  if (typeof reason !== 'string' || reason.trim() === '' || reason.length > 1000) throw badRequest('"reason" must be a non-empty text of at most 1000 characters: why the machine is abandoned (it goes into the audit record)');
+  if (by !== undefined && (typeof by !== 'string' || by.length > 200)) throw badRequest('"by" must be a text of at most 200 characters naming who abandons the machine');
+  return { reason, ...(by !== undefined ? { by } : {}) };
+}

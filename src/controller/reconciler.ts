@@ -27,6 +27,22 @@ export interface DeploymentRuntime {
   forceRetry?: boolean;
   /** Set by `rollback`: the next reconcile rolls back instead. */
   pendingRollback?: { to?: number; settle: (r: { ok: boolean; generation?: number; message: string }) => void };
+  /** Set by `abandonMachine`: run before the next recovery and reconcile. */
+  pendingAbandon?: { machine: string; reason: string; by: string; settle: (r: AbandonOutcome) => void };
+}
+
+export interface AbandonOutcome {
+  ok: boolean;
+  generation?: number;
+  message: string;
+  code?: string;
+}
+
+/** The API route that abandons a machine, for messages about machines recovery cannot reach. */
+export function withAbandonRoute(deployment: string, e: unknown, message: string): string {
+  const machines = e instanceof StrataError && e.code === 'RECOVERY_FAILED' && Array.isArray(e.data.machines) ? (e.data.machines as string[]) : [];
+  if (machines.length === 0) return message;
+  return `${message} (through the API: POST /api/deployments/${deployment}/machines/${machines[0]}/abandon with {"reason": TEXT})`;
 }
 
 export interface ReconcileDeps {
@@ -137,7 +153,7 @@ function fail(d: DeploymentRuntime, deps: ReconcileDeps, log: Logger, e: unknown
   const terminal = TERMINAL.has(err.code) || err instanceof ModelError;
   const reason = reasonOf(err.code);
   const keeps = d.status.generation === undefined ? 'nothing is deployed' : `generation ${d.status.generation} keeps running`;
-  const message = `${revision ? `commit ${revision.slice(0, 12)}: ` : ''}${err.message}`;
+  const message = withAbandonRoute(d.config.name, err, `${revision ? `commit ${revision.slice(0, 12)}: ` : ''}${err.message}`);
   d.status.plan = undefined;
   if (revision) {
     d.status.lastFailedRevision = revision;

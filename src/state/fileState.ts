@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { StateError, StrataError } from '../errors.ts';
 import type { Manifest } from '../manifest/types.ts';
 import type { RecordedState } from '../plan/diff.ts';
+import type { PendingRestore } from '../plan/types.ts';
 import { fsyncDir, writeFileAtomic } from './atomicFile.ts';
 import { processAlive, processStartTime } from './process.ts';
 import { pathName } from './stateNames.ts';
@@ -19,6 +20,22 @@ export interface GenerationRecord {
   source?: string;
   /** The Git commit the models were read from, when they came from Git. */
   commit?: { sha: string; author: { name: string; email: string }; message: string; time: string };
+  /** Set when this generation was made by `strata abandon-machine`: the audit record. */
+  abandoned?: AbandonRecord;
+  /** Stateful data lost with an abandoned machine, restored when a plan places its service again. */
+  pendingRestores?: PendingRestore[];
+}
+
+/** Who gave up on a machine, when and why, and what left the recorded state with it. */
+export interface AbandonRecord {
+  machine: string;
+  by: string;
+  at: string;
+  reason: string;
+  /** Keys of the items recorded on the machine, which this generation no longer has. */
+  items: string[];
+  /** The generation it was taken out of. */
+  from: number;
 }
 
 export interface JournalEntry {
@@ -51,7 +68,8 @@ export class FileStateStore {
   current(deployment: string): RecordedState | undefined {
     const n = this.currentGeneration(deployment);
     if (n === undefined) return undefined;
-    return { generation: n, manifest: this.generation(deployment, n).manifest };
+    const rec = this.generation(deployment, n);
+    return { generation: n, manifest: rec.manifest, ...(rec.pendingRestores?.length ? { pendingRestores: rec.pendingRestores } : {}) };
   }
 
   currentGeneration(deployment: string): number | undefined {

@@ -168,8 +168,8 @@ export class MachineRuntime {
   }
 
   /** Extends the lease of the lock `token` holds; MACHINE_LOCKED (LOCK_LOST) when it lost it. */
-  async renew(owner: string, token: string, leaseMs: number): Promise<void> {
-    const r = await this.call(['renew', owner, token, String(leaseSeconds(leaseMs))], undefined, { priority: true });
+  async renew(owner: string, token: string, leaseMs: number, opts: { timeoutMs?: number } = {}): Promise<void> {
+    const r = await this.call(['renew', owner, token, String(leaseSeconds(leaseMs))], undefined, { priority: true, ...opts });
     if (r.code === LOCKED) {
       const held = parseHolder(r.stdout, 'held');
       throw new TargetError('LOCK_LOST', `${this.machine}: ${r.stderr.trim() || 'lock lost'}`, { machine: this.machine, ...(held ? { held } : {}) });

@@ -56,13 +56,23 @@ export class SshTarget implements Target {
     this.machine = opts.machine;
   }
 
+  /**
+   * Runs a command. Its time-out starts now, when the command is asked for: waiting for the
+   * connection, for a channel (ours, or the machine's: a frozen sshd never opens one) and the
+   * command's own run all count, so no command outlasts it.
+   */
   async run(argv: readonly string[], runOpts: RunOptions = {}): Promise<RunResult> {
-    let conn = await this.connection();
-    if (this.lost.has(conn)) conn = await this.connection();
-    if (runOpts.priority) return this.exec(conn, commandLine(argv), runOpts);
-    await this.acquireChannel();
+    const timeoutMs = runOpts.timeoutMs ?? this.opts.commandTimeoutMs ?? 120_000;
+    const deadline = Date.now() + timeoutMs;
+    const timedOut = (waiting: string) =>
+      new TargetError('COMMAND_TIMEOUT', `command on ${this.machine} did not finish within ${timeoutMs / 1000}s (${waiting})`, { machine: this.machine });
+    let conn = await withDeadline(this.connection(), deadline, () => timedOut('it was still waiting for the connection'));
+    if (this.lost.has(conn)) conn = await withDeadline(this.connection(), deadline, () => timedOut('it was still waiting for the connection'));
+    const exec = () => this.exec(conn, commandLine(argv), runOpts, deadline, timeoutMs);
+    if (runOpts.priority) return exec();
+    await this.acquireChannel(deadline, () => timedOut(`it was still waiting for one of the ${this.opts.maxChannels ?? 8} channels strata opens at once`));
     try {
-      return await this.exec(conn, commandLine(argv), runOpts);
+      return await exec();
     } finally {
       this.releaseChannel();
     }
@@ -198,20 +208,37 @@ export class SshTarget implements Target {
     throw new TargetError('NO_IDENTITY', `no SSH key for ${this.machine}: set ssh.identity, STRATA_SSH_KEY_FILE or STRATA_SSH_KEY`, { machine: this.machine });
   }
 
-  private exec(conn: Conn, line: string, runOpts: RunOptions): Promise<RunResult> {
-    const timeoutMs = runOpts.timeoutMs ?? this.opts.commandTimeoutMs ?? 120_000;
+  /** Opens a channel and runs the command on it, both before `deadline`. */
+  private exec(conn: Conn, line: string, runOpts: RunOptions, deadline: number, timeoutMs: number): Promise<RunResult> {
     this.bytesSent += line.length;
     return new Promise((resolve, reject) => {
+      let opened: { close: () => void } | undefined;
+      let expired = false;
+      // Armed before the channel is asked for: a machine that never opens it still times out.
+      const timer = setTimeout(
+        () => {
+          expired = true;
+          opened?.close();
+          const waiting = opened ? 'it was still running' : 'the machine did not open a channel for it';
+          reject(new TargetError('COMMAND_TIMEOUT', `command on ${this.machine} did not finish within ${timeoutMs / 1000}s (${waiting})`, { machine: this.machine }));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
       conn.exec(line, (err, stream) => {
-        if (err) return reject(new TargetError('EXEC_FAILED', `cannot run a command on ${this.machine}: ${err.message}`, { machine: this.machine }));
+        if (expired) {
+          // Opened too late: closed at once, its input never sent (the runtime then does nothing).
+          stream?.close();
+          return;
+        }
+        if (err) {
+          clearTimeout(timer);
+          return reject(new TargetError('EXEC_FAILED', `cannot run a command on ${this.machine}: ${err.message}`, { machine: this.machine }));
+        }
+        opened = stream;
         const out: Buffer[] = [];
         const errOut: Buffer[] = [];
         let code = 1;
         let exited = false;
-        const timer = setTimeout(() => {
-          stream.close();
-          reject(new TargetError('COMMAND_TIMEOUT', `command on ${this.machine} did not finish within ${timeoutMs / 1000}s`, { machine: this.machine }));
-        }, timeoutMs);
         stream.on('data', (d: Buffer) => out.push(d));
         stream.stderr.on('data', (d: Buffer) => errOut.push(d));
         stream.on('exit', (c: number | null, signal?: string) => {
@@ -244,13 +271,25 @@ export class SshTarget implements Target {
     });
   }
 
-  private async acquireChannel(): Promise<void> {
+  private async acquireChannel(deadline: number, timedOut: () => TargetError): Promise<void> {
     const max = this.opts.maxChannels ?? 8;
     if (this.active < max) {
       this.active++;
       return;
     }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    await new Promise<void>((resolve, reject) => {
+      let gaveUp = false;
+      const timer = setTimeout(() => {
+        gaveUp = true;
+        reject(timedOut());
+      }, Math.max(0, deadline - Date.now()));
+      this.waiting.push(() => {
+        clearTimeout(timer);
+        // A waiter that timed out passes the channel on at once.
+        if (gaveUp) this.releaseChannel();
+        else resolve();
+      });
+    });
   }
 
   private releaseChannel(): void {
@@ -258,6 +297,23 @@ export class SshTarget implements Target {
     if (next) next();
     else this.active--;
   }
+}
+
+/** `p`, or the error `onTimeout` makes once `deadline` (ms since the epoch) has passed. */
+function withDeadline<T>(p: Promise<T>, deadline: number, onTimeout: () => Error): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), Math.max(0, deadline - Date.now()));
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
 }
 
 /** `~/x` is the controller user's home; other paths are used as given. */

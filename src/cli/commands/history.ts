@@ -19,7 +19,8 @@ function renderHistory(deployment: string, h: HistoryEntry[]): string {
   const lines = [`${deployment}: ${h.length} generation${h.length === 1 ? '' : 's'}`];
   for (const g of h) {
     const commit = g.commit ? `${g.commit.sha.slice(0, 12)} ${g.commit.author.name}: ${g.commit.message.split('\n')[0]}` : undefined;
-    const origin = g.rolledBackTo !== undefined ? `rollback to generation ${g.rolledBackTo}${commit ? ` (${commit})` : ''}` : (commit ?? g.source ?? '');
+    const abandoned = g.abandoned ? `abandoned ${g.abandoned.machine} by ${g.abandoned.by} at ${g.abandoned.at}: ${g.abandoned.reason}` : undefined;
+    const origin = abandoned ?? (g.rolledBackTo !== undefined ? `rollback to generation ${g.rolledBackTo}${commit ? ` (${commit})` : ''}` : (commit ?? g.source ?? ''));
     lines.push(`${g.current ? '*' : ' '} ${String(g.generation).padStart(4)}  ${g.createdAt}  ${g.services} services on ${g.machines} machines  ${origin}`);
   }
   return `${lines.join('\n')}\n`;
