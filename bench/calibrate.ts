@@ -49,7 +49,7 @@ export async function calibrate(testnet: Testnet, dir: string): Promise<Calibrat
       await t.run(['true']);
       exec.push(performance.now() - t0);
     }
-    const rt = new MachineRuntime(t, '/var/lib/strata', h.address);
+    const rt = new MachineRuntime(t, '/var/lib/strata', h.address, 'calibrate');
     await rt.status();
     for (let i = 0; i < 20; i++) {
       const t0 = performance.now();

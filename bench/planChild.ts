@@ -18,6 +18,7 @@ import { loadDeployment, validateDeployment } from '../src/api/load.ts';
 import { hashArtifactSource } from '../src/artifact/read.ts';
 import { artifactSources, resolveManifest } from '../src/manifest/resolve.ts';
 import { fsTree } from '../src/source/fsTree.ts';
+import { DeploymentDir } from '../src/source/realPath.ts';
 import { isEmptyPlan, planTransition } from '../src/plan/diff.ts';
 import { renderPlan } from '../src/plan/render.ts';
 import type { ArtifactInfo, ArtifactSource } from '../src/manifest/types.ts';
@@ -60,7 +61,8 @@ if (mode === 'record') {
   t0 = performance.now();
   const sources = artifactSources(models);
   const infos = new Map<string, ArtifactInfo>();
-  for (const s of sources) infos.set(JSON.stringify(s), await hashArtifactSource(s, fsTree));
+  const dir = new DeploymentDir(fsTree, models.baseDir);
+  for (const s of sources) infos.set(JSON.stringify(s), await hashArtifactSource(s, fsTree, dir));
   const hashMs = performance.now() - t0;
   const hashCalls = sources.length;
   const distinct = new Set(sources.map((s) => (s.kind === 'inline' ? s.name : s.path)));

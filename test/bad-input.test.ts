@@ -81,6 +81,7 @@ const EXPECTED: Record<string, Expected> = {
   'artifact-absolute': { file: 'services.yaml', line: 5, column: 5, message: 'expected a path relative to this file' },
   'file-service-outside-allowed-paths': { file: 'distribution.yaml', line: 2, column: 3, message: 'writes to /etc/cron.d, outside the allowedPaths of machine "m1"' },
   'machine-file-outside-allowed-paths': { file: 'network.yaml', line: 6, column: 9, message: `"/etc/passwd" is outside this machine's allowedPaths` },
+  'machine-directory-inside-runtime-root': { file: 'network.yaml', line: 7, column: 9, message: `"/var/lib/strata/items" is inside this machine's runtime root /var/lib/strata` },
   'path-dotdot-segments': { file: 'services.yaml', line: 6, column: 5, message: 'must not contain "." or ".." segments' },
   'path-relative-machine-file': { file: 'network.yaml', line: 7, column: 11, message: 'expected an absolute path' },
   // huge values

@@ -352,7 +352,7 @@ describe('CI examples', () => {
     expect(steps.find((s) => s.uses?.startsWith('actions/checkout@'))?.with).toMatchObject({ 'fetch-depth': 0 });
     expect(steps.find((s) => s.uses?.startsWith('actions/setup-node@'))?.with).toMatchObject({ 'node-version': 20 });
     const plan = steps.find((s) => s.run?.includes('strata plan'))!;
-    expect(plan.run).toContain('npx strata plan --repo . --base "origin/$BASE_REF" --head HEAD --format markdown > plan.md');
+    expect(plan.run).toContain('npx strata plan --repo . --offline --base "origin/$BASE_REF" --head HEAD --format markdown > plan.md');
     expect(plan.env).toEqual({ BASE_REF: '${{ github.base_ref }}' });
     const script = String(steps.find((s) => s.uses?.startsWith('actions/github-script@'))?.with?.script);
     expect(script).toContain(`const marker = '${MARKER}';`);
@@ -367,7 +367,7 @@ describe('CI examples', () => {
     expect(job.rules).toEqual([{ if: '$CI_PIPELINE_SOURCE == "merge_request_event"' }]);
     expect(job.variables).toMatchObject({ GIT_DEPTH: '0', STRATA_PLAN_MARKER: MARKER });
     const script = job.script.join('\n');
-    expect(script).toContain('npx strata plan --repo . --base "origin/${CI_MERGE_REQUEST_TARGET_BRANCH_NAME}" --head HEAD --format markdown > plan.md');
+    expect(script).toContain('npx strata plan --repo . --offline --base "origin/${CI_MERGE_REQUEST_TARGET_BRANCH_NAME}" --head HEAD --format markdown > plan.md');
     expect(script).toContain('PRIVATE-TOKEN: $STRATA_GITLAB_TOKEN');
     expect(script).toMatch(/--request PUT[\s\S]*"\$notes\/\$note_id"/);
     expect(script).toMatch(/--request POST[\s\S]*"\$notes"/);

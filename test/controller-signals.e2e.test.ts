@@ -197,8 +197,8 @@ describe('strata controller as a process', () => {
     // Never half-way: no machine is locked, and each records the controller's generation.
     const current = readFileSync(join(stateDir, 'deployments', 'hello-world', 'current'), 'utf8').trim();
     for (const m of ALL) {
-      expect(existsSync(hostPath(host(m), '/var/lib/strata/lock')), `lock on ${m}`).toBe(false);
-      expect(readFileSync(hostPath(host(m), '/var/lib/strata/generations/current'), 'utf8').trim(), `generation on ${m}`).toBe(current);
+      expect(existsSync(hostPath(host(m), '/var/lib/strata/deployments/hello-world/lock')), `lock on ${m}`).toBe(false);
+      expect(readFileSync(hostPath(host(m), '/var/lib/strata/deployments/hello-world/generations/current'), 'utf8').trim(), `generation on ${m}`).toBe(current);
     }
     expect(existsSync(join(stateDir, 'deployments', 'hello-world', 'journal.jsonl'))).toBe(false);
     const record = JSON.parse(readFileSync(join(stateDir, 'deployments', 'hello-world', 'generations', `${current}.json`), 'utf8'));

@@ -224,7 +224,7 @@ describe('controller on real sshd hosts and a real Git server', () => {
 
     expect(await ask(addr('test1'), 5001)).toBe('Hello world!\n');
     expect(await ask(addr('test2'), 5000)).toBe('Hello world!\n');
-    for (const m of ALL) expect(readFileSync(hostPath(host(m), '/var/lib/strata/generations/current'), 'utf8').trim()).toBe('1');
+    for (const m of ALL) expect(readFileSync(hostPath(host(m), '/var/lib/strata/deployments/hello-world/generations/current'), 'utf8').trim()).toBe('1');
 
     // Move the server. Nothing polls (10 minute intervals): only the webhook can explain it.
     moved = pushCommit('move the server to test3', {
@@ -474,7 +474,7 @@ describe('controller on real sshd hosts and a real Git server', () => {
     expect(s.plan).toBeUndefined();
     expect(condition(s, 'Ready')).toMatchObject({ status: 'True', reason: 'RolledBack' });
     expect(condition(s, 'Reconciling')).toMatchObject({ status: 'False', reason: 'Suspended' });
-    for (const m of ALL) expect(readFileSync(hostPath(host(m), '/var/lib/strata/generations/current'), 'utf8').trim()).toBe('4');
+    for (const m of ALL) expect(readFileSync(hostPath(host(m), '/var/lib/strata/deployments/hello-world/generations/current'), 'utf8').trim()).toBe('4');
 
     const h = await api.history('hello-world');
     const second = h.generations.find((g) => g.generation === 2)!.commit!;

@@ -88,8 +88,8 @@ async function expectConverged(): Promise<void> {
   const current = readFileSync(join(fx.stateDir, 'deployments', 'hello-world', 'current'), 'utf8').trim();
   expect(existsSync(journalFile()), 'journal left').toBe(false);
   for (const m of MACHINES) {
-    expect(existsSync(fx.path(m, '/var/lib/strata/lock')), `lock on ${m}`).toBe(false);
-    expect(readFileSync(fx.path(m, '/var/lib/strata/generations/current'), 'utf8').trim(), `generation on ${m}`).toBe(current);
+    expect(existsSync(fx.path(m, '/var/lib/strata/deployments/hello-world/lock')), `lock on ${m}`).toBe(false);
+    expect(readFileSync(fx.path(m, '/var/lib/strata/deployments/hello-world/generations/current'), 'utf8').trim(), `generation on ${m}`).toBe(current);
   }
   expect(await ask(addr(server), 5000)).toBe('Hello world!\n');
   const other = server === 'test2' ? 'test3' : 'test2';

@@ -115,7 +115,7 @@ describe('drift', () => {
       expect(readFileSync(join(stateDir, 'deployments/hello-world/current'), 'utf8').trim()).toBe('1');
       // The next probe finds nothing, and test1 was only asked, never changed.
       await until(() => (c.get('hello-world').drift?.action === 'none' ? true : undefined), 10_000, 'a clean probe after healing');
-      expect(existsSync(hostPath(host('test1'), '/var/lib/strata/lock'))).toBe(false);
+      expect(existsSync(hostPath(host('test1'), '/var/lib/strata/deployments/hello-world/lock'))).toBe(false);
       expect(logins.every((n) => n >= 0)).toBe(true);
     } finally {
       await c.stop();

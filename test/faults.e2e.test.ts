@@ -32,7 +32,7 @@ const stopped = new Set<string>();
 const addr = (m: string) => fx.host(m).address;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const journalOf = (stateDir: string) => join(stateDir, 'deployments', 'hello-world', 'journal.jsonl');
-const lockOf = (m: string) => fx.path(m, '/var/lib/strata/lock');
+const lockOf = (m: string) => fx.path(m, '/var/lib/strata/deployments/hello-world/lock');
 
 function edit(file: string, from: string | RegExp, to: string): void {
   const path = join(fx.work, file);
@@ -55,7 +55,7 @@ async function expectConverged(stateDir = fx.stateDir): Promise<void> {
   expect(existsSync(journalOf(stateDir)), 'journal left').toBe(false);
   for (const m of MACHINES) {
     expect(existsSync(lockOf(m)), `lock on ${m}`).toBe(false);
-    expect(readFileSync(fx.path(m, '/var/lib/strata/generations/current'), 'utf8').trim(), `generation on ${m}`).toBe(current);
+    expect(readFileSync(fx.path(m, '/var/lib/strata/deployments/hello-world/generations/current'), 'utf8').trim(), `generation on ${m}`).toBe(current);
   }
   expect(await ask(addr(server), 5000)).toBe('Hello world!\n');
   await expect(ask(addr(server === 'test2' ? 'test3' : 'test2'), 5000)).rejects.toThrow(/ECONNREFUSED/);

@@ -63,8 +63,8 @@ describe('hello-world on real SSH hosts', () => {
     await expect(ask(addr('test1'), 5000)).rejects.toThrow(/ECONNREFUSED/);
     expect(await ask(addr('test2'), 5000)).toBe('Hello world!\n');
     // Each machine recorded generation 1 in its own runtime root.
-    for (const m of ['test1', 'test2', 'test3']) expect(readFileSync(fx.path(m, '/var/lib/strata/generations/current'), 'utf8').trim()).toBe('1');
-    expect(existsSync(fx.path('test4', '/var/lib/strata/generations'))).toBe(false);
+    for (const m of ['test1', 'test2', 'test3']) expect(readFileSync(fx.path(m, '/var/lib/strata/deployments/hello-world/generations/current'), 'utf8').trim()).toBe('1');
+    expect(existsSync(fx.path('test4', '/var/lib/strata/deployments/hello-world/generations'))).toBe(false);
   });
 
   it('a second apply with nothing changed sends nothing and restarts nothing', async () => {
@@ -238,16 +238,16 @@ describe('hello-world on real SSH hosts', () => {
   });
 
   it('a machine locked by another transition is refused with exit 4, and our locks are released', async () => {
-    mkdirSync(fx.path('test1', '/var/lib/strata/lock'));
-    writeFileSync(fx.path('test1', '/var/lib/strata/lock/owner'), 'other-controller:4242:abcd 2026-11-21T00:00:00Z\n');
+    mkdirSync(fx.path('test1', '/var/lib/strata/deployments/hello-world/lock'));
+    writeFileSync(fx.path('test1', '/var/lib/strata/deployments/hello-world/lock/owner'), 'other-controller:4242:abcd 2026-11-21T00:00:00Z\n');
     edit('distribution.yaml', 'hello-world-server: test3', 'hello-world-server: test2');
     const r = await cli('apply', root, '--state', fx.stateDir);
     expect(r.code).toBe(4);
     expect(r.err).toMatch(/test1 is locked by other-controller:4242:abcd/);
-    for (const m of ['test2', 'test3']) expect(existsSync(fx.path(m, '/var/lib/strata/lock'))).toBe(false);
+    for (const m of ['test2', 'test3']) expect(existsSync(fx.path(m, '/var/lib/strata/deployments/hello-world/lock'))).toBe(false);
     // Nothing moved: the server still answers where it was.
     expect(await ask(addr('test3'), 5000)).toBe('Hello world!\n');
-    rmSync(fx.path('test1', '/var/lib/strata/lock'), { recursive: true });
+    rmSync(fx.path('test1', '/var/lib/strata/deployments/hello-world/lock'), { recursive: true });
     expect((await cli('apply', root, '--state', fx.stateDir, '-q')).code).toBe(0);
     expect(await ask(addr('test2'), 5000)).toBe('Hello world!\n');
   });

@@ -71,7 +71,7 @@ describe('machine configuration and every service type', () => {
     expect(readFileSync(onHost('db', '/tmp/srv/motd'), 'utf8')).toBe('motd from the repository\n');
     expect(await ask(host('db').address, 7000)).toBe('kv on 127.0.22.1:7000\n');
     expect(await ask(host('db').address, 7100)).toBe('reader in kv got: kv on 127.0.22.1:7000\n');
-    expect(readFileSync(onHost('app', '/var/lib/strata/state/s.setup/evidence'), 'utf8')).toBe('activated with one\n');
+    expect(readFileSync(onHost('app', '/var/lib/strata/deployments/infra/state/s.setup/evidence'), 'utf8')).toBe('activated with one\n');
     expect(readFileSync(onHost('app', '/tmp/www/docs/README.txt'), 'utf8')).toBe('Read me.\n');
     expect(readFileSync(onHost('app', '/tmp/www/docs/sub/nested.txt'), 'utf8')).toBe('nested\n');
   });
@@ -92,8 +92,8 @@ describe('machine configuration and every service type', () => {
   it('a script service is deactivated and activated again when its environment changes', async () => {
     edit('services.yaml', 'SETTING: "one"', 'SETTING: "two"');
     expect((await cli('apply', root, '--state', stateDir, '-q')).code).toBe(0);
-    expect(readFileSync(onHost('app', '/var/lib/strata/state/s.setup/evidence'), 'utf8')).toBe('activated with two\n');
-    expect(existsSync(onHost('app', '/var/lib/strata/state/s.setup/deactivated'))).toBe(true);
+    expect(readFileSync(onHost('app', '/var/lib/strata/deployments/infra/state/s.setup/evidence'), 'utf8')).toBe('activated with two\n');
+    expect(existsSync(onHost('app', '/var/lib/strata/deployments/infra/state/s.setup/deactivated'))).toBe(true);
   });
 
   it('removing a container and its daemon stops the service first, then the daemon', async () => {
@@ -115,6 +115,6 @@ describe('machine configuration and every service type', () => {
     const r = await cli('apply', root, '--state', stateDir);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/host key of app .* does not match the known_hosts entry/);
-    expect(readFileSync(onHost('app', '/var/lib/strata/state/s.setup/evidence'), 'utf8')).toBe('activated with two\n');
+    expect(readFileSync(onHost('app', '/var/lib/strata/deployments/infra/state/s.setup/evidence'), 'utf8')).toBe('activated with two\n');
   });
 });

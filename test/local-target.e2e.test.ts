@@ -23,9 +23,9 @@ describe('local target', () => {
     expect(JSON.parse(r.out).steps).toBe(3);
     expect(existsSync(join(stateDir, 'machines/test3/store'))).toBe(true);
     // The client on test1 asks the proxy on test2, which forwards to the server on test3.
-    expect(await ask('127.0.2.1', 5001)).toBe('Hello world!\n');
-    expect(await ask('127.0.2.2', 5002)).toBe('Hello world!\n');
-    await expect(ask('127.0.2.1', 5000)).rejects.toThrow(/ECONNREFUSED/);
+    expect(await ask('127.0.2.1', 5011)).toBe('Hello world!\n');
+    expect(await ask('127.0.2.2', 5012)).toBe('Hello world!\n');
+    await expect(ask('127.0.2.1', 5010)).rejects.toThrow(/ECONNREFUSED/);
   });
 
   it('status shows every service running, and destroy stops them all', async () => {
@@ -36,14 +36,14 @@ describe('local target', () => {
 
     const d = await cli('destroy', root, '--state', stateDir, '--json');
     expect(d.code).toBe(0);
-    await expect(ask('127.0.2.3', 5000)).rejects.toThrow(/ECONNREFUSED/);
-    await expect(ask('127.0.2.1', 5001)).rejects.toThrow(/ECONNREFUSED/);
+    await expect(ask('127.0.2.3', 5010)).rejects.toThrow(/ECONNREFUSED/);
+    await expect(ask('127.0.2.1', 5011)).rejects.toThrow(/ECONNREFUSED/);
     const after = JSON.parse((await cli('status', root, '--state', stateDir, '--json')).out);
     expect(after.machines.every((m: { items: unknown[] }) => m.items.length === 0)).toBe(true);
 
     // Rollback brings the destroyed generation's predecessor back.
     const back = await cli('rollback', root, '--state', stateDir, '-q');
     expect(back.code).toBe(0);
-    expect(await ask('127.0.2.1', 5001)).toBe('Hello world!\n');
+    expect(await ask('127.0.2.1', 5011)).toBe('Hello world!\n');
   });
 });

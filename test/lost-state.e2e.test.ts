@@ -28,7 +28,7 @@ async function strata(...args: string[]): Promise<{ code: number | null; out: st
   const { code } = await p.exited;
   return { code, out: p.stdout(), err: p.stderr() };
 }
-const recordedOn = (m: string) => readFileSync(fx.path(m, '/var/lib/strata/generations/current'), 'utf8').trim();
+const recordedOn = (m: string) => readFileSync(fx.path(m, '/var/lib/strata/deployments/hello-world/generations/current'), 'utf8').trim();
 
 beforeAll(async () => {
   fx = await helloWorldFixture(SUBNET, ['test1', 'test2', 'test3']);
@@ -75,7 +75,7 @@ describe('recorded state on real SSH hosts', () => {
     expect(await ask(addr('test3'), 5001)).toBe('Hello world!\n');
     for (const m of ['test1', 'test2', 'test3']) {
       expect(recordedOn(m)).toBe('1');
-      expect(existsSync(fx.path(m, '/var/lib/strata/lock'))).toBe(false);
+      expect(existsSync(fx.path(m, '/var/lib/strata/deployments/hello-world/lock'))).toBe(false);
     }
     expect(existsSync(join(empty, 'deployments', 'hello-world', 'current'))).toBe(false);
   });
@@ -142,7 +142,7 @@ describe('recorded state on real SSH hosts', () => {
     // Through the runtime, test2 and test3 record a generation 3 of hello-world, each with another manifest.
     const manifest = JSON.parse(readFileSync(join(anchored(), 'deployments/hello-world/generations/2.json'), 'utf8')).manifest;
     const commitOn = async (m: string, record: { deployment: string; generation: number; manifestHash: string }) => {
-      const rt = openRuntime(manifest.machines[m], { stateDir: anchored() });
+      const rt = openRuntime(manifest.machines[m], 'hello-world', { stateDir: anchored() });
       try {
         await rt.commit(record.generation, { ...record, machine: manifest.machines[m] });
       } finally {

@@ -14,7 +14,9 @@ import { ask } from './support/net.ts';
 // validation would have refused: the runtime must refuse them on its own.
 const base = mkdtempSync(join(tmpdir(), 'strata-rt-'));
 const root = join(base, 'root');
-const rt = new MachineRuntime(new LocalTarget('m1'), root, '127.0.3.1');
+// The deployment's own directory under the machine's root (the store is shared at root).
+const dr = join(root, 'deployments', 'rt');
+const rt = new MachineRuntime(new LocalTarget('m1'), root, '127.0.3.1', 'rt');
 const started: Item[] = [];
 
 afterAll(async () => {
@@ -45,12 +47,12 @@ describe('target runtime', () => {
 
   it('installs itself with the first command when a machine is expected fresh; the lock reports missing artifacts', async () => {
     const freshRoot = join(base, 'fresh-root');
-    const fresh = new MachineRuntime(new LocalTarget('m2'), freshRoot, '127.0.3.1');
+    const fresh = new MachineRuntime(new LocalTarget('m2'), freshRoot, '127.0.3.1', 'rt');
     fresh.expectFresh();
     expect((await fresh.lock('carol:1:c', ['h1', 'h2'])).missing).toEqual(['h1', 'h2']);
     expect(existsSync(runtimePath(freshRoot))).toBe(true);
     // The runtime's own upload form without hashes named up front still works.
-    const r = await fresh.target.run(['sh', runtimePath(freshRoot), freshRoot, 'upload'], { input: encodeUpload([{ hash: 'h1', entries: [file('x.txt', 'X')] }]) });
+    const r = await fresh.target.run(['sh', runtimePath(freshRoot), join(freshRoot, 'deployments', 'rt'), 'upload'], { input: encodeUpload([{ hash: 'h1', entries: [file('x.txt', 'X')] }]) });
     expect(r.stderr).toBe('');
     expect(readFileSync(join(freshRoot, 'store/h1/x.txt'), 'utf8')).toBe('X');
     // Expected fresh but not: the runtime bytes are skipped and the command runs as usual.
@@ -72,7 +74,7 @@ describe('target runtime', () => {
 
   it('stores nothing of an upload stream cut short', async () => {
     const full = encodeUpload([{ hash: 'cut1', entries: [file('a.txt', 'A')] }, { hash: 'cut2', entries: [file('b.txt', 'B'.repeat(1000))] }]);
-    const r = await rt.target.run(['sh', runtimePath(root), root, 'upload', 'cut1', 'cut2'], { input: full.subarray(0, full.length - 500) });
+    const r = await rt.target.run(['sh', runtimePath(root), dr, 'upload', 'cut1', 'cut2'], { input: full.subarray(0, full.length - 500) });
     expect(r.code).toBe(1);
     expect(existsSync(join(root, 'store/cut1'))).toBe(false);
     expect(readdirSync(join(root, 'store')).filter((n) => n.startsWith('.'))).toEqual([]);
@@ -85,7 +87,7 @@ describe('target runtime', () => {
   });
 
   it('refuses unsafe item keys and hashes', async () => {
-    const r = await rt.target.run(['sh', runtimePath(root), root, 'upload', '../x']);
+    const r = await rt.target.run(['sh', runtimePath(root), dr, 'upload', '../x']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unsafe name/);
   });
@@ -116,7 +118,7 @@ describe('target runtime', () => {
     expect(d.code).toBe(1);
     expect(d.stderr).toMatch(/process exited while starting/);
     expect(d.stderr).toMatch(/cannot start: missing config/);
-    expect(existsSync(join(root, 'items/s.dying'))).toBe(false);
+    expect(existsSync(join(dr, 'items/s.dying'))).toBe(false);
   });
 
   it('refuses to start a process whose port is already taken', async () => {
@@ -130,7 +132,7 @@ describe('target runtime', () => {
     const commands: string[] = [];
     const inner = new LocalTarget('m1');
     const counting = { machine: 'm1', bytesSent: 0, close: async () => {}, run: (argv: readonly string[], o?: RunOptions) => (commands.push(argv[6] ?? ''), inner.run(argv, o)) };
-    const batchRt = new MachineRuntime(counting, root, '127.0.3.1');
+    const batchRt = new MachineRuntime(counting, root, '127.0.3.1', 'rt');
     const a = item('s.batch-a', 'process', { start: 'exec node server.cjs', env: { HOST: '127.0.3.1' }, ready: { command: 'test -f "$STATE_DIR/ready"', timeout: 10 } }, 'srv');
     const b = item('s.batch-b', 'process', { start: 'echo "b refuses to start" >&2; exit 4', env: {}, ready: { port: 5302, timeout: 5 } });
     const c = item('s.batch-c', 'directory', { path: `${base}/allowed/batch-dir`, mode: '750', allowed: [`${base}/allowed`] });
@@ -145,7 +147,7 @@ describe('target runtime', () => {
     expect(ra.stderr + rc.stderr).toBe('');
     expect(await ask('127.0.3.1', 5300)).toBe('up\n');
     expect(existsSync(`${base}/allowed/batch-dir`)).toBe(true);
-    expect(existsSync(join(root, 'items/s.batch-b'))).toBe(false);
+    expect(existsSync(join(dr, 'items/s.batch-b'))).toBe(false);
     const status = await rt.status();
     expect(status.items.find((i) => i.key === 's.batch-a')).toMatchObject({ state: 'running' });
     expect(status.items.find((i) => i.key === 's.batch-a')?.drift).toBeUndefined();
@@ -157,7 +159,7 @@ describe('target runtime', () => {
     const r = await rt.activate(echo);
     started.push(echo);
     expect(r.stderr).toBe('');
-    expect(readFileSync(join(root, 'state/s.echo/v'), 'utf8')).toBe(value);
+    expect(readFileSync(join(dr, 'state/s.echo/v'), 'utf8')).toBe(value);
     expect(existsSync('/tmp/strata-pwned')).toBe(false);
   });
 
@@ -177,7 +179,7 @@ describe('target runtime', () => {
     await rt.commit(2, rec(2));
     expect((await rt.recorded())?.generation).toBe(2);
     expect((await rt.recorded(1))?.manifestHash).toBe('h1');
-    expect(readFileSync(join(root, 'generations/previous'), 'utf8').trim()).toBe('1');
+    expect(readFileSync(join(dr, 'generations/previous'), 'utf8').trim()).toBe('1');
     expect((await rt.status()).generation).toBe(2);
   });
 });

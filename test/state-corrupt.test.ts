@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,7 +71,7 @@ describe('damaged state through the CLI', () => {
       expect(json.err).not.toMatch(/internal error|SyntaxError|\n\s+at /);
       // nothing was deployed: no local machine root was made, no new generation recorded
       expect(new FileStateStore(state).generations('hello-world')).toEqual([1]);
-      expect(() => readFileSync(join(state, 'machines/test1/generations/current'))).toThrow(/ENOENT/);
+      expect(existsSync(join(state, 'machines')), 'a local machine root').toBe(false);
     });
   }
 });

@@ -10,7 +10,9 @@ import { MachineRuntime } from '../src/targets/machineRuntime.ts';
 // target: the stream carries odd names and binary content, and a damaged one changes nothing.
 const base = mkdtempSync(join(tmpdir(), 'strata-rt-state-'));
 const root = join(base, 'root');
-const rt = new MachineRuntime(new LocalTarget('m1'), root, '127.0.3.9');
+// The deployment's own directory under the machine's root (the store is shared at root).
+const dr = join(root, 'deployments', 'rt');
+const rt = new MachineRuntime(new LocalTarget('m1'), root, '127.0.3.9', 'rt');
 const proc: Item = {
   key: 's.keeper',
   machine: 'm1',
@@ -22,7 +24,7 @@ const proc: Item = {
   stateful: true,
   hash: 'x',
 };
-const st = (p = '') => join(root, 'state/s.keeper', p);
+const st = (p = '') => join(dr, 'state/s.keeper', p);
 const pid = async () => (await rt.status()).items.find((i) => i.key === 's.keeper')?.pid;
 
 afterAll(async () => {

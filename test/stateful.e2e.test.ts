@@ -45,7 +45,7 @@ const generation = () => readFileSync(join(stateDir, 'deployments', 'stateful', 
 
 /** The postmaster of a host's PostgreSQL daemon and every process it started. */
 function postgresPids(machine: string): number[] {
-  const main = Number(readFileSync(onHost(machine, '/var/lib/strata/state/d.postgresql/data/postmaster.pid'), 'utf8').split('\n')[0]);
+  const main = Number(readFileSync(onHost(machine, '/var/lib/strata/deployments/stateful/state/d.postgresql/data/postmaster.pid'), 'utf8').split('\n')[0]);
   const children = readdirSync('/proc')
     .filter((p) => /^\d+$/.test(p))
     .filter((p) => {
@@ -89,19 +89,19 @@ describe('stateful services on real SSH hosts with PostgreSQL servers', () => {
     expect(r.code).toBe(0);
     expect(fingerprint('db1')).toBe(`0 ${createHash('md5').update('').digest('hex')}`);
     expect(databaseExists('db2')).toBe(false);
-    expect(readFileSync(onHost('db1', '/var/lib/strata/items/s.app-db/db_state'), 'utf8')).toBe('present app_db created\n');
-    expect(readFileSync(onHost('db1', '/var/lib/strata/state/s.reporter/count'), 'utf8').trim()).toBe('0');
+    expect(readFileSync(onHost('db1', '/var/lib/strata/deployments/stateful/items/s.app-db/db_state'), 'utf8')).toBe('present app_db created\n');
+    expect(readFileSync(onHost('db1', '/var/lib/strata/deployments/stateful/state/s.reporter/count'), 'utf8').trim()).toBe('0');
     // The server runs as postgres with its cluster in the daemon's STATE_DIR.
-    expect(statSync(onHost('db1', '/var/lib/strata/state/d.postgresql/data')).uid).not.toBe(0);
+    expect(statSync(onHost('db1', '/var/lib/strata/deployments/stateful/state/d.postgresql/data')).uid).not.toBe(0);
   });
 
   it('keeps the data written through psql and in STATE_DIR', () => {
     sql('db1', 'app_db', `INSERT INTO items SELECT g, md5(g::text) || repeat('x', g % 37) FROM generate_series(1, ${ROWS}) g`);
     before = fingerprint('db1');
     expect(before).toMatch(new RegExp(`^${ROWS} [0-9a-f]{32}$`));
-    mkdirSync(onHost('db1', '/var/lib/strata/state/s.notes/data/sub dir'), { recursive: true });
-    writeFileSync(onHost('db1', '/var/lib/strata/state/s.notes/data/sub dir/blob.bin'), blob);
-    writeFileSync(onHost('db1', '/var/lib/strata/state/s.notes/data/empty'), '');
+    mkdirSync(onHost('db1', '/var/lib/strata/deployments/stateful/state/s.notes/data/sub dir'), { recursive: true });
+    writeFileSync(onHost('db1', '/var/lib/strata/deployments/stateful/state/s.notes/data/sub dir/blob.bin'), blob);
+    writeFileSync(onHost('db1', '/var/lib/strata/deployments/stateful/state/s.notes/data/empty'), '');
   });
 
   it('a move whose restore fails is rolled back: db1 serves every row, nothing is recorded', async () => {
@@ -117,9 +117,9 @@ describe('stateful services on real SSH hosts with PostgreSQL servers', () => {
     expect(r.err).toMatch(/rolled back \d+ completed steps; the previous generation is running/);
 
     expect(fingerprint('db1')).toBe(before);
-    expect(readFileSync(onHost('db1', '/var/lib/strata/items/s.app-db/db_state'), 'utf8')).toBe('present app_db existing\n');
+    expect(readFileSync(onHost('db1', '/var/lib/strata/deployments/stateful/items/s.app-db/db_state'), 'utf8')).toBe('present app_db existing\n');
     // The dependent runs again on db1 and found every row there.
-    expect(readFileSync(onHost('db1', '/var/lib/strata/state/s.reporter/count'), 'utf8').trim()).toBe(String(ROWS));
+    expect(readFileSync(onHost('db1', '/var/lib/strata/deployments/stateful/state/s.reporter/count'), 'utf8').trim()).toBe(String(ROWS));
     const status = await deploymentStatus('stateful', { stateDir });
     const db1 = status.machines.find((m) => m.machine === 'db1')!;
     expect(db1.items.find((i) => i.name === 'reporter')!.state).toBe('running');
@@ -127,7 +127,7 @@ describe('stateful services on real SSH hosts with PostgreSQL servers', () => {
     expect(generation()).toBe('1');
     // db2's database was left alone: restores run in one transaction.
     expect(sql('db2', 'app_db', 'SELECT count(*) FROM items')).toBe('0');
-    expect(existsSync(onHost('db2', '/var/lib/strata/items/s.app-db'))).toBe(false);
+    expect(existsSync(onHost('db2', '/var/lib/strata/deployments/stateful/items/s.app-db'))).toBe(false);
     // The snapshot taken for the move is kept.
     expect(snapshotFiles()).toHaveLength(1);
     sql('db2', 'postgres', 'DROP DATABASE app_db');
@@ -149,12 +149,12 @@ describe('stateful services on real SSH hosts with PostgreSQL servers', () => {
     expect(generation()).toBe('2');
 
     expect(fingerprint('db2')).toBe(before);
-    expect(readFileSync(onHost('db2', '/var/lib/strata/items/s.app-db/db_state'), 'utf8')).toBe('present app_db created\n');
+    expect(readFileSync(onHost('db2', '/var/lib/strata/deployments/stateful/items/s.app-db/db_state'), 'utf8')).toBe('present app_db created\n');
     // Not dropped where it was.
     expect(databaseExists('db1')).toBe(true);
     expect(fingerprint('db1')).toBe(before);
     // The dependent started after the restore, against db2.
-    expect(readFileSync(onHost('db1', '/var/lib/strata/state/s.reporter/count'), 'utf8').trim()).toBe(String(ROWS));
+    expect(readFileSync(onHost('db1', '/var/lib/strata/deployments/stateful/state/s.reporter/count'), 'utf8').trim()).toBe(String(ROWS));
 
     const files = snapshotFiles();
     expect(files).toHaveLength(2);
@@ -167,9 +167,9 @@ describe('stateful services on real SSH hosts with PostgreSQL servers', () => {
     expect(bytes.subarray(0, 5).toString()).toBe('PGDMP');
 
     // The process's STATE_DIR came along, and it was started again on it.
-    expect(readFileSync(onHost('db2', '/var/lib/strata/state/s.notes/data/sub dir/blob.bin')).equals(blob)).toBe(true);
-    expect(readFileSync(onHost('db2', '/var/lib/strata/state/s.notes/data/empty'), 'utf8')).toBe('');
-    expect(readFileSync(onHost('db2', '/var/lib/strata/state/s.notes/journal'), 'utf8')).toBe('started on db1\nstarted on db2\n');
+    expect(readFileSync(onHost('db2', '/var/lib/strata/deployments/stateful/state/s.notes/data/sub dir/blob.bin')).equals(blob)).toBe(true);
+    expect(readFileSync(onHost('db2', '/var/lib/strata/deployments/stateful/state/s.notes/data/empty'), 'utf8')).toBe('');
+    expect(readFileSync(onHost('db2', '/var/lib/strata/deployments/stateful/state/s.notes/journal'), 'utf8')).toBe('started on db1\nstarted on db2\n');
     const status = await deploymentStatus('stateful', { stateDir });
     expect(status.machines.find((m) => m.machine === 'db2')!.items.find((i) => i.name === 'notes')!.state).toBe('running');
     expect(readdirSync(join(stateDir, 'snapshots', 'stateful', 'notes')).filter((f) => f.endsWith('.snap'))).toHaveLength(1);

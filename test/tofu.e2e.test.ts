@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,5 +59,8 @@ describe('host key trust', () => {
     const r = await cli('apply', join(work, 'strata.yaml'), '--state', stateDir);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/host key of web .* does not match/);
+    // It names the file that pinned the key, and how to accept a key that changed on purpose.
+    expect(r.err).toContain(`by trust on first use in ${realpathSync(join(stateDir, 'known_hosts'))}; refusing to connect`);
+    expect(r.err).toContain(`ssh-keygen -R ${web.address} -f ${realpathSync(join(stateDir, 'known_hosts'))}`);
   });
 });

@@ -73,7 +73,7 @@ export async function adoptDeployment(desired: Manifest, ctx: Context, opts: Ado
     }
 
     const machines = Object.values(desired.machines);
-    const answers = await askMachines(machines, ctx);
+    const answers = await askMachines(deployment, machines, ctx);
     const failed = answers.filter((a) => a.error);
     if (failed.length) {
       throw new StateError('ADOPT_UNREACHABLE', `cannot rebuild the state of ${deployment}: ${failed.map((a) => `${a.machine}: ${a.error}`).join('; ')}`, { deployment, machines: failed.map((a) => a.machine) });
@@ -160,7 +160,7 @@ async function recordsOf(deployment: string, n: number, mine: RecordAnswer[], ma
     if (a.record!.generation <= n) out.set(a.machine, a.record!);
     else later.push(machines.find((m) => m.name === a.machine)!);
   }
-  for (const a of await askMachines(later, ctx, n)) {
+  for (const a of await askMachines(deployment, later, ctx, n)) {
     if (a.error || !a.record || a.record.deployment !== deployment || a.record.generation !== n) {
       throw new StateError('ADOPT_AMBIGUOUS', `${a.machine} has moved on past generation ${n} and no longer records it${a.error ? ` (${a.error})` : ''}; adopt a newer --generation`, { machine: a.machine, generation: n });
     }

@@ -36,12 +36,12 @@ export async function applyDeployment(plan: Plan, ctx: Context, opts: ApplyDeplo
   try {
     const recovery = await recover(plan.deployment, ctx, state);
     if (recovery.action === 'completed' && rebaseAfterRecovery && plan.generation !== plan.basis.generation) {
-      plan = { ...planTransition(state.current(plan.deployment), plan.desired), ...(plan.revisions ? { revisions: plan.revisions } : {}) };
+      plan = { ...planTransition(state.current(plan.deployment), plan.desired), ...(plan.revisions ? { revisions: plan.revisions } : {}), ...(plan.claimSources ? { claimSources: plan.claimSources } : {}) };
     }
     const result = await applyPlan(plan, {
       state,
       tree,
-      runtimeFor: (m) => openRuntime(m, connectOptions(ctx)),
+      runtimeFor: (m) => openRuntime(m, plan.deployment, connectOptions(ctx)),
       onEvent: ctx.onEvent,
       machineConcurrency: ctx.parallel,
       lockLeaseMs: ctx.lockLeaseMs,
@@ -74,7 +74,7 @@ export async function recoverDeployment(deployment: string, ctx: Context): Promi
 function recover(deployment: string, ctx: Context, state: FileStateStore): Promise<RecoveryResult> {
   return recoverTransition(deployment, {
     state,
-    runtimeFor: (m) => openRuntime(m, connectOptions(ctx)),
+    runtimeFor: (m) => openRuntime(m, deployment, connectOptions(ctx)),
     machineConcurrency: ctx.parallel,
     onEvent: ctx.onEvent,
   });

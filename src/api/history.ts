@@ -8,6 +8,8 @@ export interface HistoryEntry {
   commit?: GenerationRecord['commit'];
   source?: string;
   rolledBackTo?: number;
+  /** For a generation made by `strata abandon-machine`: who abandoned which machine, when and why. */
+  abandoned?: GenerationRecord['abandoned'];
   /** Machines and service instances in the generation. */
   machines: number;
   services: number;
@@ -30,6 +32,7 @@ export function deploymentHistory(deployment: string, ctx: Context): HistoryEntr
         ...(g.commit ? { commit: g.commit } : {}),
         ...(g.source ? { source: g.source } : {}),
         ...(g.rolledBackTo !== undefined ? { rolledBackTo: g.rolledBackTo } : {}),
+        ...(g.abandoned ? { abandoned: g.abandoned } : {}),
         machines: machines.length,
         services: machines.reduce((s, m) => s + m.items.filter((i) => i.layer === 'service').length, 0),
       };

@@ -1,7 +1,7 @@
 import { mapLimit } from '../apply/mapLimit.ts';
 import type { MachineManifest } from '../manifest/types.ts';
 import { openRuntime } from '../targets/connect.ts';
-import type { MachineRecord } from '../targets/machineRuntime.ts';
+import type { MachineRecord, MachineRuntime } from '../targets/machineRuntime.ts';
 import { runtimePath } from '../targets/runtime/script.ts';
 import { connectOptions, type Context } from './context.ts';
 
@@ -10,24 +10,39 @@ const OLDER_RUNTIME = 113;
 
 export interface RecordAnswer {
   machine: string;
-  /** The machine's current record (of whichever deployment it records); undefined: none. */
+  /** The machine's current record of the deployment (of n, when asked for one); undefined: none. */
   record?: MachineRecord;
   /** Set when the machine could not be asked. */
   error?: string;
 }
 
 /**
- * Asks each machine what generation it records, one command each. A machine that never ran
- * strata is left as it is (nothing is installed on it); one with another version of the
- * runtime gets this one, which every transition would install too.
+ * Asks each machine what generation of `deployment` it records, one command each, read in the
+ * deployment's own directory (ROOT/deployments/NAME, as MachineRuntime does; the runtime reads
+ * an earlier strata's single layout in place when its record is this deployment's). A machine
+ * that never ran strata is left as it is (nothing is installed on it); one with another
+ * version of the runtime gets this one, which every transition would install too.
  */
-export async function askMachines(machines: readonly MachineManifest[], ctx: Context, generation?: number): Promise<RecordAnswer[]> {
+export async function askMachines(deployment: string, machines: readonly MachineManifest[], ctx: Context, generation?: number): Promise<RecordAnswer[]> {
   const conn = connectOptions(ctx);
   return mapLimit([...machines], ctx.parallel ?? 32, async (m): Promise<RecordAnswer> => {
-    const rt = openRuntime(m, conn);
+    let rt: MachineRuntime | undefined;
     try {
+      rt = openRuntime(m, deployment, conn);
       const verb = generation === undefined ? ['manifest'] : ['manifest', String(generation)];
-      const probe = ['sh', '-c', `test -f "$1" && exec sh "$@"; test -e "$2/generations" && exit ${OLDER_RUNTIME}; exit 0`, 'strata', runtimePath(rt.root), rt.root, ...verb];
+      // $1 the runtime (shared by the machine's deployments), $2 the deployment's directory.
+      // Records there, in the machine root's single layout of an earlier strata, or in a
+      // migration into $2 cut short, but not this runtime version: an older runtime, replaced
+      // by this one as a transition would replace it (it reads the old layouts in place).
+      const probe = [
+        'sh',
+        '-c',
+        `test -f "$1" && exec sh "$@"; { test -e "$2/generations" || test -e "\${2%/deployments/*}/generations" || test -e "\${2%/*}/.migrate.\${2##*/}"; } && exit ${OLDER_RUNTIME}; exit 0`,
+        'strata',
+        runtimePath(rt.root),
+        rt.deploymentRoot,
+        ...verb,
+      ];
       const r = await rt.target.run(probe);
       if (r.code === OLDER_RUNTIME) {
         const record = await rt.recorded(generation);
@@ -43,7 +58,7 @@ export async function askMachines(machines: readonly MachineManifest[], ctx: Con
     } catch (e) {
       return { machine: m.name, error: (e as Error).message };
     } finally {
-      await rt.target.close();
+      await rt?.target.close();
     }
   });
 }

@@ -1,5 +1,9 @@
 import { checkMachinesKnown } from '../apply/recordedCheck.ts';
 import { StateError } from '../errors.ts';
+import { claimSources } from '../manifest/claimSources.ts';
+import { claimId, newClaims } from '../manifest/claims.ts';
+import type { Manifest } from '../manifest/types.ts';
+import type { Models } from '../model/types.ts';
 import { planTransition } from '../plan/diff.ts';
 import type { Plan } from '../plan/types.ts';
 import type { Tree } from '../source/tree.ts';
@@ -10,12 +14,28 @@ import { lostStateHint } from './stateLocation.ts';
 
 /** Plans the transition from the recorded state to the models under rootFile (in tree, default the disk). Touches no machine. */
 export async function planDeployment(rootFile: string, ctx: Context, tree?: Tree): Promise<Plan> {
-  const { manifest } = await loadDeployment(rootFile, tree);
+  const { models, manifest } = await loadDeployment(rootFile, tree);
+  return planFromModels(models, manifest, ctx);
+}
+
+/** The plan to `manifest` (resolved from `models`), with the model position of every claim it adds (for refusals). */
+export function planFromModels(models: Models, manifest: Manifest, ctx: Context): Plan {
   const store = stateStore(ctx);
-  const plan = planTransition(store.current(manifest.deployment), manifest);
+  const current = store.current(manifest.deployment);
+  const plan = planTransition(current, manifest);
   // Numbers are never reused, even when generation files were deleted (src/state/fileState.ts).
   const next = store.nextGeneration(manifest.deployment);
-  return plan.generation < next && plan.generation !== plan.basis.generation ? { ...plan, generation: next } : plan;
+  const numbered = plan.generation < next && plan.generation !== plan.basis.generation ? { ...plan, generation: next } : plan;
+  return withClaimSources(numbered, models, current?.manifest);
+}
+
+/** The plan with `claimSources`: where `models` make each claim the plan adds to those of `before`. */
+export function withClaimSources(plan: Plan, models: Models, before: Manifest | undefined): Plan {
+  const added = [...newClaims(before, plan.desired).values()].flat().map(claimId);
+  if (added.length === 0) return plan;
+  const all = claimSources(models, plan.desired);
+  const sources = Object.fromEntries(added.flatMap((id) => (all[id] ? [[id, all[id]]] : [])));
+  return { ...plan, claimSources: sources };
 }
 
 /**
@@ -27,7 +47,7 @@ export async function planDeployment(rootFile: string, ctx: Context, tree?: Tree
  */
 export async function checkStateNotLost(plan: Plan, ctx: Context, warn: (message: string) => void = () => {}): Promise<void> {
   if (plan.basis.generation !== null) return;
-  const answers = await askMachines(Object.values(plan.desired.machines), ctx);
+  const answers = await askMachines(plan.deployment, Object.values(plan.desired.machines), ctx);
   for (const a of answers) if (a.error) warn(`could not ask ${a.machine} whether it runs a generation of ${plan.deployment}: ${a.error}`);
   withHint(() => checkMachinesKnown(plan.deployment, answers, stateStore(ctx)), plan.deployment, ctx);
 }

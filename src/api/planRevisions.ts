@@ -8,6 +8,7 @@ import { planTransition } from '../plan/diff.ts';
 import type { Plan } from '../plan/types.ts';
 import { stateStore, type Context } from './context.ts';
 import { loadDeployment } from './load.ts';
+import { withClaimSources } from './plan.ts';
 
 export interface RevisionPlanOptions {
   /** A local repository (its working tree is never read). */
@@ -48,7 +49,8 @@ export async function planRevisions(opts: RevisionPlanOptions, ctx: Context): Pr
     baseLabel = 'nothing deployed';
   }
   plan.revisions = { base: baseLabel, head: describe(opts.head, headSha) };
-  return plan;
+  // Claims are checked against the recorded state (src/api/claims.ts): their sources likewise.
+  return withClaimSources(plan, head.models, recorded?.manifest);
 }
 
 function describe(rev: string, sha: string): string {

@@ -5,6 +5,8 @@ import { restoreSnapshot, takeSnapshot } from '../apply/stateful.ts';
 import { StateError, UsageError } from '../errors.ts';
 import type { Item, MachineManifest } from '../manifest/types.ts';
 import { DEFAULT_SNAPSHOTS_KEPT, SnapshotStore, type SnapshotMeta } from '../state/snapshots.ts';
+import { shownPath } from '../state/regularFile.ts';
+import { pathName } from '../state/stateNames.ts';
 import { openRuntime } from '../targets/connect.ts';
 import { connectOptions, stateStore, type Context } from './context.ts';
 
@@ -23,6 +25,7 @@ interface Instance {
 
 /** The recorded generation's instances of a stateful service. */
 function instancesOf(ref: ServiceRef, ctx: Context): { instances: Instance[]; kept: number } {
+  checkRef(ref);
   const recorded = stateStore(ctx).current(ref.deployment);
   if (!recorded) throw new StateError('NOTHING_DEPLOYED', `deployment ${ref.deployment} has nothing deployed`, { deployment: ref.deployment });
   const all = Object.values(recorded.manifest.machines).flatMap((m) =>
@@ -39,6 +42,13 @@ function instancesOf(ref: ServiceRef, ctx: Context): { instances: Instance[]; ke
   return { instances, kept: recorded.manifest.snapshotsKept ?? DEFAULT_SNAPSHOTS_KEPT };
 }
 
+/** Every name of a ref is a model-valid name before it is looked up or becomes a path (the CLI and the controller alike). */
+function checkRef(ref: ServiceRef): void {
+  pathName('deployment', ref.deployment);
+  pathName('service', ref.service);
+  if (ref.machine !== undefined) pathName('machine', ref.machine);
+}
+
 export interface SnapshotTaken {
   machine: string;
   file: string;
@@ -51,7 +61,7 @@ export async function snapshotService(ref: ServiceRef, ctx: Context): Promise<Sn
   const store = new SnapshotStore(resolve(ctx.stateDir));
   const out: SnapshotTaken[] = [];
   for (const { generation, machine, item } of instances) {
-    const rt = openRuntime(machine, connectOptions(ctx));
+    const rt = openRuntime(machine, ref.deployment, connectOptions(ctx));
     try {
       const stored = await takeSnapshot(rt, item, store, { deployment: ref.deployment, generation, kept });
       out.push({ machine: machine.name, file: stored.file, meta: stored.meta });
@@ -66,9 +76,9 @@ export interface RestorePlan {
   deployment: string;
   service: string;
   machine: string;
-  /** The snapshot file restored, and its sidecar when it has one. */
+  /** The snapshot file restored, and its sidecar (which it matched when planned). */
   file: string;
-  meta?: SnapshotMeta;
+  meta: SnapshotMeta;
   instance: Instance;
 }
 
@@ -87,14 +97,18 @@ export function planRestore(ref: ServiceRef & { from?: string }, ctx: Context): 
   if (ref.from !== undefined) file = resolve(ref.from);
   else {
     const latest = store.latest(ref.deployment, ref.service);
-    if (!latest) throw new StateError('SNAPSHOT_NOT_FOUND', `no snapshot of ${ref.service} in ${store.serviceDir(ref.deployment, ref.service)}`, { ...ref });
+    if (!latest) throw new StateError('SNAPSHOT_NOT_FOUND', `no snapshot of ${ref.service} in ${store.serviceDir(ref.deployment, ref.service)} (take one with strata snapshot, or name one with --from FILE)`, { ...ref });
     file = latest.file;
   }
+  // Read in full now (type, size bound, sidecar, sha256), so a bad file is refused before anyone confirms.
   const { meta } = store.read(file);
-  if (meta && meta.module !== instance.item.module) {
-    throw new StateError('SNAPSHOT_MISMATCH', `${file} is a snapshot of a ${meta.module} item; ${ref.service} on ${instance.machine.name} is a ${instance.item.module}`, { file });
+  if (meta.module !== instance.item.module) {
+    throw new StateError('SNAPSHOT_MISMATCH', `${shownPath(file)} is a snapshot of a ${meta.module} item; ${ref.service} on ${instance.machine.name} is a ${instance.item.module}`, { file });
   }
-  return { deployment: ref.deployment, service: ref.service, machine: instance.machine.name, file, ...(meta ? { meta } : {}), instance };
+  if (meta.service !== ref.service) {
+    throw new StateError('SNAPSHOT_MISMATCH', `${shownPath(file)} is a snapshot of the service ${meta.service} (its sidecar says so), not of ${ref.service}; refusing to restore it`, { file });
+  }
+  return { deployment: ref.deployment, service: ref.service, machine: instance.machine.name, file, meta, instance };
 }
 
 const RESTORE_LEASE_MS = 60_000;
@@ -104,7 +118,7 @@ const RESTORE_LEASE_MS = 60_000;
  * (a lease, renewed while a long restore runs), so no transition touches the machine during it.
  */
 export async function restoreService(plan: RestorePlan, ctx: Context): Promise<{ bytes: number }> {
-  const rt = openRuntime(plan.instance.machine, connectOptions(ctx));
+  const rt = openRuntime(plan.instance.machine, plan.deployment, connectOptions(ctx));
   const owner = `${hostname()}:${process.pid}:restore`;
   const token = randomUUID().slice(0, 8);
   try {

@@ -46,12 +46,12 @@ export async function deploymentStatus(deployment: string, ctx: Context): Promis
   const recorded = stateStore(ctx).current(deployment);
   if (!recorded) return { deployment, generation: null, machines: [] };
   const conn = connectOptions(ctx);
-  const machines = await mapLimit(Object.values(recorded.manifest.machines), 32, async (m) => machineReport(m, conn));
+  const machines = await mapLimit(Object.values(recorded.manifest.machines), 32, async (m) => machineReport(m, deployment, conn));
   return { deployment, generation: recorded.generation, machines };
 }
 
-async function machineReport(m: MachineManifest, conn: ReturnType<typeof connectOptions>): Promise<MachineReport> {
-  const rt = openRuntime(m, conn);
+async function machineReport(m: MachineManifest, deployment: string, conn: ReturnType<typeof connectOptions>): Promise<MachineReport> {
+  const rt = openRuntime(m, deployment, conn);
   let status: MachineStatus;
   try {
     status = await rt.status();

@@ -1,18 +1,21 @@
+import { posix } from 'node:path';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ApplyError, StrataError } from '../errors.ts';
 import { hashArtifact } from '../artifact/hash.ts';
 import { readArtifact } from '../artifact/read.ts';
-import type { MachineManifest, Manifest } from '../manifest/types.ts';
+import { DeploymentDir } from '../source/realPath.ts';
+import type { ArtifactRef, MachineManifest, Manifest } from '../manifest/types.ts';
 import type { Tree } from '../source/tree.ts';
 import { isEmptyPlan } from '../plan/diff.ts';
 import type { Plan, Step } from '../plan/types.ts';
 import type { FileStateStore, GenerationRecord } from '../state/fileState.ts';
 import type { MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
 import type { ApplyEvent } from './events.ts';
+import { announceClaims, refuseClaimConflicts } from './claims.ts';
 import { mapLimit } from './mapLimit.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
-import { parseJournal, undoTransition, type RecoveryResult } from './recover.ts';
+import { abandonHint, parseJournal, undoTransition, type RecoveryResult } from './recover.ts';
 import { checkMachinesKnown } from './recordedCheck.ts';
 import { isStatefulStep, StatefulSteps } from './stateful.ts';
 import { walkGraph } from './walk.ts';
@@ -99,6 +102,14 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
     runtimes.set(name, rt);
   }
   const all = [...runtimes.values()];
+  // A port or path another deployment on a machine holds: refused before anything is written
+  // there (one read-only command per machine on which the plan claims something new).
+  try {
+    await refuseClaimConflicts(plan, recorded?.manifest, (name) => runtimes.get(name)!, machineConcurrency);
+  } catch (e) {
+    await Promise.all(all.map((rt) => rt.target.close()));
+    throw e;
+  }
   const locked: MachineRuntime[] = [];
   const uploaded: Record<string, string[]> = {};
   // A repair plan (src/api/repair.ts) returns machines to the generation they have: nothing new to record.
@@ -150,16 +161,19 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       }
       missingOn.set(rt.machine, missing);
     });
+    // Before anything changes: do the machines run a generation of this deployment that the state
+    // directory does not know (lost or old state)? One round trip on each locked connection.
+    const answers = await mapLimit(all, machineConcurrency, async (rt) => ({ machine: rt.machine, record: await rt.recorded().catch(() => undefined) }));
+    checkMachinesKnown(plan.deployment, answers, opts.state);
+    // Under the locks, before any artifact is sent or step runs: announce what this transition
+    // claims, refused if a transition of another deployment running now claims it first.
+    await announceClaims(plan, recorded?.manifest, (name) => runtimes.get(name)!, machineConcurrency);
     stopRenewal = startRenewal(() => locked, lock, (machine, e) => {
       lost.push(machine);
       opts.state.journal(plan.deployment, { event: 'lock-lost', machine, error: e.message });
       emit({ kind: 'lock-lost', machine, error: e.message });
     });
 
-    // Before anything changes: do the machines run a generation of this deployment that the state
-    // directory does not know (lost or old state)? One round trip on each locked connection.
-    const answers = await mapLimit(all, machineConcurrency, async (rt) => ({ machine: rt.machine, record: await rt.recorded().catch(() => undefined) }));
-    checkMachinesKnown(plan.deployment, answers, opts.state);
     await mapLimit(all, machineConcurrency, async (rt) => {
       const missing = missingOn.get(rt.machine) ?? [];
       if (missing.length === 0) return;
@@ -193,6 +207,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
         ...(opts.source ? { source: opts.source } : {}),
         ...(opts.commit ? { commit: opts.commit } : {}),
         ...(opts.rolledBackTo !== undefined ? { rolledBackTo: opts.rolledBackTo } : {}),
+        ...(plan.pendingRestores?.length ? { pendingRestores: plan.pendingRestores } : {}),
       });
     }
     opts.state.journal(plan.deployment, { event: 'committed', generation: plan.generation });
@@ -206,11 +221,11 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       opts.state.journal(plan.deployment, { event: 'rolled-back', generation: plan.generation });
       throw e;
     }
-    const { undone, errors } = await undoTransition({ ...j, begin: j.begin }, runtimes, opts.state, emit);
+    const { undone, errors, unreachable } = await undoTransition({ ...j, begin: j.begin }, runtimes, opts.state, emit);
     opts.state.journal(plan.deployment, errors.length ? { event: 'rollback-incomplete', errors } : { event: 'rolled-back', generation: plan.generation });
     const err = e instanceof StrataError ? e : new ApplyError('APPLY_FAILED', messageOf(e));
     const outcomeText = errors.length
-      ? `rollback incomplete: ${errors.join('; ')}`
+      ? `rollback incomplete: ${errors.join('; ')}${abandonHint(plan.deployment, unreachable)}`
       : `rolled back ${undone} step${undone === 1 ? '' : 's'}${j.commitStarted && !repair ? ' and the machines\' generation records' : ''}; the previous generation is running`;
     throw new ApplyError(err.code, `${err.message}\n${outcomeText}`, { ...err.data, rolledBack: errors.length === 0, rollbackErrors: errors });
   } finally {
@@ -265,8 +280,8 @@ async function runSteps(plan: Plan, runtimes: Map<string, MachineRuntime>, opts:
     if (result.failed) {
       const error = result.failed.error;
       emit({ kind: 'step', status: 'failed', step: result.failed.node, error: messageOf(error) });
-      const rollbackErrors = await rollBack(completed, runtimes, plan, opts, emit);
-      throw failureAfterRollback(result.failed.node, error, completed.length, rollbackErrors);
+      const { errors, unreachable } = await rollBack(completed, runtimes, plan, opts, emit);
+      throw failureAfterRollback(result.failed.node, error, completed.length, errors, abandonHint(plan.deployment, unreachable));
     }
   }
 }
@@ -276,18 +291,18 @@ async function runSteps(plan: Plan, runtimes: Map<string, MachineRuntime>, opts:
  * outcome is unknown (a lost connection), which is safe either way (src/apply/recover.ts).
  * Writes the outcome to the journal; apply removes it once the machines are unlocked.
  */
-async function rollBack(_completed: Step[], runtimes: Map<string, MachineRuntime>, plan: Plan, opts: ApplyOptions, emit: (e: ApplyEvent) => void): Promise<string[]> {
+async function rollBack(_completed: Step[], runtimes: Map<string, MachineRuntime>, plan: Plan, opts: ApplyOptions, emit: (e: ApplyEvent) => void): Promise<{ errors: string[]; unreachable: string[] }> {
   const j = parseJournal(opts.state.readJournal(plan.deployment));
   if (!j.begin) throw new ApplyError('JOURNAL_INVALID', `the journal of ${plan.deployment} lost its begin entry`);
-  const { errors } = await undoTransition({ ...j, begin: j.begin }, runtimes, opts.state, emit);
+  const { errors, unreachable } = await undoTransition({ ...j, begin: j.begin }, runtimes, opts.state, emit);
   opts.state.journal(plan.deployment, errors.length ? { event: 'rollback-incomplete', errors } : { event: 'rolled-back', generation: plan.generation });
-  return errors;
+  return { errors, unreachable };
 }
 
-function failureAfterRollback(step: Step, error: unknown, undone: number, rollbackErrors: string[]): ApplyError {
+function failureAfterRollback(step: Step, error: unknown, undone: number, rollbackErrors: string[], hint = ''): ApplyError {
   const base = error instanceof StrataError ? error : new ApplyError('STEP_FAILED', `${step.action} ${step.item.name} on ${step.machine} failed: ${messageOf(error)}`, { step: step.id, machine: step.machine });
   const outcome = rollbackErrors.length
-    ? `rollback incomplete: ${rollbackErrors.join('; ')}`
+    ? `rollback incomplete: ${rollbackErrors.join('; ')}${hint}`
     : `rolled back ${undone} completed step${undone === 1 ? '' : 's'}; the previous generation is running`;
   return new ApplyError(base.code, `${base.message}\n${outcome}`, { ...base.data, rolledBack: rollbackErrors.length === 0, rollbackErrors });
 }
@@ -311,13 +326,19 @@ function bytesOf(artifacts: readonly UploadArtifact[]): number {
 async function artifactEntries(desired: Manifest, hash: string, tree: Tree) {
   const ref = desired.artifacts[hash];
   if (!ref) throw new ApplyError('ARTIFACT_UNKNOWN', `artifact ${hash} is not in the plan's manifest and not on the machine`);
-  const entries = await readArtifact(ref, tree);
+  const entries = await readArtifact(ref, tree, new DeploymentDir(tree, boundOf(ref)));
   const actual = hashArtifact(entries).hash;
   if (actual !== hash) {
     const where = ref.kind === 'inline' ? ref.name : ref.path;
     throw new ApplyError('ARTIFACT_CHANGED', `artifact ${where} changed since the plan was made (hash ${actual.slice(0, 12)}, planned ${hash.slice(0, 12)}); run strata plan again`, { hash, actual });
   }
   return entries;
+}
+
+/** The directory an artifact is read inside: its deployment directory, else (older records) its own. */
+function boundOf(ref: ArtifactRef): string {
+  if (ref.deploymentDir !== undefined) return ref.deploymentDir;
+  return ref.kind === 'file' ? posix.dirname(ref.path) : ref.kind === 'dir' ? ref.path : '.';
 }
 
 function indent(text: string): string {

@@ -60,28 +60,28 @@ export async function takeLock(
 
 /**
  * Renews the leases of the locks a transition holds every lease/3, so that no one breaks them
- * while it runs, however long. A machine that does not answer is tried again next time (its
- * steps fail on their own); one whose lock was taken over is reported through `onLost`.
+ * while it runs (its steps and its undo alike), however long. Each machine is renewed on its own:
+ * one that does not answer (frozen, cut off) holds up only its own renewal, never the others',
+ * and a renewal gives up after a lease (it is tried again at the next tick). One whose lock was
+ * taken over is reported through `onLost` and no longer renewed.
  */
 export function startRenewal(runtimes: () => readonly MachineRuntime[], lock: LockSpec, onLost: (machine: string, error: StrataError) => void): () => void {
-  let busy = false;
+  const inFlight = new Set<string>();
   const lost = new Set<string>();
-  const timer = setInterval(() => {
-    if (busy) return;
-    busy = true;
-    void Promise.all(
-      runtimes()
-        .filter((rt) => !lost.has(rt.machine))
-        .map((rt) =>
-          rt.renew(lock.owner, lock.token, lock.leaseMs).catch((e: unknown) => {
-            if (e instanceof StrataError && e.code === 'LOCK_LOST') {
-              lost.add(rt.machine);
-              onLost(rt.machine, e);
-            }
-          }),
-        ),
-    ).finally(() => (busy = false));
-  }, Math.max(250, Math.floor(lock.leaseMs / 3)));
+  const renew = (rt: MachineRuntime) => {
+    if (lost.has(rt.machine) || inFlight.has(rt.machine)) return;
+    inFlight.add(rt.machine);
+    void rt
+      .renew(lock.owner, lock.token, lock.leaseMs, { timeoutMs: Math.max(1000, lock.leaseMs) })
+      .catch((e: unknown) => {
+        if (e instanceof StrataError && e.code === 'LOCK_LOST') {
+          lost.add(rt.machine);
+          onLost(rt.machine, e);
+        }
+      })
+      .finally(() => inFlight.delete(rt.machine));
+  };
+  const timer = setInterval(() => runtimes().forEach(renew), Math.max(250, Math.floor(lock.leaseMs / 3)));
   timer.unref();
   return () => clearInterval(timer);
 }

@@ -4,6 +4,7 @@ import type { Plan, Step } from '../plan/types.ts';
 import type { FileStateStore, GenerationRecord, JournalEntry } from '../state/fileState.ts';
 import type { MachineRuntime } from '../targets/machineRuntime.ts';
 import type { ApplyEvent } from './events.ts';
+import { recordWithoutMachine, type AbandonRequestRecord } from './abandoned.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
 import { mapLimit } from './mapLimit.ts';
 
@@ -17,6 +18,8 @@ import { mapLimit } from './mapLimit.ts';
  * - `rollback`, `undo` (per undone step), `uncommit`: a rollback under way
  * - `commit`: before the machines record the new generation
  * - `committed` / `rolled-back`: the outcome; `rollback-incomplete`: some undo failed (not final)
+ * - `abandon`: a machine was declared gone for good (src/api/abandon.ts): its steps are lost,
+ *   nothing more is tried on it
  *
  * The journal is removed once the outcome is written and the machines are unlocked.
  */
@@ -45,10 +48,12 @@ export interface TransitionJournal {
   /** The machines were asked to record the generation (some may have). */
   commitStarted: boolean;
   outcome?: 'committed' | 'rolled-back';
+  /** Machines abandoned while this transition was pending (who, why): never contacted again by it. */
+  abandoned: Map<string, AbandonRequestRecord>;
 }
 
 export function parseJournal(entries: readonly JournalEntry[]): TransitionJournal {
-  const j: TransitionJournal = { started: [], done: new Set(), undone: new Set(), commitStarted: false };
+  const j: TransitionJournal = { started: [], done: new Set(), undone: new Set(), commitStarted: false, abandoned: new Map() };
   for (const e of entries) {
     if (e.event === 'begin') j.begin = e as unknown as BeginEntry;
     else if (e.event === 'step' && e.status === 'start' && !j.started.includes(String(e.step))) j.started.push(String(e.step));
@@ -57,6 +62,7 @@ export function parseJournal(entries: readonly JournalEntry[]): TransitionJourna
     else if (e.event === 'commit') j.commitStarted = true;
     else if (e.event === 'committed') j.outcome = 'committed';
     else if (e.event === 'rolled-back') j.outcome = 'rolled-back';
+    else if (e.event === 'abandon' && typeof e.machine === 'string') j.abandoned.set(e.machine, { machine: e.machine, by: String(e.by ?? 'unknown'), reason: String(e.reason ?? ''), at: e.at });
   }
   return j;
 }
@@ -67,14 +73,15 @@ export function parseJournal(entries: readonly JournalEntry[]): TransitionJourna
  * safe whether or not the step took effect), then — if the machines were asked to record the
  * generation — the previous generation's record is made current again on each. Each undone
  * step is journaled, so undoing again (after a crash, or once an unreachable machine is back)
- * only does what is left.
+ * only does what is left. A step on an abandoned machine is lost: journaled as such, not tried.
+ * `unreachable` names the machines an undo could not reach (for the message that says what to do).
  */
 export async function undoTransition(
   j: TransitionJournal & { begin: BeginEntry },
   runtimes: ReadonlyMap<string, MachineRuntime>,
   state: FileStateStore,
   emit: (e: ApplyEvent) => void,
-): Promise<{ undone: number; errors: string[] }> {
+): Promise<{ undone: number; lost: number; errors: string[]; unreachable: string[] }> {
   const plan = j.begin.plan;
   const deployment = plan.deployment;
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
@@ -93,7 +100,7 @@ export async function undoTransition(
   const lock = { owner: j.begin.owner, token: j.begin.token, pid: process.pid, leaseMs: j.begin.leaseMs || DEFAULT_LEASE_MS };
   // A machine whose lock another owner holds now (our lease ran out) is theirs: not touched.
   const takenOver = new Map<string, string>();
-  await mapLimit([...new Set(todo.map((s) => s.machine))], 32, async (name) => {
+  await mapLimit([...new Set(todo.map((s) => s.machine))].filter((m) => !j.abandoned.has(m)), 32, async (name) => {
     await runtimes
       .get(name)
       ?.lock(lock)
@@ -103,7 +110,15 @@ export async function undoTransition(
       });
   });
   let undone = 0;
+  let lost = 0;
   for (const step of todo) {
+    if (j.abandoned.has(step.machine)) {
+      state.journal(deployment, { event: 'undo', step: step.id, lost: true });
+      j.undone.add(step.id);
+      lost++;
+      emit({ kind: 'rollback-step', step, ok: false, error: `lost: ${step.machine} was abandoned` });
+      continue;
+    }
     // Snapshot and restore steps (stateful services) copy data; the old instance's data was never dropped.
     if (step.action !== 'activate' && step.action !== 'deactivate') {
       state.journal(deployment, { event: 'undo', step: step.id, skipped: true });
@@ -130,16 +145,28 @@ export async function undoTransition(
     state.journal(deployment, { event: 'uncommit', generation: plan.generation });
     await mapLimit(plan.machines, 32, async (name) => {
       const rt = runtimes.get(name);
-      if (!rt || takenOver.has(name)) return;
+      if (!rt || takenOver.has(name) || j.abandoned.has(name)) return;
       if (failed.has(name)) return void errors.push(`restore the previous generation record on ${name}: ${failed.get(name)}`);
       try {
         await rt.uncommit(plan.generation);
       } catch (e) {
+        if (e instanceof StrataError) failed.set(name, e.message);
         errors.push(`restore the previous generation record on ${name}: ${messageOf(e)}`);
       }
     });
   }
-  return { undone, errors };
+  return { undone, lost, errors, unreachable: [...failed.keys()].sort() };
+}
+
+/**
+ * What to do about machines a recovery cannot reach, for its error message: wait until they
+ * answer, or, when one is gone for good, abandon it (docs/reliability.md).
+ */
+export function abandonHint(deployment: string, machines: readonly string[]): string {
+  if (machines.length === 0) return '';
+  const list = machines.join(', ');
+  if (machines.length === 1) return `; it is tried again once ${list} answers. If it is gone for good, run \`strata abandon-machine ${list} --deployment ${deployment} --reason TEXT --yes\``;
+  return `; it is tried again once ${list} answer. For each that is gone for good, run \`strata abandon-machine MACHINE --deployment ${deployment} --reason TEXT --yes\``;
 }
 
 export type RecoveryAction = 'none' | 'completed' | 'rolled-back' | 'cleaned-up';
@@ -216,6 +243,7 @@ export async function recoverTransition(deployment: string, opts: RecoverOptions
   const runtimes = new Map<string, MachineRuntime>();
   const basisManifest = plan.basis.generation !== null ? safeGeneration(state, deployment, plan.basis.generation)?.manifest : undefined;
   for (const name of plan.machines) {
+    if (j.abandoned.has(name)) continue;
     const m = plan.desired.machines[name] ?? basisManifest?.machines[name];
     if (!m) throw new ApplyError('JOURNAL_INVALID', `the journal of ${deployment} names machine ${name}, which neither its plan nor generation ${plan.basis.generation} has`, { deployment });
     runtimes.set(name, opts.runtimeFor(m));
@@ -230,6 +258,8 @@ export async function recoverTransition(deployment: string, opts: RecoverOptions
   };
   const finish = async (outcome: 'committed' | 'rolled-back') => {
     if (j.outcome !== outcome) state.journal(deployment, { event: outcome, generation: N, by: 'recovery' });
+    // An abandonment journaled with this transition is finished too: the machine leaves the recorded state.
+    for (const req of j.abandoned.values()) recordWithoutMachine(state, deployment, req);
     await unlockAll();
     // A lock left behind (an unreachable machine) is ours: taken over when next needed, or its lease runs out.
     state.clearJournal(deployment);
@@ -250,7 +280,7 @@ export async function recoverTransition(deployment: string, opts: RecoverOptions
     }
 
     // Re-take the locks: ours (same token) are renewed; one taken over by another owner stops recovery.
-    const lockErrors: unknown[] = [];
+    const lockErrors: { machine: string; e: unknown }[] = [];
     await mapLimit(all, concurrency, async (rt) => {
       try {
         await takeLock(rt, lock, (b) => {
@@ -258,16 +288,18 @@ export async function recoverTransition(deployment: string, opts: RecoverOptions
           emit({ kind: 'lock-broken', machine: rt.machine, holder: b, why: b.why });
         });
       } catch (e) {
-        lockErrors.push(e);
+        lockErrors.push({ machine: rt.machine, e });
       }
     });
     if (lockErrors.length) {
-      const first = lockErrors.find((e) => e instanceof StrataError && e.code === 'MACHINE_LOCKED') ?? lockErrors[0];
+      const locked = lockErrors.find((x) => x.e instanceof StrataError && x.e.code === 'MACHINE_LOCKED');
       await unlockAll();
-      const why = lockErrors.map(messageOf).join('; ');
-      throw first instanceof StrataError
-        ? new StrataError(first.code, `cannot recover the interrupted transition of ${deployment} to generation ${N}: ${why}`, { ...first.data, deployment })
-        : new ApplyError('RECOVERY_FAILED', `cannot recover the interrupted transition of ${deployment} to generation ${N}: ${why}`, { deployment });
+      const why = lockErrors.map((x) => messageOf(x.e)).join('; ');
+      const text = `cannot recover the interrupted transition of ${deployment} to generation ${N}: ${why}`;
+      if (locked) throw new StrataError('MACHINE_LOCKED', text, { ...(locked.e as StrataError).data, deployment });
+      // Unreachable (or failing) machines: say what to do about them.
+      const machines = lockErrors.map((x) => x.machine).sort();
+      throw new ApplyError('RECOVERY_FAILED', `${text}${abandonHint(deployment, machines)}`, { deployment, machines });
     }
     const stopRenewal = startRenewal(() => all, lock, () => {});
     try {
@@ -276,7 +308,10 @@ export async function recoverTransition(deployment: string, opts: RecoverOptions
         // (A record that does not parse was cut short: that machine did not record the generation.)
         const records = await mapLimit(all, concurrency, (rt) => rt.recorded().then((r) => ({ r }), (e: unknown) => (e instanceof StrataError ? { e } : { r: undefined })));
         const unreachable = records.flatMap((x) => ('e' in x ? [messageOf(x.e)] : []));
-        if (unreachable.length) throw new ApplyError('RECOVERY_FAILED', `cannot recover the interrupted transition of ${deployment} to generation ${N}: ${unreachable.join('; ')}`, { deployment });
+        const machines = all.filter((_, i) => 'e' in records[i]!).map((rt) => rt.machine);
+        if (unreachable.length) {
+          throw new ApplyError('RECOVERY_FAILED', `cannot recover the interrupted transition of ${deployment} to generation ${N}: ${unreachable.join('; ')}${abandonHint(deployment, machines)}`, { deployment, machines });
+        }
         const atN = (x: (typeof records)[number]) => 'r' in x && x.r?.generation === N && x.r.manifestHash === plan.desired.hash && x.r.deployment === deployment;
         if (records.every(atN)) {
           state.record(deployment, {
@@ -286,19 +321,25 @@ export async function recoverTransition(deployment: string, opts: RecoverOptions
             ...(begin.record.source ? { source: begin.record.source } : {}),
             ...(begin.record.commit ? { commit: begin.record.commit } : {}),
             ...(begin.record.rolledBackTo !== undefined ? { rolledBackTo: begin.record.rolledBackTo } : {}),
+            ...(plan.pendingRestores?.length ? { pendingRestores: plan.pendingRestores } : {}),
           });
           await finish('committed');
           return result('completed', 0, `every machine had recorded generation ${N}; recorded it in the state store`);
         }
       }
 
-      const { undone, errors } = await undoTransition(j, runtimes, state, emit);
+      const { undone, lost, errors, unreachable } = await undoTransition(j, runtimes, state, emit);
       if (errors.length) {
         state.journal(deployment, { event: 'rollback-incomplete', errors });
-        throw new ApplyError('RECOVERY_FAILED', `rolling back the interrupted transition of ${deployment} to generation ${N} is incomplete (it is tried again next time): ${errors.join('; ')}`, { deployment, errors });
+        throw new ApplyError(
+          'RECOVERY_FAILED',
+          `rolling back the interrupted transition of ${deployment} to generation ${N} is incomplete (it is tried again next time): ${errors.join('; ')}${abandonHint(deployment, unreachable)}`,
+          { deployment, errors, machines: unreachable },
+        );
       }
       await finish('rolled-back');
-      return result('rolled-back', undone, `rolled back the interrupted transition to generation ${N}: ${undone} of ${j.started.length} started step${j.started.length === 1 ? '' : 's'} undone${j.commitStarted && !repair ? ', previous generation records restored' : ''}`);
+      const lostText = lost ? `, ${lost} lost with abandoned ${[...j.abandoned.keys()].sort().join(', ')}` : '';
+      return result('rolled-back', undone, `rolled back the interrupted transition to generation ${N}: ${undone} of ${j.started.length} started step${j.started.length === 1 ? '' : 's'} undone${lostText}${j.commitStarted && !repair ? ', previous generation records restored' : ''}`);
     } finally {
       stopRenewal();
     }

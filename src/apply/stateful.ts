@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { ApplyError } from '../errors.ts';
 import type { Item } from '../manifest/types.ts';
 import type { Plan, Step } from '../plan/types.ts';
@@ -20,7 +21,8 @@ export interface StepOutcome {
  * The snapshot and restore steps of one transition. A snapshot step pulls the item's state off
  * its machine (the runtime's `snapshot` verb) and stores it in the controller's state directory;
  * a restore step sends the snapshot its `source` step took in this same transition to the new
- * instance (`restore` verb). Neither has anything to undo on rollback: the snapshot is a copy,
+ * instance (`restore` verb); a restore of data lost with an abandoned machine sends the stored
+ * snapshot its step names instead. Neither has anything to undo on rollback: the snapshot is a copy,
  * and the old instance's data was never dropped, so re-activating it brings the service back.
  */
 export class StatefulSteps {
@@ -57,8 +59,17 @@ export class StatefulSteps {
     return { code: 0, stderr: '' };
   }
 
+  /** A snapshot named by a plan: only a `.snap` file in the service's own snapshot directory. */
+  private storedSnapshot(step: Step, name: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*\.snap$/.test(name)) {
+      throw new ApplyError('PLAN_INVALID', `restore ${step.item.name} on ${step.machine} (step ${step.id}): "${name}" is not the name of a snapshot`, { step: step.id, machine: step.machine });
+    }
+    return join(this.store.serviceDir(this.plan.deployment, step.item.name), name);
+  }
+
   private async restore(step: Step, rt: MachineRuntime): Promise<StepOutcome> {
-    const source = step.source === undefined ? undefined : this.taken.get(step.source);
+    // Data lost with an abandoned machine comes from the stored snapshot the plan names.
+    const source = step.source === undefined ? (step.snapshot === undefined ? undefined : { file: this.storedSnapshot(step, step.snapshot) }) : this.taken.get(step.source);
     if (!source) {
       throw new ApplyError('SNAPSHOT_MISSING', `restore ${step.item.name} on ${step.machine} (step ${step.id}): no snapshot was taken by step ${step.source ?? '(none named)'} in this transition`, {
         step: step.id,
@@ -85,9 +96,9 @@ export function storeSnapshot(
 }
 
 /** A stored snapshot's bytes, checked against its sidecar, refused for an item of another module. */
-export function checkedSnapshot(store: SnapshotStore, file: string, item: Item): { bytes: Buffer; meta?: SnapshotMeta } {
+export function checkedSnapshot(store: SnapshotStore, file: string, item: Item): { bytes: Buffer; meta: SnapshotMeta } {
   const read = store.read(file);
-  if (read.meta && read.meta.module !== item.module) {
+  if (read.meta.module !== item.module) {
     throw new ApplyError('SNAPSHOT_MISMATCH', `the snapshot ${file} was taken of a ${read.meta.module} item; ${item.name} on ${item.machine} is a ${item.module}`, { file });
   }
   return read;

@@ -1,6 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { defaultStateDir } from '../api/stateLocation.ts';
 import { UsageError } from '../errors.ts';
+import { nameProblem, quoteName } from '../model/names.ts';
 
 /** Where a command writes: results to stdout, progress and errors to stderr. */
 export interface Io {
@@ -45,4 +46,16 @@ export function stateDirOf(values: { state?: unknown }, rootFile = 'strata.yaml'
 
 export function rootFileOf(positionals: string[]): string {
   return positionals[0] ?? 'strata.yaml';
+}
+
+/**
+ * The value of a name option (`--deployment`, `--service`, `--machine`), checked with the rule
+ * the models use for names before anything uses it, for a lookup or as part of a path in the
+ * state directory: `snp/../snp`, `/etc`, `..`, "", control characters are usage errors (exit 2).
+ */
+export function nameOption(value: string | undefined, flag: string): string | undefined {
+  if (value === undefined) return undefined;
+  const problem = nameProblem(value);
+  if (problem) throw new UsageError(`${flag} ${quoteName(value)} is not a valid name: ${problem}`);
+  return value;
 }

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   restore: () => import('./commands/restore.ts'),
   repair: () => import('./commands/repair.ts'),
   adopt: () => import('./commands/adopt.ts'),
+  'abandon-machine': () => import('./commands/abandonMachine.ts'),
   controller: () => import('./commands/controller.ts'),
   testnet: () => import('./commands/testnet.ts'),
   schema: () => import('./commands/schema.ts'),
@@ -34,6 +35,7 @@ commands:
   rollback [ROOT] [--to N]   return to the previous (or Nth) generation
   repair [ROOT]              put back what drifted from the recorded generation
   destroy [ROOT]             stop and remove everything the deployment runs
+  abandon-machine M [ROOT]   give up on a machine gone for good (needs --reason, --yes)
   history [ROOT]             the recorded generations and the commits they came from
   adopt [ROOT]               rebuild the recorded state from what the machines record
   snapshot --service NAME    snapshot a stateful service's data now

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ModelError } from '../errors.ts';
+import { HTTP_DEFAULTS, httpLimits } from './config.ts';
 import { parseControllerConfig } from './loadConfig.ts';
 
 const BASE = `deployments:
@@ -53,5 +54,33 @@ describe('controller configuration', () => {
   it('refuses two deployments with one name, and a branch together with a tag', () => {
     expect(() => parseControllerConfig('c.yaml', `${BASE}${BASE.replace('deployments:\n', '')}`)).toThrow(/configured twice/);
     expect(() => parseControllerConfig('c.yaml', BASE.replace('      interval: 30s', '      branch: main\n      tag: v1'))).toThrow(/at most one of/);
+  });
+
+  it('bounds HTTP requests by default and takes other bounds with units', () => {
+    expect(httpLimits(parseControllerConfig('c.yaml', BASE).http)).toEqual({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      bodyIdleTimeoutMs: 10_000,
+      maxBodyBytes: 1024 * 1024,
+      maxWebhookBodyBytes: 25 * 1024 * 1024,
+    });
+    expect(HTTP_DEFAULTS.requestTimeoutMs).toBeLessThan(45_000);
+    const c = parseControllerConfig('c.yaml', `http:\n  headersTimeout: 2s\n  requestTimeout: 5s\n  bodyIdleTimeout: 500ms\n  maxBodySize: 64KiB\n  maxWebhookBodySize: 1048576\n${BASE}`);
+    expect(httpLimits(c.http)).toEqual({ headersTimeoutMs: 2000, requestTimeoutMs: 5000, bodyIdleTimeoutMs: 500, maxBodyBytes: 65536, maxWebhookBodyBytes: 1048576 });
+  });
+
+  it('refuses HTTP bounds that make no sense, naming the field', () => {
+    const bad = (http: string) => {
+      try {
+        parseControllerConfig('c.yaml', `http:\n${http}\n${BASE}`);
+      } catch (e) {
+        return (e as ModelError).message;
+      }
+      throw new Error(`accepted ${http}`);
+    };
+    expect(bad('  headersTimeout: 1m\n  requestTimeout: 30s')).toMatch(/^c\.yaml:2:\d+: http\.headersTimeout: headersTimeout must not be longer than requestTimeout/);
+    expect(bad('  maxBodySize: 1MB')).toMatch(/c\.yaml:2:\d+: http\.maxBodySize: .*"1MiB"/);
+    expect(bad('  maxBodySize: 0')).toMatch(/http\.maxBodySize/);
+    expect(bad('  requestTimout: 5s')).toMatch(/requestTimout/);
   });
 });

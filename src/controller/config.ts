@@ -17,6 +17,17 @@ export const duration = z
   })
   .transform((v) => (typeof v === 'number' ? v * 1000 : Number(DURATION.exec(v)![1]) * UNIT_MS[DURATION.exec(v)![3]!]!));
 
+const SIZE = /^(\d+)(B|KiB|MiB|GiB)?$/;
+const UNIT_BYTES: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** "512KiB", "1MiB", "25MiB", or a number of bytes. */
+export const byteSize = z
+  .union([z.number().int().positive(), z.string().regex(SIZE, 'expected a size such as "64KiB", "1MiB" or "25MiB"')], {
+    error: 'expected a size such as "64KiB", "1MiB" or "25MiB", or a number of bytes',
+  })
+  .transform((v) => (typeof v === 'number' ? v : Number(SIZE.exec(v)![1]) * UNIT_BYTES[SIZE.exec(v)![2] ?? 'B']!))
+  .refine((n) => n > 0, 'a size must be more than 0 bytes');
+
 const ENV_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
@@ -69,6 +80,47 @@ export const deploymentConfig = z
     path: ['repository'],
   });
 
+/** Bounds on every request to the controller's HTTP server (src/controller/httpApi.ts). */
+export const httpConfig = z
+  .strictObject({
+    headersTimeout: duration.optional().describe('time to receive a request\'s headers (default 10s)'),
+    requestTimeout: duration.optional().describe('time to receive a whole request, headers and body (default 30s)'),
+    bodyIdleTimeout: duration.optional().describe('longest pause between two pieces of a body (default 10s)'),
+    maxBodySize: byteSize.optional().describe('largest API request body (default 1MiB)'),
+    maxWebhookBodySize: byteSize.optional().describe('largest webhook body (default 25MiB, GitHub\'s own cap)'),
+  })
+  .refine((h) => (h.headersTimeout ?? HTTP_DEFAULTS.headersTimeoutMs) <= (h.requestTimeout ?? HTTP_DEFAULTS.requestTimeoutMs), {
+    message: 'headersTimeout must not be longer than requestTimeout',
+    path: ['headersTimeout'],
+  });
+
+export interface HttpLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  bodyIdleTimeoutMs: number;
+  maxBodyBytes: number;
+  maxWebhookBodyBytes: number;
+}
+
+export const HTTP_DEFAULTS: HttpLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  bodyIdleTimeoutMs: 10_000,
+  maxBodyBytes: 1024 ** 2,
+  maxWebhookBodyBytes: 25 * 1024 ** 2,
+};
+
+/** The HTTP bounds a configuration asks for, with the defaults for what it leaves out. */
+export function httpLimits(h: z.output<typeof httpConfig> | undefined): HttpLimits {
+  return {
+    headersTimeoutMs: h?.headersTimeout ?? HTTP_DEFAULTS.headersTimeoutMs,
+    requestTimeoutMs: h?.requestTimeout ?? HTTP_DEFAULTS.requestTimeoutMs,
+    bodyIdleTimeoutMs: h?.bodyIdleTimeout ?? HTTP_DEFAULTS.bodyIdleTimeoutMs,
+    maxBodyBytes: h?.maxBodySize ?? HTTP_DEFAULTS.maxBodyBytes,
+    maxWebhookBodyBytes: h?.maxWebhookBodySize ?? HTTP_DEFAULTS.maxWebhookBodyBytes,
+  };
+}
+
 export const controllerConfig = z.strictObject({
   stateDir: z.string().min(1).default('/var/lib/strata-controller').describe('recorded state, Git clones, local machines'),
   listen: z
@@ -77,6 +129,7 @@ export const controllerConfig = z.strictObject({
     .default('127.0.0.1:8080')
     .describe('address of the HTTP API, webhooks and metrics'),
   apiToken: secretRef.optional().describe('bearer token for the mutating API endpoints'),
+  http: httpConfig.optional().describe('time-outs and body size limits of the HTTP server'),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   deployments: z.array(deploymentConfig).min(1),
 });

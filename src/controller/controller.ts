@@ -9,11 +9,13 @@ import { StrataError } from '../errors.ts';
 import { connectionSettings, type ControllerConfig, type DeploymentConfig } from './config.ts';
 import { ControllerMetrics } from './metrics.ts';
 import { KeyedQueue } from './queue.ts';
-import { reconcileDeployment, recordApplied, type DeploymentRuntime } from './reconciler.ts';
+import { abandonMachine } from '../api/abandon.ts';
+import { reconcileDeployment, recordApplied, withAbandonRoute, type AbandonOutcome, type DeploymentRuntime } from './reconciler.ts';
 import { readSecret } from './secrets.ts';
 import type { DeploymentSource } from './source.ts';
 import { newStatus, setCondition, type DeploymentStatus } from './status.ts';
-import { verifyWebhook } from './webhook.ts';
+import { DeliveryLog } from './deliveryLog.ts';
+import { deliveryId, hasCredentials, MAX_DELIVERY_ID, verifyWebhook } from './webhook.ts';
 
 export interface ControllerOptions {
   log: Logger;
@@ -39,6 +41,8 @@ export class NotFoundError extends StrataError {}
 export class Controller {
   readonly metrics = new ControllerMetrics();
   private readonly queue = new KeyedQueue();
+  /** Webhook deliveries seen in the last hour, by deployment and delivery id. */
+  private readonly deliveries = new DeliveryLog();
   private readonly deployments = new Map<string, DeploymentRuntime>();
   private readonly stopWatches: (() => void)[] = [];
   private workers: Promise<void>[] = [];
@@ -137,7 +141,7 @@ export class Controller {
             if (r.action !== 'none') log.warn({ recovery: r.action, generation: r.generation }, `recovery: ${r.message}`);
           } catch (e) {
             failed.push(name);
-            const message = `cannot recover the interrupted transition yet: ${e instanceof Error ? e.message : String(e)}`;
+            const message = withAbandonRoute(name, e, `cannot recover the interrupted transition yet: ${e instanceof Error ? e.message : String(e)}`);
             setCondition(d.status, 'Ready', 'False', e instanceof StrataError && e.code === 'STATE_CORRUPT' ? 'StateCorrupt' : 'RecoveryFailed', message);
             log.error({ code: e instanceof StrataError ? e.code : 'INTERNAL' }, message);
           }
@@ -219,15 +223,84 @@ export class Controller {
     return result;
   }
 
-  /** Verifies a push notification; a good one queues a reconcile, a bad one queues nothing. */
+  /**
+   * Abandons a machine through the queue (never beside a reconcile of the deployment, and before
+   * the recovery that keeps failing on it) and resolves when it is done (src/api/abandon.ts).
+   */
+  abandonMachine(name: string, machine: string, reason: string, by: string): Promise<AbandonOutcome> {
+    const d = this.runtime(name);
+    if (d.pendingAbandon) throw new StrataError('ABANDON_PENDING', `abandoning ${d.pendingAbandon.machine} of ${name} is already waiting`);
+    return new Promise((settle) => {
+      d.pendingAbandon = { machine, reason, by, settle };
+      this.enqueue(name, `abandon ${machine} requested`);
+    });
+  }
+
+  private async runAbandon(d: DeploymentRuntime): Promise<void> {
+    const req = d.pendingAbandon!;
+    d.pendingAbandon = undefined;
+    const name = d.config.name;
+    const log = this.opts.log.child({ deployment: name });
+    try {
+      const r = await abandonMachine({ deployment: name, machine: req.machine, reason: req.reason, by: req.by }, { stateDir: this.config.stateDir, controller: true, ...connectionSettings(d.config) });
+      if (r.recorded !== undefined) d.status.generation = r.recorded;
+      d.status.consecutiveFailures = 0;
+      setCondition(d.status, 'Ready', 'Unknown', 'MachineAbandoned', `${r.message}; reconciling`);
+      log.warn({ audit: r.audit, generation: r.recorded, recovery: r.recovery?.action }, r.message);
+      req.settle({ ok: true, ...(r.recorded !== undefined ? { generation: r.recorded } : {}), message: r.message });
+    } catch (e) {
+      const message = `abandoning ${req.machine} failed: ${e instanceof Error ? e.message : String(e)}`;
+      log.error({ code: e instanceof StrataError ? e.code : 'INTERNAL' }, message);
+      req.settle({ ok: false, message, ...(e instanceof StrataError ? { code: e.code } : {}) });
+    }
+  }
+
+  /**
+   * Refuses a webhook request that cannot succeed before its body is read (and buffered): an
+   * unknown deployment, one without a webhook, a request with no signature or token at all.
+   */
+  webhookRefusal(name: string, headers: IncomingHttpHeaders): { status: number; message: string } | undefined {
+    const d = this.runtime(name);
+    if (!d.config.webhook) return { status: 404, message: `deployment ${name} has no webhook configured` };
+    if (!hasCredentials(headers)) {
+      this.metrics.webhookDeliveries.inc({ deployment: name, result: 'refused' });
+      this.opts.log.warn({ deployment: name }, 'refused a webhook: no signature or token');
+      return { status: 401, message: 'a webhook needs a signature or token (docs/controller.md, "Webhooks")' };
+    }
+    return undefined;
+  }
+
+  /**
+   * Verifies a push notification; a good one queues a reconcile, a bad one queues nothing.
+   * A delivery id seen in the last hour (a retry, a redelivery, a replay) is acknowledged and
+   * queues nothing. Ids are recorded only after the signature or token matched, so a sender
+   * without the secret cannot make the controller ignore a real delivery.
+   */
   webhook(name: string, headers: IncomingHttpHeaders, body: Buffer): { status: number; message: string } {
     const d = this.runtime(name);
     if (!d.config.webhook) return { status: 404, message: `deployment ${name} has no webhook configured` };
     const check = verifyWebhook(headers, body, readSecret(d.config.webhook.secret, `webhook secret of ${name}`));
     if (!check.ok) {
+      this.metrics.webhookDeliveries.inc({ deployment: name, result: 'refused' });
       this.opts.log.warn({ deployment: name, provider: check.provider }, `refused a webhook: ${check.reason}`);
       return { status: 401, message: check.reason ?? 'unauthorized' };
     }
+    const delivery = deliveryId(headers, check.provider);
+    if (delivery && delivery.id.length > MAX_DELIVERY_ID) {
+      this.metrics.webhookDeliveries.inc({ deployment: name, result: 'refused' });
+      return { status: 400, message: `${delivery.header} is over ${MAX_DELIVERY_ID} characters: not a delivery id` };
+    }
+    if (delivery) {
+      const key = `${name}\0${delivery.id}`;
+      const seenAt = this.deliveries.seen(key);
+      if (seenAt !== undefined) {
+        this.metrics.webhookDeliveries.inc({ deployment: name, result: 'replayed' });
+        this.opts.log.info({ deployment: name, provider: check.provider, delivery: delivery.id }, 'a webhook delivery seen before was acknowledged and ignored');
+        return { status: 200, message: `delivery ${delivery.id} was received already at ${new Date(seenAt).toISOString()}; nothing queued` };
+      }
+      this.deliveries.record(key);
+    }
+    this.metrics.webhookDeliveries.inc({ deployment: name, result: 'queued' });
     this.enqueue(name, `${check.provider} push${check.ref ? ` to ${check.ref}` : ''}`);
     return { status: 202, message: `reconcile of ${name} queued` };
   }
@@ -244,6 +317,8 @@ export class Controller {
       if (name === undefined) return;
       const d = this.deployments.get(name)!;
       try {
+        // A pending abandon runs (and settles its request) even on damaged state: it then fails with STATE_CORRUPT.
+        if (d.pendingAbandon) await this.runAbandon(d);
         if (d.stateDamaged && !this.stateReadable(d)) {
           d.status.consecutiveFailures++;
           const delay = backoffDelay(d.status.consecutiveFailures);

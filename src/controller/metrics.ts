@@ -58,6 +58,12 @@ export class ControllerMetrics {
     labelNames: ['deployment', 'action'],
     registers: [this.registry],
   });
+  readonly webhookDeliveries = new Counter({
+    name: 'strata_webhook_deliveries_total',
+    help: 'Webhook requests, by what was done: queued, replayed (a delivery id seen in the last hour; nothing queued), refused.',
+    labelNames: ['deployment', 'result'],
+    registers: [this.registry],
+  });
   readonly ready = new Gauge({
     name: 'strata_deployment_ready',
     help: '1 when the deployment runs its latest revision, else 0.',

@@ -6,7 +6,8 @@ import { stateStore, type Context } from '../api/context.ts';
 import { loadDeployment } from '../api/load.ts';
 import { planRollback } from '../api/rollback.ts';
 import { ModelError, StrataError } from '../errors.ts';
-import { isEmptyPlan, planTransition } from '../plan/diff.ts';
+import { isEmptyPlan } from '../plan/diff.ts';
+import { planFromModels } from '../api/plan.ts';
 import type { Plan } from '../plan/types.ts';
 import { backoffDelay, formatDuration, withJitter } from './backoff.ts';
 import { connectionSettings, type DeploymentConfig } from './config.ts';
@@ -28,6 +29,22 @@ export interface DeploymentRuntime {
   forceRetry?: boolean;
   /** Set by `rollback`: the next reconcile rolls back instead. */
   pendingRollback?: { to?: number; settle: (r: { ok: boolean; generation?: number; message: string }) => void };
+  /** Set by `abandonMachine`: run before the next recovery and reconcile. */
+  pendingAbandon?: { machine: string; reason: string; by: string; settle: (r: AbandonOutcome) => void };
+}
+
+export interface AbandonOutcome {
+  ok: boolean;
+  generation?: number;
+  message: string;
+  code?: string;
+}
+
+/** The API route that abandons a machine, for messages about machines recovery cannot reach. */
+export function withAbandonRoute(deployment: string, e: unknown, message: string): string {
+  const machines = e instanceof StrataError && e.code === 'RECOVERY_FAILED' && Array.isArray(e.data.machines) ? (e.data.machines as string[]) : [];
+  if (machines.length === 0) return message;
+  return `${message} (through the API: POST /api/deployments/${deployment}/machines/${machines[0]}/abandon with {"reason": TEXT})`;
 }
 
 export interface ReconcileDeps {
@@ -47,7 +64,7 @@ export interface Outcome {
 }
 
 /** Errors that the same commit will hit again however often it is retried. */
-const TERMINAL = new Set(['MODEL_INVALID', 'DEPLOYMENT_NAME_MISMATCH', 'ARTIFACT_MISSING', 'ARTIFACT_NOT_A_DIRECTORY', 'ARTIFACT_NOT_A_FILE', 'ARTIFACT_SPECIAL_FILE', 'ARTIFACT_UNSAFE_NAME']);
+const TERMINAL = new Set(['MODEL_INVALID', 'DEPLOYMENT_NAME_MISMATCH', 'ARTIFACT_MISSING', 'ARTIFACT_NOT_A_DIRECTORY', 'ARTIFACT_NOT_A_FILE', 'ARTIFACT_SPECIAL_FILE', 'ARTIFACT_UNSAFE_NAME', 'ARTIFACT_OUTSIDE_DEPLOYMENT', 'ARTIFACT_SYMLINK_LOOP']);
 
 /**
  * Level-triggered: whatever asked for it, a reconcile re-reads the branch and the recorded
@@ -104,7 +121,7 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
       throw new StrataError('DEPLOYMENT_NAME_MISMATCH', `${d.config.path} names deployment "${models.name}", but the controller configures it as "${name}"`);
     }
     const ctx: Context = { stateDir: deps.stateDir, controller: true, ...connectionSettings(d.config) };
-    const plan = planTransition(stateStore(ctx).current(name), manifest);
+    const plan = planFromModels(models, manifest, ctx);
     if (isEmptyPlan(plan)) {
       if (plan.basis.generation !== null) recordApplied(d, deps.metrics, revision, plan.basis.generation);
       succeed(d, `generation ${plan.basis.generation} runs commit ${revision.slice(0, 12)}`);
@@ -138,7 +155,7 @@ function fail(d: DeploymentRuntime, deps: ReconcileDeps, log: Logger, e: unknown
   const terminal = TERMINAL.has(err.code) || err instanceof ModelError;
   const reason = reasonOf(err.code);
   const keeps = d.status.generation === undefined ? 'nothing is deployed' : `generation ${d.status.generation} keeps running`;
-  const message = `${revision ? `commit ${revision.slice(0, 12)}: ` : ''}${err.message}`;
+  const message = withAbandonRoute(d.config.name, err, `${revision ? `commit ${revision.slice(0, 12)}: ` : ''}${err.message}`);
   d.status.plan = undefined;
   if (revision) {
     d.status.lastFailedRevision = revision;
@@ -257,6 +274,7 @@ function reasonOf(code: string): string {
     STALE_PLAN: 'StatePending',
     STATE_CORRUPT: 'StateCorrupt',
     STATE_UNKNOWN_GENERATION: 'StateUnknown',
+    CLAIM_CONFLICT: 'ClaimConflict',
   };
   if (map[code]) return map[code]!;
   if (code.startsWith('ARTIFACT_')) return 'ArtifactInvalid';

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { GitSource } from '../git/source.ts';
+import { pathName } from '../state/stateNames.ts';
 import type { DeploymentConfig } from './config.ts';
 import type { DeploymentSource } from './source.ts';
 
@@ -9,5 +10,5 @@ import type { DeploymentSource } from './source.ts';
  * deployment again if it changed while being reconciled.
  */
 export function sourceFor(d: DeploymentConfig, stateDir: string): DeploymentSource {
-  return new GitSource(d.repository, join(stateDir, 'git', d.name), { watchDebounceMs: 20 });
+  return new GitSource(d.repository, join(stateDir, 'git', pathName('deployment', d.name)), { watchDebounceMs: 20 });
 }

@@ -44,6 +44,37 @@ export function verifyWebhook(headers: IncomingHttpHeaders, body: Buffer, secret
   return { ok, provider, ref: refOf(body) };
 }
 
+const CREDENTIAL_HEADERS = ['x-gitea-signature', 'x-hub-signature-256', 'x-gitlab-token', 'authorization', 'x-strata-signature'];
+
+/** Whether a request carries anything verifyWebhook could accept (checked before its body is read). */
+export function hasCredentials(headers: IncomingHttpHeaders): boolean {
+  return CREDENTIAL_HEADERS.some((h) => headers[h] !== undefined);
+}
+
+/** The header that carries a provider's delivery id (a retry or a redelivery repeats it). */
+export const DELIVERY_HEADER: Record<WebhookProvider, readonly string[]> = {
+  github: ['x-github-delivery'],
+  gitea: ['x-gitea-delivery', 'x-forgejo-delivery', 'x-gogs-delivery'],
+  gitlab: ['x-gitlab-event-uuid'],
+  generic: ['x-strata-delivery', 'x-github-delivery', 'x-gitea-delivery', 'x-gitlab-event-uuid'],
+};
+
+/** Longest delivery id kept (GitHub's and Gitea's are 36-character GUIDs). */
+export const MAX_DELIVERY_ID = 256;
+
+/**
+ * The delivery id of a request from `provider`: the first of its delivery headers present,
+ * with the header's name; undefined when the sender sends none (nothing to de-duplicate on).
+ */
+export function deliveryId(headers: IncomingHttpHeaders, provider: WebhookProvider): { header: string; id: string } | undefined {
+  for (const header of DELIVERY_HEADER[provider]) {
+    const v = headers[header];
+    const id = (Array.isArray(v) ? v[0] : v)?.trim();
+    if (id) return { header, id };
+  }
+  return undefined;
+}
+
 function equal(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);

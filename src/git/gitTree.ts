@@ -23,10 +23,14 @@ export interface GitTreeOptions {
 /**
  * One commit of a Git repository as a Tree. Paths are repository-relative and "/"-separated:
  * `strata.yaml`, `services/server/server.js`; `''`, `.` and `/` are the root, `./x` is `x`,
- * and a path that leaves the repository (`../x`) does not exist. Symlinks are never followed.
+ * and a path that leaves the repository (`../x`) does not exist. Symlinks are never followed
+ * here: a symlink is a blob of mode 120000 holding its target, which `readLink` returns, and
+ * src/source/realPath.ts resolves inside the repository. Git records only 100644 and 100755
+ * for files, so a file's mode is 644 or 755 whatever it was in the working tree.
  */
 export class GitTree implements Tree {
   readonly label: string;
+  readonly rootedAt = 'repository' as const;
   readonly commit: string;
   private readonly gitdir: string;
   private readonly cache: object;
@@ -60,6 +64,13 @@ export class GitTree implements Tree {
   async kind(path: string): Promise<TreeEntryKind | undefined> {
     const e = await this.entry(path);
     return e ? kindOfMode(e.mode) : undefined;
+  }
+
+  async readLink(path: string): Promise<string | undefined> {
+    const e = await this.entry(path);
+    if (!e || e.type !== 'blob' || kindOfMode(e.mode) !== 'symlink') return undefined;
+    const { blob } = await this.wrap(() => git.readBlob({ fs, gitdir: this.gitdir, oid: e.oid, cache: this.cache }), path);
+    return Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength).toString('utf8');
   }
 
   /** The entry at path (the root is a synthetic tree entry), or undefined. */

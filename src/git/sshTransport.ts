@@ -160,7 +160,7 @@ export class SshBridge implements HttpClient {
       case 'AUTH_FAILED':
         return new GitError('GIT_AUTH_FAILED', `cannot fetch ${o.label}: SSH authentication as ${o.remote.user} failed`, data, { cause: e });
       case 'IDENTITY_UNREADABLE':
-        return new GitError('GIT_SECRET_MISSING', `cannot fetch ${o.label}: cannot read the SSH key file ${o.identityFile} (${/: (\S+)$/.exec(e.message)?.[1] ?? 'error'})`, data, { cause: e });
+        return new GitError('GIT_SECRET_MISSING', `cannot fetch ${o.label}: cannot read the SSH key file ${o.identityFile}: it ${typeof e.data.reason === 'string' ? e.data.reason : 'cannot be read'}`, data, { cause: e });
       case 'NO_IDENTITY':
         return new GitError('GIT_SECRET_MISSING', `cannot fetch ${o.label}: no SSH key; set repository.sshKey`, data, { cause: e });
       default:

@@ -27,7 +27,7 @@ export function resolveManifest(models: Models, hashArtifact: HashArtifact): Man
       info = hashArtifact(source);
       hashed.set(key, info);
     }
-    artifacts[info.hash] ??= { ...source, ...info };
+    artifacts[info.hash] ??= { ...source, ...(source.kind === 'inline' ? {} : { deploymentDir: models.baseDir }), ...info };
     return info.hash;
   };
 

@@ -92,6 +92,11 @@ export interface ArtifactInfo {
   files: number;
 }
 
-export type ArtifactRef = ArtifactSource & ArtifactInfo;
+/**
+ * An artifact of the manifest. `deploymentDir` is the deployment directory its path was checked
+ * against (the root file's), so that applying reads it again inside the same bound; refs
+ * recorded before it existed are read inside their own path.
+ */
+export type ArtifactRef = ArtifactSource & ArtifactInfo & { deploymentDir?: string };
 
 export const itemId = (i: Pick<Item, 'machine' | 'key'>): string => `${i.machine}/${i.key}`;

@@ -80,16 +80,19 @@ function parseModelFile(
   namedAt?: () => Omit<ModelIssue, 'message'>,
 ): ParsedFile | undefined {
   let text: string | undefined;
+  let why = '';
   try {
     text = readText(path);
-  } catch {
+  } catch (e) {
+    // A reader may say why: a path refused as leading outside the deployment directory.
+    why = e instanceof Error && e.message ? `: ${e.message}` : '';
     text = undefined;
   }
   if (text === undefined) {
     issues.push(
       namedAt
-        ? { ...namedAt(), message: `${kind} file "${path}" cannot be read` }
-        : { file: path, line: 1, column: 1, field: '', message: `root file cannot be read` },
+        ? { ...namedAt(), message: `${kind} file "${path}" cannot be read${why}` }
+        : { file: path, line: 1, column: 1, field: '', message: `root file cannot be read${why}` },
     );
     return undefined;
   }

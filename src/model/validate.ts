@@ -1,5 +1,6 @@
 import type { ModelIssue } from '../errors.ts';
 import { findCycle } from '../graph.ts';
+import { DEFAULT_ROOT } from '../manifest/resolve.ts';
 import type { Models } from './types.ts';
 import { databaseName, envPrefix } from './names.ts';
 import { HOSTNAME } from './schema.ts';
@@ -24,15 +25,17 @@ export function validateModels(m: Models): ModelIssue[] {
         at('network', [...base, 'containers', c, 'daemon'], `unknown daemon "${spec.daemon}" on machine "${machine.name}"`);
       }
     }
+    const root = runtimeRoot(machine);
+    const insideRoot = ` is inside this machine's runtime root ${root}, where strata keeps its own records`;
     machine.files.forEach((f, i) => {
       if (!pathAllowed(f.path, machine.allowedPaths)) {
         at('network', [...base, 'files', i, 'path'], `"${f.path}" is outside this machine's allowedPaths (${(machine.allowedPaths ?? []).join(', ') || 'none declared'})`);
-      }
+      } else if (root && pathWithin(f.path, root)) at('network', [...base, 'files', i, 'path'], `"${f.path}"${insideRoot}`);
     });
     (machine.directories ?? []).forEach((d, i) => {
       if (!pathAllowed(d.path, machine.allowedPaths)) {
         at('network', [...base, 'directories', i, 'path'], `"${d.path}" is outside this machine's allowedPaths (${(machine.allowedPaths ?? []).join(', ') || 'none declared'})`);
-      }
+      } else if (root && pathWithin(d.path, root)) at('network', [...base, 'directories', i, 'path'], `"${d.path}"${insideRoot}`);
     });
     for (const [d, spec] of Object.entries(machine.daemons)) {
       if (spec.ready?.port && !spec.ready.port.match(/^\d+$/) && !spec.ports?.[spec.ready.port]) {
@@ -131,6 +134,8 @@ export function validateModels(m: Models): ModelIssue[] {
       }
       if (s.type === 'file' && s.path && !pathAllowed(s.path, machine.allowedPaths)) {
         at('distribution', path, `service "${name}" writes to ${s.path}, outside the allowedPaths of machine "${p.machine}"`);
+      } else if (s.type === 'file' && s.path && runtimeRoot(machine) && pathWithin(s.path, runtimeRoot(machine)!)) {
+        at('distribution', path, `service "${name}" writes to ${s.path}, inside the runtime root ${runtimeRoot(machine)} of machine "${p.machine}", where strata keeps its own records`);
       }
       for (const [pn, port] of Object.entries(s.ports ?? {})) claimPort(p.machine, port, `service "${name}" (port ${pn})`, 'distribution', path);
     });
@@ -144,4 +149,16 @@ const RESERVED_DATABASES = new Set(['postgres', 'template0', 'template1']);
 /** Paths outside the runtime root are allowed only under a declared allowed path. */
 export function pathAllowed(path: string, allowed: readonly string[] | undefined): boolean {
   return (allowed ?? []).some((a) => a === '/' || path === a || path.startsWith(`${a}/`));
+}
+
+function pathWithin(path: string, dir: string): boolean {
+  return dir === '/' || path === dir || path.startsWith(`${dir}/`);
+}
+
+/**
+ * The machine's runtime root when the models fix it (a local machine's default lies in the
+ * state directory, unknown here). Models never write inside it: the runtime refuses that too.
+ */
+function runtimeRoot(machine: { target: 'ssh' | 'local'; root?: string }): string | undefined {
+  return machine.root ?? (machine.target === 'local' ? undefined : DEFAULT_ROOT);
 }

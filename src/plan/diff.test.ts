@@ -383,4 +383,31 @@ describe('planTransition: stateful services', () => {
     expect(order(p)).toContain('deactivate m1/cache');
     expect(order(p)).toContain('activate m1/cache');
   });
+  it('restores data lost with an abandoned machine into the instance a plan places elsewhere, and keeps what it does not place pending', () => {
+    // m1 was abandoned: its items left the recorded state; cache had a snapshot, app-db none.
+    const { m1: _gone, ...rest } = base.machines;
+    const abandoned: RecordedState = {
+      generation: 2,
+      manifest: { ...base, machines: rest, hash: 'without-m1' },
+      pendingRestores: [
+        { service: 'cache', module: 'process', machine: 'm1', snapshot: { file: '20261204T031000.000Z-gen1-m1.snap', sha256: 'ab', createdAt: '2026-12-04T03:10:00.000Z' } },
+        { service: 'app-db', module: 'postgresql-database', machine: 'm1' },
+      ],
+    };
+    const elsewhere = PG_DIST.replace('app-db: { machine: m1, container: pg }', 'app-db: { machine: m2, container: pg }').replace('cache: m1', 'cache: m2').replace('scratch: m1', 'scratch: m2');
+    const p = planTransition(abandoned, pg(elsewhere));
+    const restore = stepOf(p, 'restore', 'm2', 'cache');
+    expect(restore).toMatchObject({ snapshot: '20261204T031000.000Z-gen1-m1.snap', after: [stepOf(p, 'activate', 'm2', 'cache').id] });
+    expect(restore.source).toBeUndefined();
+    expect(p.steps.some((s) => s.action === 'restore' && s.item.name === 'app-db')).toBe(false);
+    expect(p.changes.find((c) => c.name === 'cache')!.reasons).toEqual(['its machine m1 was abandoned', 'its data is restored from the snapshot taken 2026-12-04T03:10:00.000Z']);
+    expect(p.changes.find((c) => c.name === 'app-db')!.reasons).toEqual(['its machine m1 was abandoned', 'no snapshot of its data was kept: it starts empty']);
+    expect(p.pendingRestores).toBeUndefined();
+    expect(p.machines).not.toContain('m1');
+
+    // Not placed anywhere yet (cache left out of the models): still pending, and nothing restored.
+    const without = planTransition(abandoned, pg(elsewhere.replace('  cache: m2\n', ''), PG_SERVICES.replace(/  cache:\n(    .*\n)+/, '')));
+    expect(without.steps.some((s) => s.action === 'restore')).toBe(false);
+    expect(without.pendingRestores).toEqual([abandoned.pendingRestores![0]]);
+  });
 });

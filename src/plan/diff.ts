@@ -2,12 +2,14 @@ import type { Item, Manifest, PostgresqlDatabaseSpec } from '../manifest/types.t
 import { itemId } from '../manifest/types.ts';
 import { topologicalOrder } from '../graph.ts';
 import { envPrefix } from '../model/names.ts';
-import type { Change, Plan, Step, StepPhase } from './types.ts';
+import type { Change, PendingRestore, Plan, Step, StepPhase } from './types.ts';
 
 /** The recorded state a plan starts from; undefined for a first deployment. */
 export interface RecordedState {
   generation: number;
   manifest: Manifest;
+  /** Stateful data lost with an abandoned machine, waiting for a plan that places its service. */
+  pendingRestores?: PendingRestore[];
 }
 
 /**
@@ -29,11 +31,13 @@ export function planTransition(recorded: RecordedState | undefined, desired: Man
   }
   for (const [id, from] of before) if (!after.has(id)) removed.push(from);
   const moves = pairMoves(added, removed);
+  const { restores, pending } = restoresOfLostData(added, moves, recorded?.pendingRestores ?? []);
 
   const steps = orderSteps(before, after, [
     ...upgraded.filter((u) => u.to.layer === 'infrastructure').flatMap((u) => [step('infrastructure', 'deactivate', u.from), step('infrastructure', 'activate', u.to)]),
     ...added.filter((i) => i.layer === 'infrastructure').map((i) => step('infrastructure', 'activate', i)),
     ...statefulSteps(removed, upgraded, moves),
+    ...[...restores].map(([to, p]) => ({ ...step('activate', 'restore', to), ...(p.snapshot ? { snapshot: p.snapshot.file } : {}) })).filter((d) => d.snapshot),
     ...[...removed, ...upgraded.map((u) => u.from)].filter((i) => i.layer === 'service').map((i) => step('deactivate', 'deactivate', i)),
     ...[...added, ...upgraded.map((u) => u.to)].filter((i) => i.layer === 'service').map((i) => step('activate', 'activate', i)),
     ...removed.filter((i) => i.layer === 'infrastructure').map((i) => step('cleanup', 'deactivate', i)),
@@ -47,11 +51,30 @@ export function planTransition(recorded: RecordedState | undefined, desired: Man
     basis: { generation: recorded?.generation ?? null, manifestHash: recorded?.manifest.hash ?? null },
     generation: (recorded?.generation ?? 0) + 1,
     desired,
-    changes: describeChanges(added, removed, upgraded, moves),
+    changes: describeChanges(added, removed, upgraded, moves, restores),
     steps,
     uploads,
     machines,
+    ...(pending.length ? { pendingRestores: pending } : {}),
   };
+}
+
+/**
+ * Stateful services whose data was lost with an abandoned machine and that this plan places
+ * again (added, not moved from a machine that still has them): each is restored from the
+ * snapshot recorded when the machine was abandoned, the first instance placed for each lost one.
+ * The rest stay pending.
+ */
+function restoresOfLostData(added: Item[], moves: Map<Item, Item>, lost: readonly PendingRestore[]): { restores: Map<Item, PendingRestore>; pending: PendingRestore[] } {
+  const restores = new Map<Item, PendingRestore>();
+  const pending: PendingRestore[] = [];
+  const candidates = added.filter((i) => i.layer === 'service' && i.stateful && !moves.has(i));
+  for (const p of lost) {
+    const to = candidates.find((i) => i.name === p.service && i.module === p.module && !restores.has(i));
+    if (to) restores.set(to, p);
+    else pending.push(p);
+  }
+  return { restores, pending };
 }
 
 /** A plan with nothing to do on any machine. */
@@ -187,7 +210,7 @@ function uploadsFor(recorded: Manifest | undefined, desired: Manifest, steps: St
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-function describeChanges(added: Item[], removed: Item[], upgraded: { from: Item; to: Item }[], moves: Map<Item, Item>): Change[] {
+function describeChanges(added: Item[], removed: Item[], upgraded: { from: Item; to: Item }[], moves: Map<Item, Item>, restores: Map<Item, PendingRestore>): Change[] {
   const changes: Change[] = upgraded.map(({ from, to }) => {
     const reasons = reasonsFor(from, to);
     if (from.layer === 'service' && from.stateful && dataLocation(from) !== dataLocation(to)) reasons.push('its data moves to the new server: snapshot, restore');
@@ -201,6 +224,11 @@ function describeChanges(added: Item[], removed: Item[], upgraded: { from: Item;
       const reasons = [`moved from ${from.machine} to ${to.machine}`];
       if (from.stateful && dataLocation(from) !== dataLocation(to)) reasons.push(to.stateful && to.module === from.module ? `its data moves: snapshot on ${from.machine}, restore on ${to.machine}` : `its data is snapshotted on ${from.machine}`);
       changes.push({ action: 'move', layer: to.layer, name: to.name, machine: to.machine, from: from.machine, reasons });
+    } else if (restores.has(to)) {
+      const p = restores.get(to)!;
+      const reasons = [`its machine ${p.machine} was abandoned`];
+      reasons.push(p.snapshot ? `its data is restored from the snapshot taken ${p.snapshot.createdAt}` : `no snapshot of its data was kept: it starts empty`);
+      changes.push({ action: 'add', layer: to.layer, name: to.name, machine: to.machine, reasons });
     } else {
       changes.push({ action: 'add', layer: to.layer, name: to.name, machine: to.machine, reasons: ['new'] });
     }

@@ -1,3 +1,4 @@
+import type { SourcePos } from '../errors.ts';
 import type { Item, Manifest } from '../manifest/types.ts';
 
 /**
@@ -30,6 +31,34 @@ export interface Plan {
   root?: string;
   /** For plans between Git revisions (`plan --repo`): what was compared, in words. */
   revisions?: { base: string; head: string };
+  /**
+   * Where the models make each claim (a port on an address, a placed path) this plan adds on a
+   * machine, by claim id (src/manifest/claims.ts): a refusal because another deployment on the
+   * machine holds it names this model field. Absent for plans not made from models (rollback).
+   */
+  claimSources?: Record<string, SourcePos & { field: string }>;
+
+  /**
+   * Data of stateful services lost with an abandoned machine that this plan does not place
+   * anywhere yet: recorded with the generation, so a later plan that places the service
+   * restores it. Absent when there are none.
+   */
+  pendingRestores?: PendingRestore[];
+}
+
+/**
+ * A stateful service whose machine was abandoned (`strata abandon-machine`): the next plan that
+ * places the service on a machine activates it there and restores `snapshot` into it (the
+ * newest snapshot of the service when the machine was abandoned; none: it starts empty).
+ */
+export interface PendingRestore {
+  service: string;
+  /** The activation module of the lost instance: a snapshot is only restored into the same kind. */
+  module: Item['module'];
+  /** The abandoned machine it ran on. */
+  machine: string;
+  /** `file`: the snapshot's name in the service's snapshot directory (`snapshots/DEPLOYMENT/SERVICE/`). */
+  snapshot?: { file: string; sha256: string; createdAt: string };
 }
 
 /** add `+`, remove `-`, upgrade `~` (same machine, new content), move `>` (other machine). */
@@ -68,6 +97,12 @@ export interface Step {
   after: string[];
   /** For a restore: the id of the snapshot step whose snapshot it restores. */
   source?: string;
+  /**
+   * For a restore of data lost with an abandoned machine (no snapshot step in this plan): the
+   * name of the stored snapshot it restores, in the service's snapshot directory of the state
+   * directory (nothing else is read), checked against its sidecar at apply.
+   */
+  snapshot?: string;
 }
 
 export const CHANGE_SYMBOL: Record<ChangeAction, string> = { add: '+', remove: '-', upgrade: '~', move: '>' };

@@ -6,6 +6,7 @@ import { StateError } from '../errors.ts';
 import type { Manifest } from '../manifest/types.ts';
 import { FileStateStore, type GenerationRecord } from './fileState.ts';
 import { SnapshotStore } from './snapshots.ts';
+import { recordWithoutMachine } from '../apply/abandoned.ts';
 
 const top = mkdtempSync(join(tmpdir(), 'strata-state-'));
 afterAll(() => rmSync(top, { recursive: true, force: true }));
@@ -69,6 +70,12 @@ describe('FileStateStore: damaged state is STATE_CORRUPT naming the file', () =>
       [{ ...good, manifest: { ...good.manifest, machines: 'm1' } }, 'manifest.machines'],
       [{ ...good, generation: '1' }, 'generation'],
       [{ ...good, manifest: { ...good.manifest, machines: { m1: { ...good.manifest.machines.m1, items: [{ key: 7 }] } } } }, 'manifest.machines.m1.items.0.key'],
+      [{ ...good, abandoned: { machine: 'm2', by: 'alice', at: 'x', reason: 'gone', items: 's.db', from: 1 } }, 'abandoned.items'],
+      [{ ...good, abandoned: { machine: 'm2', by: 'alice', at: 'x', reason: 'gone', items: [], from: 0 } }, 'abandoned.from'],
+      [{ ...good, pendingRestores: { service: 'db' } }, 'pendingRestores'],
+      [{ ...good, pendingRestores: [{ service: 'db', module: 'process' }] }, 'pendingRestores.0.machine'],
+      [{ ...good, pendingRestores: [{ service: 'db', module: 'process', machine: 'm2', snapshot: { file: '../../etc/x.snap', sha256: 'a'.repeat(64), createdAt: 'x' } }] }, 'pendingRestores.0.snapshot.file'],
+      [{ ...good, pendingRestores: [{ service: 'db', module: 'process', machine: 'm2', snapshot: { file: 'a.snap', sha256: 'abc', createdAt: 'x' } }] }, 'pendingRestores.0.snapshot.sha256'],
       [[1, 2, 3], '(the whole file)'],
       [null, '(the whole file)'],
     ] as const) {
@@ -160,7 +167,7 @@ describe('FileStateStore: damaged state is STATE_CORRUPT naming the file', () =>
     writeFileSync(s.file.replace(/\.snap$/, '.json'), '{"format":"strata-snapshot/1"');
     expect(snapshots.list('web', 'db')[0]!.damaged).toMatch(/STATE_CORRUPT|not valid JSON/);
     expect(snapshots.latest('web', 'db')).toBeUndefined();
-    corruptionOf(() => snapshots.read(s.file));
+    expect(() => snapshots.read(s.file)).toThrow(expect.objectContaining({ code: 'SNAPSHOT_SIDECAR_INVALID' }));
   });
 });
 
@@ -177,6 +184,22 @@ describe('FileStateStore: generation numbers are never reused', () => {
     store.record('web', rec(4));
     expect(store.currentGeneration('web')).toBe(4);
     expect(readFileSync(join(dep, 'highest-generation'), 'utf8')).toBe('4\n');
+  });
+
+  it('abandoning a machine records its generation above every number ever used too', () => {
+    const { store, dep } = stateWith(3);
+    const two: GenerationRecord = { ...rec(4), manifest: { ...manifest('h4'), machines: { ...manifest().machines, m2: { name: 'm2', address: '127.0.0.2', target: { kind: 'local' }, items: [] } } } };
+    store.record('web', two);
+    // generation 4 is current again by hand, after 5 and 6 were recorded and their files deleted
+    store.record('web', rec(5));
+    store.record('web', rec(6));
+    rmSync(join(dep, 'generations', '5.json'));
+    rmSync(join(dep, 'generations', '6.json'));
+    writeFileSync(join(dep, 'current'), '4\n');
+    const done = recordWithoutMachine(store, 'web', { machine: 'm2', by: 'alice', reason: 'disk died', at: '2026-01-02T00:00:00Z' });
+    expect(done?.generation).toBe(7);
+    expect(store.current('web')?.generation).toBe(7);
+    expect(store.generation('web', 7).abandoned).toMatchObject({ machine: 'm2', from: 4 });
   });
 
   it('never overwrites an existing generations/N.json', () => {

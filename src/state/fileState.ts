@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { StateError, StrataError } from '../errors.ts';
 import type { Manifest } from '../manifest/types.ts';
 import type { RecordedState } from '../plan/diff.ts';
+import type { PendingRestore } from '../plan/types.ts';
 import { fsyncDir, writeFileAtomic } from './atomicFile.ts';
 import { processAlive, processStartTime } from './process.ts';
 import { checkShape, corrupt, parseStateJson, readStateJson, readStateText } from './readState.ts';
 import { controllerNotesSchema, deploymentLockSchema, generationRecordSchema, journalEntrySchema } from './schemas.ts';
+import { pathName } from './stateNames.ts';
 
 export interface GenerationRecord {
   generation: number;
@@ -22,6 +24,22 @@ export interface GenerationRecord {
   adoptedFrom?: { manifestHash: string };
   /** The Git commit the models were read from, when they came from Git. */
   commit?: { sha: string; author: { name: string; email: string }; message: string; time: string };
+  /** Set when this generation was made by `strata abandon-machine`: the audit record. */
+  abandoned?: AbandonRecord;
+  /** Stateful data lost with an abandoned machine, restored when a plan places its service again. */
+  pendingRestores?: PendingRestore[];
+}
+
+/** Who gave up on a machine, when and why, and what left the recorded state with it. */
+export interface AbandonRecord {
+  machine: string;
+  by: string;
+  at: string;
+  reason: string;
+  /** Keys of the items recorded on the machine, which this generation no longer has. */
+  items: string[];
+  /** The generation it was taken out of. */
+  from: number;
 }
 
 export interface JournalEntry {
@@ -48,7 +66,7 @@ export class FileStateStore {
   constructor(readonly dir: string) {}
 
   private deploymentDir(deployment: string): string {
-    return join(this.dir, 'deployments', deployment);
+    return join(this.dir, 'deployments', pathName('deployment', deployment));
   }
 
   current(deployment: string): RecordedState | undefined {
@@ -57,7 +75,8 @@ export class FileStateStore {
     if (!existsSync(this.generationFile(deployment, n))) {
       throw corrupt(join(this.deploymentDir(deployment), 'current'), `names generation ${n}, but ${this.generationFile(deployment, n)} is missing`, { deployment, generation: n });
     }
-    return { generation: n, manifest: this.generation(deployment, n).manifest };
+    const rec = this.generation(deployment, n);
+    return { generation: n, manifest: rec.manifest, ...(rec.pendingRestores?.length ? { pendingRestores: rec.pendingRestores } : {}) };
   }
 
   /**

@@ -30,7 +30,7 @@ export const manifestSchema = z.looseObject({
   version: z.literal(1),
   deployment: z.string().min(1),
   machines: z.record(z.string(), machineManifestSchema),
-  artifacts: z.record(z.string(), z.looseObject({ kind: z.enum(['dir', 'file', 'inline']), hash: z.string() })),
+  artifacts: z.record(z.string(), z.looseObject({ kind: z.enum(['dir', 'file', 'inline']), hash: z.string(), deploymentDir: z.string().optional() })),
   snapshotsKept: z.number().int().optional(),
   hash: z.string().min(1),
 });
@@ -44,6 +44,26 @@ export const generationRecordSchema = z.looseObject({
   adoptedFrom: z.looseObject({ manifestHash: z.string() }).optional(),
   commit: z
     .looseObject({ sha: z.string(), author: z.looseObject({ name: z.string(), email: z.string() }), message: z.string(), time: z.string() })
+    .optional(),
+  abandoned: z
+    .looseObject({
+      machine: z.string().min(1),
+      by: z.string(),
+      at: z.string(),
+      reason: z.string(),
+      items: z.array(z.string()),
+      from: z.number().int().min(1),
+    })
+    .optional(),
+  pendingRestores: z
+    .array(
+      z.looseObject({
+        service: z.string().min(1),
+        module: z.string().min(1),
+        machine: z.string().min(1),
+        snapshot: z.looseObject({ file: z.string().regex(/^(?!\.\.?$)[^/\u0000]+$/, 'a file name in the snapshot directory'), sha256: z.string().regex(/^[0-9a-f]{64}$/), createdAt: z.string() }).optional(),
+      }),
+    )
     .optional(),
 });
 
@@ -61,18 +81,4 @@ export const controllerNotesSchema = z.looseObject({
   lastFailure: z.looseObject({ revision: z.string(), reason: z.string(), message: z.string(), terminal: z.boolean(), at: z.string() }).optional(),
   lastFailedRevision: z.string().optional(),
   lastAppliedRevision: z.string().optional(),
-});
-
-export const snapshotMetaSchema = z.looseObject({
-  format: z.literal('strata-snapshot/1'),
-  deployment: z.string(),
-  service: z.string(),
-  machine: z.string(),
-  item: z.string(),
-  module: z.string(),
-  generation: z.number().int(),
-  createdAt: z.string(),
-  reason: z.enum(['move', 'remove', 'manual']),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  size: z.number().int().nonnegative(),
 });

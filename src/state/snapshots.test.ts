@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,8 +43,44 @@ describe('SnapshotStore', () => {
 
   it('refuses bytes that do not match their sidecar', () => {
     const s = store.latest('shop', 'app-db')!;
+    writeFileSync(s.file, 'gen');
+    expect(() => store.read(s.file)).toThrow(/is 3 bytes but its sidecar .* records 6: it was truncated/);
     writeFileSync(s.file, 'tampered');
-    expect(() => store.read(s.file)).toThrow(/does not match its sidecar/);
-    expect(() => store.read(join(dir, 'nope.snap'))).toThrow(/cannot read the snapshot/);
+    expect(() => store.read(s.file)).toThrow(/is 8 bytes but its sidecar .* records 6: it was appended to/);
+    writeFileSync(s.file, 'gen 1X');
+    expect(() => store.read(s.file)).toThrow(/does not match its sidecar .*\(sha256 [0-9a-f]{12}, recorded [0-9a-f]{12}\)/);
+    expect(() => store.read(join(dir, 'nope.snap'))).toThrow(/the snapshot .*nope.snap does not exist; refusing to restore it/);
+  });
+
+  it('restores nothing without a valid sidecar, nor from a sidecar that is not a regular file', () => {
+    const s = store.save(meta('db1'), Buffer.from('bytes'));
+    const side = sidecarOf(s.file);
+    const good = readFileSync(side, 'utf8');
+    rmSync(side);
+    expect(() => store.read(s.file)).toThrow(expect.objectContaining({ code: 'SNAPSHOT_SIDECAR_MISSING', message: expect.stringMatching(/the sidecar .*\.json .* does not exist/) }));
+    execFileSync('mkfifo', [side]);
+    expect(() => store.read(s.file)).toThrow(expect.objectContaining({ code: 'SNAPSHOT_SIDECAR_INVALID', message: expect.stringMatching(/is a FIFO/) }));
+    rmSync(side);
+    for (const [text, why] of [
+      ['{', /not valid JSON/],
+      ['[]', /expected a JSON object/],
+      [good.replace('"strata-snapshot/1"', '"other"'), /format: expected "strata-snapshot\/1"/],
+      [good.replace(/"sha256": "[0-9a-f]+"/, '"sha256": "abc"'), /sha256: expected 64 lowercase hex digits/],
+      [good.replace('"size": 5', '"size": -1'), /size: expected a whole number/],
+      [good.replace('"service": "app-db"', '"service": "../x"'), /service: expected a name/],
+    ] as const) {
+      writeFileSync(side, text);
+      expect(() => store.read(s.file)).toThrow(why);
+    }
+    writeFileSync(side, good);
+    expect(store.read(s.file).bytes.toString()).toBe('bytes');
+  });
+
+  it('refuses a name that is not a model name before it becomes a path', () => {
+    for (const bad of ['../x', '', '/abs', 'a/b', '..', 'a\u0000b']) {
+      expect(() => store.serviceDir(bad, 'app-db')).toThrow(expect.objectContaining({ code: 'NAME_INVALID', message: expect.stringMatching(/is not a valid deployment name/) }));
+      expect(() => store.list('shop', bad)).toThrow(/is not a valid service name/);
+      expect(() => store.save({ ...meta(bad), machine: bad }, Buffer.from('x'))).toThrow(/is not a valid machine name/);
+    }
   });
 });

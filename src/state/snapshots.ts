@@ -1,15 +1,26 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateError } from '../errors.ts';
+import { isName } from '../model/names.ts';
 import { writeFileAtomic } from './atomicFile.ts';
-import { checkShape, corrupt, parseStateJson, readStateText } from './readState.ts';
-import { snapshotMetaSchema } from './schemas.ts';
+import { corrupt } from './readState.ts';
+import { readRegularFile, regularFile, shownPath, type ReadRefusal } from './regularFile.ts';
+import { pathName } from './stateNames.ts';
 
 /** Snapshots kept per service when neither the root file's `snapshotsKept` nor the caller says. */
 export const DEFAULT_SNAPSHOTS_KEPT = 5;
 
-/** The sidecar (`NAME.json`) written next to each snapshot (`NAME.snap`). */
+/** The largest snapshot strata restores: it is held in memory and sent in one stream. */
+export const MAX_SNAPSHOT_BYTES = 2 * 1024 ** 3;
+/** A sidecar is a few hundred bytes of JSON; anything much larger is not one. */
+const MAX_SIDECAR_BYTES = 64 * 1024;
+
+/**
+ * The sidecar (`NAME.json`) written next to each snapshot (`NAME.snap`). A snapshot is restored
+ * only when its size and sha256 are the ones recorded here: it guards against damage (a
+ * truncated copy, the wrong file), not against someone who can write both files.
+ */
 export interface SnapshotMeta {
   format: 'strata-snapshot/1';
   deployment: string;
@@ -47,12 +58,13 @@ export class SnapshotStore {
   constructor(readonly stateDir: string) {}
 
   serviceDir(deployment: string, service: string): string {
-    return join(this.stateDir, 'snapshots', deployment, service);
+    return join(this.stateDir, 'snapshots', pathName('deployment', deployment), pathName('service', service));
   }
 
   /** Stores a snapshot and its sidecar; returns where. */
   save(meta: Omit<SnapshotMeta, 'format' | 'createdAt' | 'sha256' | 'size'>, bytes: Buffer, now = new Date()): StoredSnapshot & { meta: SnapshotMeta } {
     const dir = this.serviceDir(meta.deployment, meta.service);
+    pathName('machine', meta.machine);
     const stamp = now.toISOString().replace(/[-:]/g, '');
     let base = `${stamp}-gen${meta.generation}-${meta.machine}`;
     for (let i = 2; existsSync(join(dir, `${base}.snap`)); i++) base = `${stamp}-gen${meta.generation}-${meta.machine}-${i}`;
@@ -94,19 +106,33 @@ export class SnapshotStore {
     return this.list(deployment, service).find((s) => !s.damaged && (machine === undefined || s.meta?.machine === machine));
   }
 
-  /** A snapshot's bytes, checked against its sidecar's hash and size when it has one. */
-  read(file: string): { bytes: Buffer; meta?: SnapshotMeta } {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(file);
-    } catch (e) {
-      throw new StateError('SNAPSHOT_NOT_FOUND', `cannot read the snapshot ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
+  /**
+   * A snapshot's bytes, read only when they are what its sidecar records: the `.snap` must be a
+   * regular file (not a FIFO, device, socket, directory, or a symlink to one) of at most
+   * MAX_SNAPSHOT_BYTES, and its sidecar must exist and record exactly its size and sha256. The
+   * size is compared before the bytes are read, so a truncated or foreign file is refused
+   * without reading it. Every refusal is a StateError that says why (exit 2).
+   */
+  read(file: string): { bytes: Buffer; meta: SnapshotMeta } {
+    const shown = shownPath(file);
+    const kind = regularFile(file, MAX_SNAPSHOT_BYTES);
+    if ('refused' in kind) throw refusal(file, kind);
+    const meta = readSidecar(file);
+    if (kind.stats.size !== meta.size) {
+      throw new StateError(
+        'SNAPSHOT_CORRUPT',
+        `the snapshot ${shown} is ${kind.stats.size} bytes but its sidecar ${shownPath(sidecarOf(file))} records ${meta.size}: it was ${kind.stats.size < meta.size ? 'truncated' : 'appended to'} or is not the file the sidecar describes; refusing to restore it`,
+        { file },
+      );
     }
-    const meta = readMeta(file);
-    if (meta && (meta.size !== bytes.byteLength || meta.sha256 !== sha256(bytes))) {
-      throw new StateError('SNAPSHOT_CORRUPT', `the snapshot ${file} does not match its sidecar (sha256 ${sha256(bytes).slice(0, 12)}, recorded ${meta.sha256.slice(0, 12)}); refusing to restore it`, { file });
+    const read = readRegularFile(file, meta.size);
+    if ('refused' in read) throw refusal(file, read);
+    const { bytes } = read;
+    const hash = sha256(bytes);
+    if (hash !== meta.sha256) {
+      throw new StateError('SNAPSHOT_CORRUPT', `the snapshot ${shown} does not match its sidecar ${shownPath(sidecarOf(file))} (sha256 ${hash.slice(0, 12)}, recorded ${meta.sha256.slice(0, 12)}); refusing to restore it`, { file });
     }
-    return { bytes, ...(meta ? { meta } : {}) };
+    return { bytes, meta };
   }
 
   /** Removes all but the newest `kept` snapshots of a service, never one in `protect`; returns the removed files. */
@@ -126,17 +152,56 @@ export function sidecarOf(file: string): string {
   return file.replace(/\.snap$/, '') + '.json';
 }
 
-/** A snapshot's sidecar; undefined when it has none; STATE_CORRUPT when it is damaged. */
+/**
+ * The sidecar's metadata for listings: undefined when there is none; a damaged or invalid one
+ * throws (the listing marks that snapshot `damaged`, and it is never restored).
+ */
 function readMeta(file: string): SnapshotMeta | undefined {
-  const side = sidecarOf(file);
-  let text: string;
   try {
-    text = readStateText(side);
+    return readSidecar(file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (e instanceof StateError && e.code === 'SNAPSHOT_SIDECAR_MISSING') return undefined;
     throw e;
   }
-  return checkShape(side, parseStateJson(side, text), snapshotMetaSchema) as SnapshotMeta;
+}
+
+/** A snapshot's sidecar, read with a size bound and checked field by field; a StateError says what is wrong. */
+export function readSidecar(file: string): SnapshotMeta {
+  const side = sidecarOf(file);
+  const shown = shownPath(side);
+  const read = readRegularFile(side, MAX_SIDECAR_BYTES);
+  if ('refused' in read) {
+    const code = read.refused === 'missing' ? 'SNAPSHOT_SIDECAR_MISSING' : 'SNAPSHOT_SIDECAR_INVALID';
+    throw new StateError(code, `the sidecar ${shown} of the snapshot ${shownPath(file)} ${read.why}; a snapshot is restored only when its size and sha256 match its sidecar`, { file, sidecar: side });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(read.bytes.toString('utf8'));
+  } catch (e) {
+    throw new StateError('SNAPSHOT_SIDECAR_INVALID', `the sidecar ${shown} is not valid JSON (${(e as Error).message})`, { file, sidecar: side });
+  }
+  const problem = sidecarProblem(value);
+  if (problem) throw new StateError('SNAPSHOT_SIDECAR_INVALID', `the sidecar ${shown} is not a strata-snapshot/1 sidecar: ${problem}`, { file, sidecar: side });
+  return value as SnapshotMeta;
+}
+
+/** What is wrong with a parsed sidecar, field by field; undefined when nothing is. */
+function sidecarProblem(v: unknown): string | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'expected a JSON object';
+  const o = v as Record<string, unknown>;
+  if (o.format !== 'strata-snapshot/1') return 'format: expected "strata-snapshot/1"';
+  for (const k of ['deployment', 'service', 'machine'] as const) if (!isName(o[k])) return `${k}: expected a name`;
+  for (const k of ['item', 'module', 'createdAt'] as const) if (typeof o[k] !== 'string') return `${k}: expected a string`;
+  if (!Number.isSafeInteger(o.size) || (o.size as number) < 0) return 'size: expected a whole number of bytes';
+  if ((o.size as number) > MAX_SNAPSHOT_BYTES) return `size: ${o.size} bytes is over the limit of ${MAX_SNAPSHOT_BYTES}`;
+  if (typeof o.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.sha256)) return 'sha256: expected 64 lowercase hex digits';
+  if (!Number.isSafeInteger(o.generation)) return 'generation: expected a whole number';
+  return undefined;
+}
+
+function refusal(file: string, r: ReadRefusal): StateError {
+  const code = { missing: 'SNAPSHOT_NOT_FOUND', 'not-a-file': 'SNAPSHOT_NOT_A_FILE', 'too-large': 'SNAPSHOT_TOO_LARGE', changed: 'SNAPSHOT_CHANGED', unreadable: 'SNAPSHOT_UNREADABLE' }[r.refused];
+  return new StateError(code, `the snapshot ${shownPath(file)} ${r.why}; refusing to restore it`, { file });
 }
 
 function sha256(bytes: Buffer): string {

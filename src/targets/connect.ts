@@ -1,5 +1,6 @@
 import { resolve, join } from 'node:path';
 import type { MachineManifest } from '../manifest/types.ts';
+import { pathName } from '../state/stateNames.ts';
 import { LocalTarget } from './local.ts';
 import { MachineRuntime } from './machineRuntime.ts';
 import { SshTarget } from './ssh.ts';
@@ -11,12 +12,12 @@ export interface ConnectOptions {
   commandTimeoutMs?: number;
 }
 
-/** Opens (lazily) the runtime of a machine, over SSH or on this host. */
-export function openRuntime(m: MachineManifest, opts: ConnectOptions): MachineRuntime {
+/** Opens (lazily) the runtime of a machine for one deployment, over SSH or on this host. */
+export function openRuntime(m: MachineManifest, deployment: string, opts: ConnectOptions): MachineRuntime {
   const t = m.target;
   if (t.kind === 'local') {
-    const root = t.root ?? join(resolve(opts.stateDir), 'machines', m.name);
-    return new MachineRuntime(new LocalTarget(m.name, opts.commandTimeoutMs), root, m.address);
+    const root = t.root ?? join(resolve(opts.stateDir), 'machines', pathName('machine', m.name));
+    return new MachineRuntime(new LocalTarget(m.name, opts.commandTimeoutMs), root, m.address, deployment);
   }
   const target = new SshTarget({
     machine: m.name,
@@ -30,5 +31,5 @@ export function openRuntime(m: MachineManifest, opts: ConnectOptions): MachineRu
     connectTimeoutMs: opts.connectTimeoutMs,
     commandTimeoutMs: opts.commandTimeoutMs,
   });
-  return new MachineRuntime(target, t.root, m.address);
+  return new MachineRuntime(target, t.root, m.address, deployment);
 }

@@ -1,4 +1,5 @@
 import { TargetError } from '../errors.ts';
+import { IDENTIFIER } from '../model/schema.ts';
 import type { ArtifactEntry } from '../artifact/hash.ts';
 import type { Item, MachineManifest } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
@@ -21,6 +22,14 @@ export interface MachineRecord {
   manifestHash: string;
   /** Null when the machine was retired from the deployment by this generation. */
   machine: MachineManifest | null;
+}
+
+/** Another deployment's record on the same machine, as the `claims` verb reports it. */
+export interface OtherDeployment {
+  deployment: string;
+  record: MachineRecord;
+  /** The record a transition of it is making true right now (announced with `claim`), not its current one. */
+  pending?: true;
 }
 
 export interface ItemStatus {
@@ -100,11 +109,24 @@ export class MachineRuntime {
   private sendRuntime = false;
   private openBatch?: { keys: Set<string>; queued: QueuedActivation[] };
 
+  /** This deployment's directory on the machine (ROOT/deployments/NAME): its items, state, generations, lock. */
+  readonly deploymentRoot: string;
+
+  /**
+   * `root` is the machine's runtime root, shared by every deployment on it (the store and the
+   * runtime live there); `deployment` is the one this runtime acts for: every verb reads and
+   * changes only that deployment's records and items.
+   */
   constructor(
     readonly target: Target,
     readonly root: string,
     readonly address: string,
-  ) {}
+    readonly deployment: string,
+  ) {
+    // The name becomes a directory on the machine: only a model identifier may (the runtime checks again).
+    if (!IDENTIFIER.test(deployment)) throw new TargetError('DEPLOYMENT_NAME_INVALID', `unsafe deployment name ${JSON.stringify(deployment)}: expected a letter, then letters, digits, "-" or "_"`, { deployment });
+    this.deploymentRoot = `${root.replace(/\/+$/, '')}/deployments/${deployment}`;
+  }
 
   /**
    * The machine probably has no runtime yet (it is new to the deployment): the next command
@@ -146,8 +168,8 @@ export class MachineRuntime {
   }
 
   /** Extends the lease of the lock `token` holds; MACHINE_LOCKED (LOCK_LOST) when it lost it. */
-  async renew(owner: string, token: string, leaseMs: number): Promise<void> {
-    const r = await this.call(['renew', owner, token, String(leaseSeconds(leaseMs))], undefined, { priority: true });
+  async renew(owner: string, token: string, leaseMs: number, opts: { timeoutMs?: number } = {}): Promise<void> {
+    const r = await this.call(['renew', owner, token, String(leaseSeconds(leaseMs))], undefined, { priority: true, ...opts });
     if (r.code === LOCKED) {
       const held = parseHolder(r.stdout, 'held');
       throw new TargetError('LOCK_LOST', `${this.machine}: ${r.stderr.trim() || 'lock lost'}`, { machine: this.machine, ...(held ? { held } : {}) });
@@ -232,6 +254,24 @@ export class MachineRuntime {
     return r.stdout.trim() ? (JSON.parse(r.stdout) as MachineRecord) : undefined;
   }
 
+  /**
+   * What the other deployments on this machine hold: each one's current generation record
+   * (read-only; a machine without other deployments answers with nothing).
+   */
+  async others(): Promise<OtherDeployment[]> {
+    const r = this.check(await this.call(['claims']), 'read the other deployments\' records');
+    return parseRecords(r.stdoutBytes, this.machine);
+  }
+
+  /**
+   * Announces the record this deployment's transition is making true on the machine (its lock
+   * held), so other deployments see its claims meanwhile, and answers as `others` does.
+   */
+  async claim(record: MachineRecord): Promise<OtherDeployment[]> {
+    const r = this.check(await this.call(['claim'], Buffer.from(JSON.stringify(record))), 'announce what the transition claims');
+    return parseRecords(r.stdoutBytes, this.machine);
+  }
+
   async status(): Promise<MachineStatus> {
     const r = this.check(await this.call(['status']), 'read status');
     const out: MachineStatus = { generation: null, lock: null, items: [] };
@@ -258,7 +298,7 @@ export class MachineRuntime {
       this.sendRuntime = false;
       return this.callInstalling(args, input, opts);
     }
-    const argv = ['sh', '-c', `test -f "$1" || exit ${NOT_INSTALLED}; exec sh "$@"`, 'strata', runtimePath(this.root), this.root, ...args];
+    const argv = ['sh', '-c', `test -f "$1" || exit ${NOT_INSTALLED}; exec sh "$@"`, 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
     const r = await this.target.run(argv, { input, ...opts });
     if (r.code !== NOT_INSTALLED) return r;
     await this.install();
@@ -270,10 +310,11 @@ export class MachineRuntime {
     const n = RUNTIME_SCRIPT.byteLength;
     const wrapper = [
       `if test -f "$1"; then head -c ${n} >/dev/null;`,
-      `else mkdir -p "\${1%/*}" && head -c ${n} >"$1.tmp.$$" && mv "$1.tmp.$$" "$1" || exit ${INSTALL_FAILED}; fi;`,
+      // umask 022: whatever the session's umask, the runtime root runs is writable by root only.
+      `else umask 022 && mkdir -p "\${1%/*}" && head -c ${n} >"$1.tmp.$$" && mv "$1.tmp.$$" "$1" || exit ${INSTALL_FAILED}; fi;`,
       'exec sh "$@"',
     ].join(' ');
-    const argv = ['sh', '-c', wrapper, 'strata', runtimePath(this.root), this.root, ...args];
+    const argv = ['sh', '-c', wrapper, 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
     const r = await this.target.run(argv, { input: Buffer.concat([RUNTIME_SCRIPT, input ?? Buffer.alloc(0)]), ...opts });
     if (r.code === INSTALL_FAILED) throw new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
     return r;
@@ -281,7 +322,7 @@ export class MachineRuntime {
 
   private async install(): Promise<void> {
     const path = runtimePath(this.root);
-    const r = await this.target.run(['sh', '-c', 'mkdir -p "${1%/*}" && cat > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"', 'strata', path], { input: RUNTIME_SCRIPT });
+    const r = await this.target.run(['sh', '-c', 'umask 022 && mkdir -p "${1%/*}" && cat > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"', 'strata', path], { input: RUNTIME_SCRIPT });
     if (r.code !== 0) throw new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
   }
 
@@ -311,4 +352,27 @@ export function parseActivations(out: Buffer): Map<string, RunResult> {
     } else break;
   }
   return results;
+}
+
+/** The answer of `claims`: "record NAME BYTES" (or "pending NAME BYTES") and BYTES of JSON per other deployment's record. */
+export function parseRecords(out: Buffer, machine: string): OtherDeployment[] {
+  const records: OtherDeployment[] = [];
+  let at = 0;
+  while (at < out.length) {
+    const eol = out.indexOf(0x0a, at);
+    if (eol < 0) break;
+    const [tag, name, bytes] = out.subarray(at, eol).toString().split(' ');
+    at = eol + 1;
+    if ((tag !== 'record' && tag !== 'pending') || !name || !IDENTIFIER.test(name) || !/^\d+$/.test(bytes ?? '')) break;
+    const text = out.subarray(at, at + Number(bytes)).toString();
+    at += Number(bytes);
+    try {
+      const record = JSON.parse(text) as MachineRecord;
+      if (record && typeof record === 'object') records.push({ deployment: name, record, ...(tag === 'pending' ? { pending: true as const } : {}) });
+    } catch {
+      // A record another deployment left damaged claims nothing we can read; its owner's own commands report it.
+      throw new TargetError('RUNTIME_FAILED', `${machine}: the current generation record of deployment ${name} there is not valid JSON`, { machine, deployment: name });
+    }
+  }
+  return records;
 }

@@ -1,14 +1,17 @@
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, realpathSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import ssh2 from 'ssh2';
 import { TargetError } from '../errors.ts';
-import { keyBlob, knownHostKeys, knownHostsName, pinnedHostKeys } from './hostKeys.ts';
+import { readRegularFile, shownPath } from '../state/regularFile.ts';
+import { hostKeyMismatchMessage, keyBlob, knownHostKeys, knownHostsName, pinnedHostKeys, type HostKeySource } from './hostKeys.ts';
 import { commandLine } from './shellQuote.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
 
 const { Client } = ssh2;
+/** A private key file is a few KiB; a file far larger is not one. */
+const MAX_IDENTITY_BYTES = 1024 * 1024;
 type Conn = InstanceType<typeof Client>;
 
 export interface SshTargetOptions {
@@ -53,13 +56,23 @@ export class SshTarget implements Target {
     this.machine = opts.machine;
   }
 
+  /**
+   * Runs a command. Its time-out starts now, when the command is asked for: waiting for the
+   * connection, for a channel (ours, or the machine's: a frozen sshd never opens one) and the
+   * command's own run all count, so no command outlasts it.
+   */
   async run(argv: readonly string[], runOpts: RunOptions = {}): Promise<RunResult> {
-    let conn = await this.connection();
-    if (this.lost.has(conn)) conn = await this.connection();
-    if (runOpts.priority) return this.exec(conn, commandLine(argv), runOpts);
-    await this.acquireChannel();
+    const timeoutMs = runOpts.timeoutMs ?? this.opts.commandTimeoutMs ?? 120_000;
+    const deadline = Date.now() + timeoutMs;
+    const timedOut = (waiting: string) =>
+      new TargetError('COMMAND_TIMEOUT', `command on ${this.machine} did not finish within ${timeoutMs / 1000}s (${waiting})`, { machine: this.machine });
+    let conn = await withDeadline(this.connection(), deadline, () => timedOut('it was still waiting for the connection'));
+    if (this.lost.has(conn)) conn = await withDeadline(this.connection(), deadline, () => timedOut('it was still waiting for the connection'));
+    const exec = () => this.exec(conn, commandLine(argv), runOpts, deadline, timeoutMs);
+    if (runOpts.priority) return exec();
+    await this.acquireChannel(deadline, () => timedOut(`it was still waiting for one of the ${this.opts.maxChannels ?? 8} channels strata opens at once`));
     try {
-      return await this.exec(conn, commandLine(argv), runOpts);
+      return await exec();
     } finally {
       this.releaseChannel();
     }
@@ -91,7 +104,7 @@ export class SshTarget implements Target {
 
   private open(): Promise<Conn> {
     const o = this.opts;
-    const expected = this.expectedHostKeys();
+    const { keys: expected, source } = this.expectedHostKeys();
     const privateKey = this.privateKey();
     const timeoutMs = o.connectTimeoutMs ?? 10_000;
     return new Promise((resolve, reject) => {
@@ -139,41 +152,46 @@ export class SshTarget implements Target {
             pinFirstKey(o.trustOnFirstUseFile, o.host, o.port, key);
             return true;
           }
-          rejection = new TargetError(
-            'HOST_KEY_MISMATCH',
-            `host key of ${o.machine} (${o.host}:${o.port}) does not match the ${o.hostKey ? 'pinned ssh.hostKey' : `known_hosts entry in ${this.knownHostsFile()}`}; refusing to connect`,
-            { machine: o.machine, host: o.host, port: o.port },
-          );
+          rejection = new TargetError('HOST_KEY_MISMATCH', hostKeyMismatchMessage({ machine: o.machine, host: o.host, port: o.port, presented: key, source }), {
+            machine: o.machine,
+            host: o.host,
+            port: o.port,
+            ...(source.kind === 'hostKey' ? {} : { file: source.file }),
+          });
           return false;
         },
       });
     });
   }
 
-  private knownHostsFile(): string {
-    return expandHome(this.opts.knownHosts ?? process.env.STRATA_KNOWN_HOSTS ?? '~/.ssh/known_hosts');
+  /** The known_hosts file this machine is checked against, and why that one. */
+  private knownHostsFile(): { file: string; origin: 'ssh.knownHosts' | 'STRATA_KNOWN_HOSTS' | 'default' } {
+    const o = this.opts;
+    if (o.knownHosts !== undefined) return { file: realPath(expandHome(o.knownHosts)), origin: 'ssh.knownHosts' };
+    if (process.env.STRATA_KNOWN_HOSTS) return { file: realPath(expandHome(process.env.STRATA_KNOWN_HOSTS)), origin: 'STRATA_KNOWN_HOSTS' };
+    return { file: realPath(expandHome('~/.ssh/known_hosts')), origin: 'default' };
   }
 
-  private expectedHostKeys(): string[] {
+  /** The keys the machine may present, and where they came from (named when a key is refused). */
+  private expectedHostKeys(): { keys: string[]; source: HostKeySource } {
     const o = this.opts;
-    if (o.hostKey) return [keyBlob(o.hostKey)!];
-    const known = (file: string) => {
-      try {
-        return knownHostKeys(file, o.host, o.port);
-      } catch {
-        return [];
-      }
-    };
-    const keys = known(this.knownHostsFile());
-    if (keys.length === 0 && o.trustOnFirstUseFile) return pinnedHostKeys(o.trustOnFirstUseFile, o.host, o.port);
+    if (o.hostKey) return { keys: [keyBlob(o.hostKey)!], source: { kind: 'hostKey' } };
+    // A missing file knows no keys; one that is not a regular file is an error that names it.
+    const known = (file: string) => knownHostKeys(file, o.host, o.port);
+    const kh = this.knownHostsFile();
+    const keys = known(kh.file);
+    if (keys.length === 0 && o.trustOnFirstUseFile) {
+      // The pinned keys are state: a damaged file is STATE_CORRUPT, never "no key known yet".
+      return { keys: pinnedHostKeys(o.trustOnFirstUseFile, o.host, o.port), source: { kind: 'trustOnFirstUse', file: realPath(o.trustOnFirstUseFile) } };
+    }
     if (keys.length === 0) {
       throw new TargetError(
         'HOST_KEY_UNKNOWN',
-        `no host key is known for ${o.machine} (${o.host}:${o.port}): set ssh.hostKey or ssh.knownHosts in the network model`,
+        `no host key is known for ${o.machine} (${o.host}:${o.port}) in ${kh.file}: set ssh.hostKey or ssh.knownHosts in the network model (or ssh.trustOnFirstUse: true to pin the key it presents first)`,
         { machine: o.machine },
       );
     }
-    return keys;
+    return { keys, source: { kind: 'knownHosts', ...kh } };
   }
 
   private privateKey(): Buffer | string {
@@ -181,31 +199,47 @@ export class SshTarget implements Target {
     const configured = this.opts.identity ?? process.env.STRATA_SSH_KEY_FILE;
     const file = configured === undefined ? undefined : expandHome(configured);
     if (file) {
-      try {
-        return readFileSync(file);
-      } catch (e) {
-        throw new TargetError('IDENTITY_UNREADABLE', `cannot read the SSH identity file ${file} for ${this.machine}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { machine: this.machine });
-      }
+      // The path may come from a model: only a regular file of key size is read (never a FIFO or /dev/zero).
+      const read = readRegularFile(file, MAX_IDENTITY_BYTES);
+      if ('refused' in read) throw new TargetError('IDENTITY_UNREADABLE', `cannot read the SSH identity file ${shownPath(file)} for ${this.machine}: it ${read.why}`, { machine: this.machine, reason: read.why });
+      return read.bytes;
     }
     const inline = process.env.STRATA_SSH_KEY;
     if (inline) return inline;
     throw new TargetError('NO_IDENTITY', `no SSH key for ${this.machine}: set ssh.identity, STRATA_SSH_KEY_FILE or STRATA_SSH_KEY`, { machine: this.machine });
   }
 
-  private exec(conn: Conn, line: string, runOpts: RunOptions): Promise<RunResult> {
-    const timeoutMs = runOpts.timeoutMs ?? this.opts.commandTimeoutMs ?? 120_000;
+  /** Opens a channel and runs the command on it, both before `deadline`. */
+  private exec(conn: Conn, line: string, runOpts: RunOptions, deadline: number, timeoutMs: number): Promise<RunResult> {
     this.bytesSent += line.length;
     return new Promise((resolve, reject) => {
+      let opened: { close: () => void } | undefined;
+      let expired = false;
+      // Armed before the channel is asked for: a machine that never opens it still times out.
+      const timer = setTimeout(
+        () => {
+          expired = true;
+          opened?.close();
+          const waiting = opened ? 'it was still running' : 'the machine did not open a channel for it';
+          reject(new TargetError('COMMAND_TIMEOUT', `command on ${this.machine} did not finish within ${timeoutMs / 1000}s (${waiting})`, { machine: this.machine }));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
       conn.exec(line, (err, stream) => {
-        if (err) return reject(new TargetError('EXEC_FAILED', `cannot run a command on ${this.machine}: ${err.message}`, { machine: this.machine }));
+        if (expired) {
+          // Opened too late: closed at once, its input never sent (the runtime then does nothing).
+          stream?.close();
+          return;
+        }
+        if (err) {
+          clearTimeout(timer);
+          return reject(new TargetError('EXEC_FAILED', `cannot run a command on ${this.machine}: ${err.message}`, { machine: this.machine }));
+        }
+        opened = stream;
         const out: Buffer[] = [];
         const errOut: Buffer[] = [];
         let code = 1;
         let exited = false;
-        const timer = setTimeout(() => {
-          stream.close();
-          reject(new TargetError('COMMAND_TIMEOUT', `command on ${this.machine} did not finish within ${timeoutMs / 1000}s`, { machine: this.machine }));
-        }, timeoutMs);
         stream.on('data', (d: Buffer) => out.push(d));
         stream.stderr.on('data', (d: Buffer) => errOut.push(d));
         stream.on('exit', (c: number | null, signal?: string) => {
@@ -238,13 +272,25 @@ export class SshTarget implements Target {
     });
   }
 
-  private async acquireChannel(): Promise<void> {
+  private async acquireChannel(deadline: number, timedOut: () => TargetError): Promise<void> {
     const max = this.opts.maxChannels ?? 8;
     if (this.active < max) {
       this.active++;
       return;
     }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    await new Promise<void>((resolve, reject) => {
+      let gaveUp = false;
+      const timer = setTimeout(() => {
+        gaveUp = true;
+        reject(timedOut());
+      }, Math.max(0, deadline - Date.now()));
+      this.waiting.push(() => {
+        clearTimeout(timer);
+        // A waiter that timed out passes the channel on at once.
+        if (gaveUp) this.releaseChannel();
+        else resolve();
+      });
+    });
   }
 
   private releaseChannel(): void {
@@ -254,9 +300,35 @@ export class SshTarget implements Target {
   }
 }
 
+/** `p`, or the error `onTimeout` makes once `deadline` (ms since the epoch) has passed. */
+function withDeadline<T>(p: Promise<T>, deadline: number, onTimeout: () => Error): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), Math.max(0, deadline - Date.now()));
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
 /** `~/x` is the controller user's home; other paths are used as given. */
 function expandHome(path: string): string {
   return path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
+}
+
+/** A file's real, absolute path (symlinks resolved) for messages, or its absolute path when it does not exist yet. */
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
 }
 
 /** Records a host key seen on first use, in known_hosts format, so the next connection must match it. */

@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { applyDeployment } from '../../api/apply.ts';
 import { planDeployment } from '../../api/plan.ts';
 import { StrataError, UsageError } from '../../errors.ts';
 import { isEmptyPlan } from '../../plan/diff.ts';
 import { formatBytes, renderPlan } from '../../plan/render.ts';
 import type { Plan } from '../../plan/types.ts';
+import { readRegularFile, shownPath } from '../../state/regularFile.ts';
 import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
 
@@ -54,10 +54,16 @@ export async function run(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
+/** A saved plan holds the whole desired manifest; anything larger than this is not one. */
+const MAX_PLAN_BYTES = 256 * 1024 * 1024;
+
 function readPlan(path: string): Plan {
+  // Only a regular file, bounded: a FIFO or /dev/zero named as the plan must not hang apply.
+  const read = readRegularFile(path, MAX_PLAN_BYTES);
+  if ('refused' in read) throw new StrataError('PLAN_INVALID', `cannot read the plan ${shownPath(path)}: it ${read.why}`, { path });
   let plan: Plan;
   try {
-    plan = JSON.parse(readFileSync(path, 'utf8')) as Plan;
+    plan = JSON.parse(read.bytes.toString('utf8')) as Plan;
   } catch (e) {
     throw new StrataError('PLAN_INVALID', `cannot read the plan ${path}: ${(e as Error).message}`, { path });
   }

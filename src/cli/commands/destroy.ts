@@ -3,7 +3,7 @@ import { planDestroy } from '../../api/destroy.ts';
 import { validateDeployment } from '../../api/load.ts';
 import { isEmptyPlan } from '../../plan/diff.ts';
 import { renderPlan } from '../../plan/render.ts';
-import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { unlessStateLost } from '../lostState.ts';
 import { progressPrinter } from '../progress.ts';
 
@@ -16,7 +16,7 @@ export const help = `strata destroy [ROOT] [--deployment NAME]
 
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
-  const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
+  const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
   const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
   const plan = await unlessStateLost(() => planDestroy(deployment, ctx), values.deployment ? undefined : rootFileOf(positionals), ctx, io, Boolean(values.quiet || values.json));
   if (!isEmptyPlan(plan) && !values.quiet && !values.json) io.err(renderPlan(plan, 'text'));

@@ -1,6 +1,6 @@
 import { deploymentHistory, type HistoryEntry } from '../../api/history.ts';
 import { validateDeployment } from '../../api/load.ts';
-import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 
 export const help = `strata history [ROOT] [--deployment NAME] [--json]
   Lists the recorded generations of a deployment, newest first: when, which commit (sha,
@@ -8,7 +8,7 @@ export const help = `strata history [ROOT] [--deployment NAME] [--json]
 
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
-  const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
+  const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
   const history = deploymentHistory(deployment, { stateDir: stateDirOf(values, rootFileOf(positionals)) });
   io.out(values.json ? `${JSON.stringify({ deployment, generations: history }, null, 2)}\n` : renderHistory(deployment, history));
   return 0;
@@ -19,7 +19,8 @@ function renderHistory(deployment: string, h: HistoryEntry[]): string {
   const lines = [`${deployment}: ${h.length} generation${h.length === 1 ? '' : 's'}`];
   for (const g of h) {
     const commit = g.commit ? `${g.commit.sha.slice(0, 12)} ${g.commit.author.name}: ${g.commit.message.split('\n')[0]}` : undefined;
-    const origin = g.rolledBackTo !== undefined ? `rollback to generation ${g.rolledBackTo}${commit ? ` (${commit})` : ''}` : (commit ?? g.source ?? '');
+    const abandoned = g.abandoned ? `abandoned ${g.abandoned.machine} by ${g.abandoned.by} at ${g.abandoned.at}: ${g.abandoned.reason}` : undefined;
+    const origin = abandoned ?? (g.rolledBackTo !== undefined ? `rollback to generation ${g.rolledBackTo}${commit ? ` (${commit})` : ''}` : (commit ?? g.source ?? ''));
     lines.push(`${g.current ? '*' : ' '} ${String(g.generation).padStart(4)}  ${g.createdAt}  ${g.services} services on ${g.machines} machines  ${origin}`);
   }
   return `${lines.join('\n')}\n`;

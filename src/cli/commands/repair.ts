@@ -3,7 +3,7 @@ import { validateDeployment } from '../../api/load.ts';
 import { planRepair } from '../../api/repair.ts';
 import { deploymentStatus, driftOf } from '../../api/status.ts';
 import { renderPlan } from '../../plan/render.ts';
-import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
 
 export const help = `strata repair [ROOT] [--deployment NAME]
@@ -14,7 +14,7 @@ export const help = `strata repair [ROOT] [--deployment NAME]
 
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
-  const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
+  const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
   const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
   const drifts = driftOf(await deploymentStatus(deployment, ctx));
   if (drifts.length === 0) {

@@ -2,7 +2,8 @@ import { validateDeployment } from '../../api/load.ts';
 import { planRestore, restoreService } from '../../api/snapshot.ts';
 import { StrataError, UsageError } from '../../errors.ts';
 import { formatBytes } from '../../plan/render.ts';
-import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { shownPath } from '../../state/regularFile.ts';
+import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 
 export const help = `strata restore [ROOT] --service NAME [--from FILE | --latest] [--machine NAME] [--deployment NAME] --yes
   Restores a snapshot into the running service, on the machine the recorded generation runs it
@@ -11,7 +12,8 @@ export const help = `strata restore [ROOT] --service NAME [--from FILE | --lates
   and started again on it). This overwrites the service's current data, so it only runs with
   --yes; without, it says what it would do and exits 2.
   --service NAME      the service (required)
-  --from FILE         the snapshot file (a .snap; checked against its .json sidecar if present)
+  --from FILE         the snapshot file: a regular .snap file whose size and sha256 match its
+                      .json sidecar (as strata snapshot writes them); anything else is refused
   --latest            the newest snapshot of the service in the state directory (the default)
   --machine NAME      the instance to restore, when the service runs on several machines
   --deployment NAME   name the deployment instead of reading ROOT (default strata.yaml)
@@ -26,20 +28,23 @@ export async function run(argv: string[], io: Io): Promise<number> {
     deployment: { type: 'string' },
     yes: { type: 'boolean', short: 'y' },
   });
-  if (!values.service) throw new UsageError('strata restore needs --service NAME');
+  const service = nameOption(values.service, '--service');
+  const machine = nameOption(values.machine, '--machine');
+  if (!service) throw new UsageError('strata restore needs --service NAME');
   if (values.from !== undefined && values.latest) throw new UsageError('--from and --latest exclude each other');
-  const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
+  if (values.from === '') throw new UsageError('--from needs a snapshot file');
+  const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
   const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)) };
-  const plan = planRestore({ deployment, service: values.service, ...(values.machine ? { machine: values.machine } : {}), ...(values.from !== undefined ? { from: values.from } : {}) }, ctx);
-  const taken = plan.meta ? ` (taken ${plan.meta.createdAt} on ${plan.meta.machine}, ${formatBytes(plan.meta.size)})` : '';
+  const plan = planRestore({ deployment, service, ...(machine ? { machine } : {}), ...(values.from !== undefined ? { from: values.from } : {}) }, ctx);
+  const taken = ` (taken ${plan.meta.createdAt} on ${plan.meta.machine}, ${formatBytes(plan.meta.size)}, sha256 ${plan.meta.sha256.slice(0, 12)})`;
   if (!values.yes) {
-    throw new StrataError('CONFIRMATION_REQUIRED', `restoring ${plan.file}${taken} overwrites the data of ${plan.service} on ${plan.machine}; run again with --yes to do it`, {
+    throw new StrataError('CONFIRMATION_REQUIRED', `restoring ${shownPath(plan.file)}${taken} overwrites the data of ${plan.service} on ${plan.machine}; run again with --yes to do it`, {
       file: plan.file,
       machine: plan.machine,
     });
   }
   const r = await restoreService(plan, ctx);
   if (values.json) io.out(`${JSON.stringify({ deployment, service: plan.service, machine: plan.machine, file: plan.file, bytes: r.bytes })}\n`);
-  else io.out(`${plan.service} on ${plan.machine}: restored from ${plan.file}${taken}\n`);
+  else io.out(`${plan.service} on ${plan.machine}: restored from ${shownPath(plan.file)}${taken}\n`);
   return 0;
 }

@@ -1,10 +1,10 @@
 import { applyDeployment } from '../../api/apply.ts';
 import { validateDeployment } from '../../api/load.ts';
 import { planRollback } from '../../api/rollback.ts';
-import { readFileSync } from 'node:fs';
 import { StrataError, UsageError } from '../../errors.ts';
 import { renderPlan } from '../../plan/render.ts';
-import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { readRegularFile, shownPath } from '../../state/regularFile.ts';
+import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { unlessStateLost } from '../lostState.ts';
 import { progressPrinter } from '../progress.ts';
 
@@ -21,12 +21,13 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const to = values.to === undefined ? undefined : Number(values.to);
   if (to !== undefined && (!Number.isInteger(to) || to < 1)) throw new UsageError(`--to takes a generation number, not "${values.to}"`);
   if (values.controller) {
-    if (!values.deployment) throw new UsageError('--controller needs --deployment NAME');
-    const r = await controllerRollback(values.controller, values.deployment, to, apiToken(values['token-file']));
+    const named = nameOption(values.deployment, '--deployment');
+    if (!named) throw new UsageError('--controller needs --deployment NAME');
+    const r = await controllerRollback(values.controller, named, to, apiToken(values['token-file']));
     io.out(values.json ? `${JSON.stringify(r)}\n` : `${values.deployment}: ${r.message}\n`);
     return 0;
   }
-  const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
+  const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
   const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
   const { plan, target } = await unlessStateLost(() => planRollback(deployment, ctx, to), values.deployment ? undefined : rootFileOf(positionals), ctx, io, Boolean(values.quiet || values.json));
   if (!values.quiet && !values.json) io.err(renderPlan(plan, 'text'));
@@ -36,7 +37,13 @@ export async function run(argv: string[], io: Io): Promise<number> {
 }
 
 function apiToken(file: string | undefined): string {
-  const token = file ? readFileSync(file, 'utf8').trim() : process.env.STRATA_API_TOKEN;
+  let token = process.env.STRATA_API_TOKEN;
+  if (file) {
+    // A regular file only, bounded: a FIFO or device named here must not hang the command.
+    const read = readRegularFile(file, 64 * 1024);
+    if ('refused' in read) throw new UsageError(`--token-file ${shownPath(file)} ${read.why}`);
+    token = read.bytes.toString('utf8').trim();
+  }
   if (!token) throw new UsageError('the controller needs a token: --token-file FILE or STRATA_API_TOKEN');
   return token;
 }

@@ -2,7 +2,7 @@ import { validateDeployment } from '../../api/load.ts';
 import { snapshotService } from '../../api/snapshot.ts';
 import { UsageError } from '../../errors.ts';
 import { formatBytes } from '../../plan/render.ts';
-import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 
 export const help = `strata snapshot [ROOT] --service NAME [--deployment NAME] [--machine NAME] [--json]
   Takes a snapshot of a running stateful service now, from the machine(s) the recorded
@@ -17,10 +17,12 @@ export const help = `strata snapshot [ROOT] --service NAME [--deployment NAME] [
 
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { service: { type: 'string' }, deployment: { type: 'string' }, machine: { type: 'string' } });
-  if (!values.service) throw new UsageError('strata snapshot needs --service NAME');
-  const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const taken = await snapshotService({ deployment, service: values.service, ...(values.machine ? { machine: values.machine } : {}) }, { stateDir: stateDirOf(values, rootFileOf(positionals)) });
-  if (values.json) io.out(`${JSON.stringify({ deployment, service: values.service, snapshots: taken }, null, 2)}\n`);
-  else for (const t of taken) io.out(`${values.service} on ${t.machine}: snapshot stored in ${t.file} (${formatBytes(t.meta.size)}, sha256 ${t.meta.sha256.slice(0, 12)})\n`);
+  const service = nameOption(values.service, '--service');
+  const machine = nameOption(values.machine, '--machine');
+  if (!service) throw new UsageError('strata snapshot needs --service NAME');
+  const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
+  const taken = await snapshotService({ deployment, service, ...(machine ? { machine } : {}) }, { stateDir: stateDirOf(values, rootFileOf(positionals)) });
+  if (values.json) io.out(`${JSON.stringify({ deployment, service, snapshots: taken }, null, 2)}\n`);
+  else for (const t of taken) io.out(`${service} on ${t.machine}: snapshot stored in ${t.file} (${formatBytes(t.meta.size)}, sha256 ${t.meta.sha256.slice(0, 12)})\n`);
   return 0;
 }

@@ -1,7 +1,7 @@
 import { deploymentStatus, driftOf, type StatusReport } from '../../api/status.ts';
 import { validateDeployment } from '../../api/load.ts';
 import { checkNothingRuns } from '../../api/plan.ts';
-import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { noteTo } from '../lostState.ts';
 
 export const help = `strata status [ROOT] [--deployment NAME] [--json]
@@ -15,7 +15,7 @@ export const help = `strata status [ROOT] [--deployment NAME] [--json]
 
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
-  const deployment = values.deployment ?? (await validateDeployment(rootFileOf(positionals))).name;
+  const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
   const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals) };
   const report = await deploymentStatus(deployment, ctx);
   // Nothing recorded: unless the machines run the deployment anyway (lost state: refused with the hint).

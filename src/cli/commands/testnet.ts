@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../../errors.ts';
+import { readRegularFile, shownPath } from '../../state/regularFile.ts';
 import { testnetDown, testnetUp } from '../../testnet/index.ts';
 import { parse, type Io } from '../io.ts';
 
@@ -37,8 +37,10 @@ function machinesOf(files: string[]): string[] {
   const names = new Set<string>();
   for (const f of files) {
     let doc: unknown;
+    const read = readRegularFile(f, 16 * 1024 * 1024);
+    if ('refused' in read) throw new UsageError(`cannot read the network file ${shownPath(f)}: it ${read.why}`);
     try {
-      doc = parseYaml(readFileSync(f, 'utf8'));
+      doc = parseYaml(read.bytes.toString('utf8'));
     } catch (e) {
       throw new UsageError(`cannot read the network file ${f}: ${(e as Error).message}`);
     }

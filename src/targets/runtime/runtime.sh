@@ -1,13 +1,20 @@
 #!/bin/sh
 # strata target runtime. Uploaded by the controller on first contact, content-addressed, and
-# run as: sh runtime.sh ROOT VERB [ARG...]. Needs POSIX sh and coreutils, nothing else.
+# run as: sh SHARED/runtime/HASH.sh SHARED/deployments/NAME VERB [ARG...]. Needs POSIX sh and
+# coreutils, nothing else. ROOT (the first argument) is one deployment's directory: its items,
+# their state, its generations and its lock; the artifact store and the runtime are shared by
+# every deployment on the machine (SHARED/store, SHARED/runtime; see "deployments" below).
 #
 # Contract: arguments are controller-made tokens (hashes, item keys, owners); every value
 # that comes from a model arrives as file content (on stdin), is kept in files, and is only
 # ever expanded inside double quotes. Exit codes: 0 done, 1 failed (reason on stderr),
 # 2 usage, 75 machine locked by someone else.
 set -u
-umask 022
+# The runtime's own records (specs with environments, generations, state, locks) are private:
+# 0600 files in 0700 directories. What is deployed for services (the store, placed files and
+# directories, the processes and scripts themselves) gets umask 022 where it is made.
+umask 077
+unset CDPATH
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 export PATH
 
@@ -34,30 +41,148 @@ check_rel() {
 
 sleep_briefly() { sleep 0.05 2>/dev/null || sleep 1; }
 
-# A path on the machine may only be written under ROOT or under a declared allowed path.
-check_target_path() {
-  p=$1 allowed_file=$2
-  case $p in
+# ---------------------------------------------------------------- paths outside ROOT
+#
+# A path on the machine may only be written or removed under a declared allowed path (an
+# "allowed root"), never inside ROOT (strata's own records are not the models' to write),
+# and never through a symbolic link at or below an allowed root: strata creates no links,
+# so one found there was put there by someone else and may lead anywhere (`conf -> /etc`).
+# The allowed root's own ancestors are the machine's layout and are followed; the root itself
+# and every component below it must be a real directory. The walk is done on the machine,
+# component by component, with `cd -P` (each step checked against the path it should have
+# reached, so a component swapped for a link meanwhile is caught); what is then written or
+# removed is named relative to the directory the shell stands in, which a later swap of a
+# component above cannot redirect.
+
+# Sets wr_root to the shortest allowed root (a line of file $2) that holds path $1, or dies.
+# The path must be absolute and plain (no ".", "..", or empty segments).
+wr_root_of() {
+  wr_p=$1
+  case $wr_p in
     /*) ;;
-    *) die "refusing path \"$p\": not absolute" ;;
+    *) die "refusing path \"$wr_p\": not absolute" ;;
   esac
-  case $p in
-    */../* | */.. | */./* | */. | *//*) die "refusing path \"$p\": contains . or .. segments" ;;
+  case $wr_p in
+    */../* | */.. | */./* | */. | *//*) die "refusing path \"$wr_p\": contains . or .. segments" ;;
   esac
-  real=$(realpath -m -- "$p" 2>/dev/null) || real=$p
-  for a in "$ROOT" $(cat "$allowed_file" 2>/dev/null); do
-    ra=$(realpath -m -- "$a" 2>/dev/null) || ra=$a
-    case $real in
-      "$ra" | "$ra"/*) return 0 ;;
+  wr_root=
+  if [ -f "$2" ]; then
+    while IFS= read -r wr_line; do wr_consider "$wr_line"; done <"$2"
+  fi
+  [ -n "$wr_root" ] || die "refusing path \"$wr_p\": outside the machine's allowedPaths"
+}
+
+# wr_root_of's test of one candidate root: a plain absolute path that is $wr_p or above it.
+wr_consider() {
+  wr_a=$1
+  case $wr_a in
+    /*) ;;
+    *) return 0 ;;
+  esac
+  case $wr_a in
+    */../* | */.. | */./* | */. | *//*) return 0 ;;
+  esac
+  [ "$wr_a" = / ] || wr_a=${wr_a%/}
+  if [ "$wr_a" != / ]; then
+    case $wr_p in
+      "$wr_a" | "$wr_a"/*) ;;
+      *) return 0 ;;
     esac
-    [ "$ra" = / ] && return 0
+  fi
+  if [ -z "$wr_root" ] || [ "${#wr_a}" -lt "${#wr_root}" ]; then wr_root=$wr_a; fi
+}
+
+# Kept for callers of the former name: dies unless path $1 lies under an allowed root.
+check_target_path() { wr_root_of "$1" "$2"; }
+
+# A refusal while walking: activation dies; removal ($wr_mode remove) says why on stderr and
+# returns 1, so that the path is left alone and the rest is still removed.
+wr_refuse() {
+  [ "$wr_mode" = remove ] || die "refusing path \"$wr_p\": $*"
+  printf 'strata-runtime: not removing %s: %s\n' "$wr_p" "$*" >&2
+  return 1
+}
+
+# Enters directory $1 (after wr_root_of), walking down from its allowed root. $2: "create"
+# makes missing components (mode from the umask) and dies on a refusal; "check" only looks
+# (stops at the first missing component, returning 0 with wr_reached empty) and dies on a
+# refusal; "remove" returns 1 on a missing component or a refusal. On success the shell
+# stands in the directory reached, whose physical path is wr_at (wr_at_lex: the same path
+# as the model names it), and wr_reached is 1 when that is $1 itself.
+wr_enter() {
+  wr_p=$1 wr_mode=$2 wr_reached=
+  if [ -L "$wr_root" ]; then
+    wr_refuse "the allowed path $wr_root is a symbolic link (strata follows none at or below an allowed path)" || return 1
+  fi
+  if [ ! -d "$wr_root" ]; then
+    case $wr_mode in
+      create) mkdir -p -- "$wr_root" || die "cannot create $wr_root" ;;
+      check) return 0 ;;
+      *) return 1 ;;
+    esac
+  fi
+  cd -P -- "$wr_root" 2>/dev/null || die "cannot enter $wr_root"
+  wr_at=$PWD wr_at_lex=$wr_root
+  wr_outside_root || return 1
+  wr_rest=${wr_p#"$wr_root"}
+  wr_rest=${wr_rest#/}
+  while [ -n "$wr_rest" ]; do
+    case $wr_rest in
+      */*) wr_c=${wr_rest%%/*} wr_rest=${wr_rest#*/} ;;
+      *) wr_c=$wr_rest wr_rest= ;;
+    esac
+    wr_step "$wr_c" || return 1
+    [ -n "$wr_c" ] || return 0
   done
-  die "refusing path \"$p\": outside $ROOT and the machine's allowedPaths"
+  wr_reached=1
+}
+
+# One step of wr_enter into component $1 of the current directory. In "check" mode a missing
+# component ends the walk (wr_c is emptied: nothing below it exists to be checked).
+wr_step() {
+  wr_at_lex=${wr_at_lex%/}/$1
+  if [ -L "./$1" ]; then
+    wr_refuse "$wr_at_lex is a symbolic link (strata follows none below an allowed path)" || return 1
+  fi
+  if [ ! -e "./$1" ]; then
+    case $wr_mode in
+      create) mkdir -- "./$1" 2>/dev/null || { [ -d "./$1" ] && [ ! -L "./$1" ]; } || die "cannot create $wr_at_lex" ;;
+      check) wr_c= wr_rest=; return 0 ;;
+      *) return 1 ;;
+    esac
+  elif [ ! -d "./$1" ]; then
+    wr_refuse "$wr_at_lex is not a directory" || return 1
+  fi
+  wr_expect=${wr_at%/}/$1
+  cd -P -- "./$1" 2>/dev/null || die "cannot enter $wr_at_lex"
+  if [ "$PWD" != "$wr_expect" ]; then
+    wr_refuse "$wr_at_lex changed while it was checked (it now leads to $PWD)" || return 1
+  fi
+  wr_at=$PWD
+  wr_outside_root
+}
+
+# Refuses the directory the walk stands in ($PWD, physical) when it is the machine's runtime
+# root (SHARED: every deployment's records, the store, the runtime) or inside it, however it
+# was reached: an allowed path holding it does not open strata's records.
+wr_outside_root() {
+  [ -n "${wr_root_real:-}" ] || wr_root_real=$(cd -P -- "${SHARED:-$ROOT}" 2>/dev/null && pwd -P) || wr_root_real=${SHARED:-$ROOT}
+  case $PWD in
+    "$wr_root_real" | "$wr_root_real"/*) wr_refuse "$wr_at_lex is inside strata's own root ${SHARED:-$ROOT}" ;;
+  esac
+}
+
+# Whether the directory the shell stands in is still the one its path names (checked right
+# before each write or removal in it).
+wr_still_here() {
+  [ . -ef "$wr_at" ] || wr_refuse "${wr_at_lex} changed while it was written (it no longer leads here)"
 }
 
 # Reads entries into DIR until "E" or "Z" (which one: $unpack_end): "D 0 MODE PATH" makes a
 # directory, "F SIZE MODE PATH" is followed by SIZE raw bytes, "T LINES MODE PATH" by LINES
-# lines of text. Text is read by the shell itself: an item's spec costs no process.
+# lines of text. Text is read by the shell itself: an item's spec costs no process. Mode 644
+# means the caller's default (no chmod): 0644 in the store (umask 022), 0600 for a spec
+# (the runtime's umask 077), which is how specs, environments included, stay private.
 unpack() {
   dest=$1
   while IFS=' ' read -r kind a b c; do
@@ -65,8 +190,16 @@ unpack() {
       D) check_rel "$c"; mkdir -p "$dest/$c" || die "cannot create $dest/$c" ;;
       F)
         check_rel "$c"
-        head -c "$a" >"$dest/$c" || die "cannot write $dest/$c"
-        [ "$b" = 644 ] || chmod "$b" "$dest/$c" || die "cannot chmod $dest/$c"
+        if [ "$b" = 644 ]; then
+          head -c "$a" >"$dest/$c" || die "cannot write $dest/$c"
+        else
+          # Any other mode (0600, 0755): created owner-only, so that the bytes of a 0600 file
+          # are never readable by others, not even while they are written; then its own mode.
+          umask 077
+          head -c "$a" >"$dest/$c" || die "cannot write $dest/$c"
+          umask 022
+          [ "$b" = 600 ] || chmod "$b" "$dest/$c" || die "cannot chmod $dest/$c"
+        fi
         ;;
       T)
         check_rel "$c"
@@ -187,6 +320,117 @@ workdir_of() {
   fi
 }
 
+# ---------------------------------------------------------------- deployments
+
+# Several deployments may share a machine; each owns SHARED/deployments/NAME (ROOT) and never
+# reads or touches another's. ROOT/store is a symlink to the shared, content-addressed store
+# (SHARED/store): an artifact two deployments use is stored once. Sets DEPLOYMENT and SHARED.
+deployment_layout() {
+  case $ROOT in
+    /*/deployments/* | /deployments/*) ;;
+    *) usage "not a deployment directory (SHARED/deployments/NAME): $ROOT" ;;
+  esac
+  DEPLOYMENT=${ROOT##*/}
+  SHARED=${ROOT%/deployments/*}
+  case $DEPLOYMENT in
+    '' | [!A-Za-z]* | *[!A-Za-z0-9_-]*) usage "unsafe deployment name: $DEPLOYMENT" ;;
+  esac
+  [ "$SHARED/deployments/$DEPLOYMENT" = "$ROOT" ] || usage "not a deployment directory (SHARED/deployments/NAME): $ROOT"
+}
+
+# The deployment whose generation an earlier strata recorded in the single layout it used
+# (SHARED/items, SHARED/generations, ...; one deployment per machine), or nothing.
+legacy_owner() {
+  [ -d "$SHARED/generations" ] && [ ! -L "$SHARED/generations" ] || return 0
+  getf _lg "$SHARED/generations/current"
+  case $_lg in '' | *[!0-9]*) return 0 ;; esac
+  sed -n '1s/^{"deployment":"\([A-Za-z][A-Za-z0-9_-]*\)".*/\1/p' "$SHARED/generations/$_lg.json" 2>/dev/null
+}
+
+# Moves the single layout of an earlier strata into ROOT when its recorded generation is this
+# deployment's: the generations and lock, and the items that generation lists with their state
+# (other items there were left by another deployment the old layout let overwrite this one's
+# record; they stay where they are). Each part moves with one rename into a staging directory
+# that becomes ROOT last, so an interrupted migration is finished by the next command. A
+# process keeps running: its STATE_DIR (SHARED/state/KEY) becomes a symlink to its new place.
+legacy_migrate() {
+  _mg=$SHARED/deployments/.migrate.$DEPLOYMENT
+  if [ ! -d "$_mg" ]; then
+    [ "$(legacy_owner)" = "$DEPLOYMENT" ] || return 0
+    mkdir -p "$_mg/items" "$_mg/state" || die "cannot create $_mg"
+    getf _lg "$SHARED/generations/current"
+    _keys=$(grep -o '"key":"[A-Za-z0-9._-]*"' "$SHARED/generations/$_lg.json" | sed 's/^"key":"//; s/"$//')
+    printf '%s\n' $_keys >"$_mg/.keys"
+  fi
+  while IFS= read -r _k; do
+    [ -n "$_k" ] || continue
+    check_token "$_k"
+    if [ -d "$SHARED/items/$_k" ]; then mv "$SHARED/items/$_k" "$_mg/items/$_k" || die "cannot move $SHARED/items/$_k into $ROOT"; fi
+    if [ -d "$SHARED/state/$_k" ] && [ ! -L "$SHARED/state/$_k" ]; then
+      mv "$SHARED/state/$_k" "$_mg/state/$_k" && ln -s "../deployments/$DEPLOYMENT/state/$_k" "$SHARED/state/$_k" || die "cannot move $SHARED/state/$_k into $ROOT"
+    fi
+  done <"$_mg/.keys"
+  for _p in generations lock; do
+    if [ -d "$SHARED/$_p" ] && [ ! -L "$SHARED/$_p" ]; then mv "$SHARED/$_p" "$_mg/$_p" || die "cannot move $SHARED/$_p into $ROOT"; fi
+  done
+  rm -f "$_mg/.keys"
+  mv "$_mg" "$ROOT" || die "cannot move the records of $DEPLOYMENT into $ROOT"
+  printf 'strata-runtime: moved the records of deployment %s from %s into %s\n' "$DEPLOYMENT" "$SHARED" "$ROOT" >&2
+}
+
+# Before a verb that changes anything: ROOT exists (the old single layout moved into it if it
+# was this deployment's) and reaches the shared store.
+deployment_prepare() {
+  if [ ! -d "$ROOT" ]; then
+    legacy_migrate
+    mkdir -p "$ROOT" || die "cannot create $ROOT"
+  fi
+  [ -d "$SHARED/store" ] || mkdir -p "$SHARED/store" || die "cannot create $SHARED/store"
+  [ -L "$ROOT/store" ] || [ -d "$ROOT/store" ] || ln -s ../../store "$ROOT/store" || die "cannot link $ROOT/store"
+}
+
+# Before a verb that only reads: a deployment still in the old single layout is read there
+# (it moves on its first change); a new one reads its empty ROOT without creating it.
+deployment_view() {
+  [ ! -d "$ROOT" ] || return 0
+  [ -d "$SHARED/deployments/.migrate.$DEPLOYMENT" ] && deployment_prepare && return 0
+  [ "$(legacy_owner)" != "$DEPLOYMENT" ] || ROOT=$SHARED
+}
+
+# Prints "record NAME BYTES" and BYTES of JSON: deployment NAME's current generation record in
+# directory $2, when it has one.
+print_record() {
+  getf _rg "$2/generations/current"
+  case $_rg in '' | *[!0-9]*) return 0 ;; esac
+  [ -f "$2/generations/$_rg.json" ] || return 0
+  printf 'record %s %s\n' "$1" "$(($(wc -c <"$2/generations/$_rg.json")))"
+  cat "$2/generations/$_rg.json"
+}
+
+# Prints "pending NAME BYTES" and BYTES of JSON: the record deployment NAME (directory $2) is
+# making true on this machine, announced by `claim`, while its transition holds its lock.
+print_pending() {
+  [ -d "$2/lock" ] && [ -f "$2/claims.pending" ] || return 0
+  printf 'pending %s %s\n' "$1" "$(($(wc -c <"$2/claims.pending")))"
+  cat "$2/claims.pending"
+}
+
+# What every other deployment on this machine holds or is about to: its current record and,
+# while a transition of it runs, the record it announced; an earlier strata's single layout
+# too while it is another deployment's. Reads only.
+list_others() {
+  for _dd in "$SHARED"/deployments/*; do
+    [ -d "$_dd" ] || continue
+    _n=${_dd##*/}
+    case $_n in '' | [!A-Za-z]* | *[!A-Za-z0-9_-]*) continue ;; esac
+    [ "$_n" != "$DEPLOYMENT" ] || continue
+    print_record "$_n" "$_dd"
+    print_pending "$_n" "$_dd"
+  done
+  _lo=$(legacy_owner)
+  [ -z "$_lo" ] || [ "$_lo" = "$DEPLOYMENT" ] || print_record "$_lo" "$SHARED"
+}
+
 # ---------------------------------------------------------------- module: process
 
 # Starts the process item in D (key KEY) in a session of its own and records its pid; does
@@ -194,7 +438,7 @@ workdir_of() {
 process_spawn() {
   d=$1 key=$2
   st=$ROOT/state/$key
-  [ -d "$st" ] || mkdir -p "$st" || { printf 'cannot create %s\n' "$st" >&2; return 1; }
+  [ -d "$st" ] || { mkdir -p "$st" && state_reachable "$st"; } || { printf 'cannot create %s\n' "$st" >&2; return 1; }
   getf art "$d/artifact"
   if [ -n "$art" ]; then
     wd=$ROOT/store/$art
@@ -202,8 +446,10 @@ process_spawn() {
   else
     wd=$st
   fi
+  log_safe "$st"
   (
     cd "$wd" || exit 127
+    umask 022 # the service's own, as before strata's records became private
     STATE_DIR=$st
     export STATE_DIR
     . "$d/env"
@@ -222,7 +468,7 @@ process_activate_all() {
   not_ready=
   fresh=
   for key; do [ -d "$ROOT/state/$key" ] || fresh="$fresh $key"; done
-  [ -z "$fresh" ] || mkdirs_under "$ROOT/state" $fresh
+  [ -z "$fresh" ] || { mkdirs_under "$ROOT/state" $fresh && state_reachable "$ROOT/state/${fresh##* }"; }
   list=$ROOT/items/.ports.$$
   port_list "$list" "$@"
   listening_keys "$list"
@@ -266,7 +512,7 @@ process_activate_all() {
         st=$ROOT/state/$key
         getf art "$d/artifact"
         if [ -n "$art" ]; then wd=$ROOT/store/$art; else wd=$st; fi
-        (cd "$wd" && STATE_DIR=$st && export STATE_DIR && . "$d/env" && sh "$d/ready_command") </dev/null >/dev/null 2>&1 && continue
+        (cd "$wd" && umask 022 && STATE_DIR=$st && export STATE_DIR && . "$d/env" && sh "$d/ready_command") </dev/null >/dev/null 2>&1 && continue
       elif [ "$waited" -ge 200 ]; then
         continue
       fi
@@ -298,7 +544,7 @@ process_abandon() {
   {
     printf '%s\n' "$2"
     printf -- '--- last lines of %s/log ---\n' "$st"
-    tail -n 20 "$st/log"
+    log_tail "$st"
   } >>"$ROOT/items/.err.$key" 2>&1
   process_stop "$ROOT/items/$key"
   [ -n "${keep_failed:-}" ] || rm -rf "$ROOT/items/$key"
@@ -349,31 +595,100 @@ process_probe() {
 
 # ---------------------------------------------------------------- module: file
 
+# Places the artifact's files under the item's path. Runs in a subshell (it changes the
+# directory and sets an EXIT trap). Every file's path is checked first ("check": no symbolic
+# link or non-directory on the way, none at the file itself), so a refusal writes nothing;
+# then each file is copied into a private staging directory made in the target and renamed
+# over its place from within its checked directory (`mv -T` replaces a link that appeared
+# meanwhile instead of following it). Files keep the artifact's modes (`cp -p`); directories
+# made for them get 0755. `placed` lists what was actually placed, so undoing a failed
+# activation removes nothing it did not write.
 file_activate() {
   d=$1
-  target=$(field "$d" path)
-  check_target_path "$target" "$d/allowed"
-  src=$ROOT/store/$(field "$d" artifact)
-  [ -d "$src" ] || die "artifact is not in the store"
-  mkdir -p "$target" || die "cannot create $target"
-  (cd "$src" && find . -type f) | sed 's|^\./||' >"$d/placed"
-  while IFS= read -r rel; do
-    mkdir -p "$(dirname "$target/$rel")" &&
-      cp -p "$src/$rel" "$target/$rel.strata-new" &&
-      mv -f "$target/$rel.strata-new" "$target/$rel" || die "cannot place $target/$rel"
-  done <"$d/placed"
+  fa_target=$(field "$d" path)
+  fa_src=$ROOT/store/$(field "$d" artifact)
+  [ -d "$fa_src" ] || die "artifact is not in the store"
+  wr_root_of "$fa_target" "$d/allowed"
+  (cd "$fa_src" && find . -type f) | sed 's|^\./||' >"$d/tree" || die "cannot list the artifact"
+  : >"$d/placed"
+  umask 022
+  wr_enter "$fa_target" check
+  if [ -n "$wr_reached" ]; then
+    fa_top=$wr_at
+    while IFS= read -r fa_rel; do
+      fa_walk "$fa_rel" check
+      [ -z "$fa_name" ] || fa_final_ok
+    done <"$d/tree"
+  fi
+  wr_enter "$fa_target" create
+  fa_top=$wr_at
+  fa_stage=$fa_top/.strata-new.$$
+  rm -rf -- "$fa_stage"
+  mkdir -m 700 -- "$fa_stage" || die "cannot create $fa_stage"
+  trap 'rm -rf -- "$fa_stage"' EXIT
+  fa_n=0
+  while IFS= read -r fa_rel; do
+    fa_walk "$fa_rel" create
+    fa_final_ok
+    fa_n=$((fa_n + 1))
+    cp -p -- "$fa_src/$fa_rel" "$fa_stage/$fa_n" || die "cannot copy $fa_target/$fa_rel"
+    wr_still_here
+    mv -fT -- "$fa_stage/$fa_n" "./$fa_name" 2>/dev/null ||
+      { fa_final_ok && mv -f -- "$fa_stage/$fa_n" "./$fa_name"; } || die "cannot place $fa_target/$fa_rel"
+    printf '%s\n' "$fa_rel" >>"$d/placed"
+  done <"$d/tree"
+  cd / && rm -rf -- "$fa_stage"
+  trap - EXIT
+  umask 077
   # Checksums of what was placed, so `status` can tell a file someone changed.
-  (cd "$target" && while IFS= read -r rel; do sha256sum -- "$rel"; done <"$d/placed") >"$d/sums" || die "cannot checksum $target"
+  (cd "$fa_target" && while IFS= read -r rel; do sha256sum -- "$rel"; done <"$d/placed") >"$d/sums" || die "cannot checksum $fa_target"
 }
 
+# Stands in the directory of file $1 (relative to the item's path fa_target, whose physical
+# path fa_top is) and sets fa_name to its last component; $2 is the mode, as for wr_enter.
+# "check" empties fa_name when a directory on the way does not exist yet; "remove" returns 1
+# when the file is not to be removed (its directory is missing or reached through a link).
+fa_walk() {
+  wr_p=$fa_target/$1 wr_mode=$2
+  cd -P -- "$fa_top" 2>/dev/null && [ "$PWD" = "$fa_top" ] || wr_refuse "$fa_target changed while it was written" || return 1
+  wr_at=$fa_top wr_at_lex=$fa_target fa_name=$1
+  while :; do
+    case $fa_name in
+      */*) wr_c=${fa_name%%/*} fa_name=${fa_name#*/} ;;
+      *) return 0 ;;
+    esac
+    wr_step "$wr_c" || return 1
+    if [ -z "$wr_c" ]; then fa_name=; return 0; fi
+  done
+}
+
+# The file's own place (fa_name in the current directory) may be missing or a regular file;
+# a symbolic link or a directory there is refused.
+fa_final_ok() {
+  if [ -L "./$fa_name" ]; then
+    wr_refuse "${wr_at_lex%/}/$fa_name is a symbolic link (strata follows none below an allowed path)"
+  elif [ -d "./$fa_name" ]; then
+    wr_refuse "${wr_at_lex%/}/$fa_name is a directory"
+  fi
+}
+
+# Removes the files the item placed, each from within its checked directory: a link found at
+# a file's place is removed itself (rm never follows it); a file whose directory is gone, or
+# now reached only through a link, is left alone (said on stderr).
 file_deactivate() {
   d=$1
-  target=$(field "$d" path)
-  check_target_path "$target" "$d/allowed"
+  fa_target=$(field "$d" path)
+  wr_root_of "$fa_target" "$d/allowed"
   [ -f "$d/placed" ] || return 0
-  while IFS= read -r rel; do
-    rm -f "$target/$rel"
+  wr_enter "$fa_target" remove || { cd /; return 0; }
+  fa_top=$wr_at
+  while IFS= read -r fa_rel; do
+    fa_walk "$fa_rel" remove || continue
+    if [ -d "./$fa_name" ] && [ ! -L "./$fa_name" ]; then continue; fi
+    wr_still_here || continue
+    rm -f -- "./$fa_name"
   done <"$d/placed"
+  cd /
 }
 
 # ---------------------------------------------------------------- module: script
@@ -381,25 +696,45 @@ file_deactivate() {
 script_run() {
   d=$1 key=$2 which=$3
   st=$(state_dir "$key")
-  mkdir -p "$st"
+  [ -d "$st" ] || { mkdir -p "$st" && state_reachable "$st"; }
   wd=$(workdir_of "$d" "$st") || exit 1
   [ -f "$wd/$which" ] || { [ "$which" = deactivate ] && return 0; die "the artifact has no \"$which\" script"; }
-  (cd "$wd" && STATE_DIR=$st && export STATE_DIR && . "$d/env" && sh "./$which") </dev/null >>"$st/log" 2>&1 ||
-    { tail -n 20 "$st/log" >&2; die "$which script failed"; }
+  log_safe "$st"
+  (cd "$wd" && umask 022 && STATE_DIR=$st && export STATE_DIR && . "$d/env" && sh "./$which") </dev/null >>"$st/log" 2>&1 ||
+    { log_tail "$st" >&2; die "$which script failed"; }
 }
 
 # ---------------------------------------------------------------- module: directory
 
+# Makes the directory (and what is missing above it, 0755) by the checked walk, and sets the
+# mode of the directory the walk stands in (`chmod .`: never through a link).
 directory_activate() {
   d=$1
-  target=$(field "$d" path)
-  check_target_path "$target" "$d/allowed"
-  mkdir -p "$target" && chmod "$(field "$d" mode)" "$target" || die "cannot create $target"
+  dd_target=$(field "$d" path)
+  dd_mode=$(field "$d" mode)
+  case $dd_mode in '' | *[!0-7]*) die "unsafe directory mode: $dd_mode" ;; esac
+  umask 022
+  wr_root_of "$dd_target" "$d/allowed"
+  wr_enter "$dd_target" create
+  chmod -- "$dd_mode" . || die "cannot set the mode of $dd_target"
+  cd /
 }
 
+# Keeps a directory that still holds anything: removing a declaration never deletes data.
+# rmdir runs in the checked parent, so neither a link on the way nor one at the place itself
+# is followed (rmdir of a link fails).
 directory_deactivate() {
-  # Keeps a directory that still holds anything: removing a declaration never deletes data.
-  rmdir -- "$(field "$1" path)" 2>/dev/null || true
+  dd_target=$(field "$1" path)
+  wr_root_of "$dd_target" "$1/allowed"
+  if [ "$dd_target" = "$wr_root" ]; then
+    rmdir -- "$dd_target" 2>/dev/null
+    return 0
+  fi
+  dd_parent=${dd_target%/*}
+  wr_enter "${dd_parent:-/}" remove || { cd /; return 0; }
+  [ -L "./${dd_target##*/}" ] || rmdir -- "./${dd_target##*/}" 2>/dev/null
+  cd /
+  return 0
 }
 
 # ---------------------------------------------------------------- module: postgresql-database
@@ -493,7 +828,10 @@ pack_dir() {
       done
     (cd "$src" && find . -mindepth 1 \( -path ./log -o -name "*$nl*" \) -prune -o -type f -print) | sed 's|^\./||' |
       while IFS= read -r rel; do
-        cp -- "$src/$rel" "$tmp" 2>/dev/null || continue
+        # -P and the test: a file the service swapped for a link meanwhile is skipped, not
+        # read through (root would ship whatever the link names).
+        cp -P -- "$src/$rel" "$tmp" 2>/dev/null || continue
+        if [ -L "$tmp" ]; then rm -f -- "$tmp"; continue; fi
         printf 'F %s %s %s\n' "$(($(wc -c <"$tmp")))" "$(stat -c %a -- "$src/$rel")" "$rel"
         cat -- "$tmp"
       done
@@ -512,7 +850,7 @@ restore_state_dir() {
   old=$ROOT/state/.old.$key.$$
   rm -rf "$new" "$old"
   mkdir -p "$new" || die "cannot create $new"
-  (unpack "$new") || { rm -rf "$new"; die "the snapshot of $key is damaged; nothing was changed"; }
+  (umask 022 && unpack "$new") || { rm -rf "$new"; die "the snapshot of $key is damaged; nothing was changed"; }
   mod=$(field "$d" module)
   [ "$mod" = process ] && process_stop "$d"
   mkdir -p "$st"
@@ -656,6 +994,8 @@ activate_items() {
 # directories from one mkdir), and all of them enter the store with one mv once the stream is
 # complete: an interrupted upload stores nothing. Artifacts the store has already are dropped.
 store_upload() {
+  # Artifacts keep the modes they have in the repository; the store's directories stay 0755.
+  umask 022
   [ -d "$ROOT/store" ] || mkdir -p "$ROOT/store" || die "cannot create $ROOT/store"
   stage=$ROOT/store/.tmp.$$
   [ ! -e "$stage" ] || rm -rf "$stage"
@@ -686,8 +1026,11 @@ store_upload() {
 # ---------------------------------------------------------------- machine lock
 
 # ROOT/lock/owner holds "OWNER TOKEN PID TAKEN EXPIRES" (times in seconds since the epoch, by
-# this machine's clock). Taking a free lock is `mkdir ROOT/lock`; renewing, releasing and
-# breaking one happen under a short guard (`mkdir ROOT/lock.guard`), so they never interleave.
+# this machine's clock). A lock is published whole: its directory is made and its owner record
+# written under a temporary name, then renamed to ROOT/lock (one rename: the lock exists with
+# its owner, or not at all), so a full disk never leaves an ownerless lock. Renewing, releasing
+# and breaking one happen under a short guard (`mkdir ROOT/lock.guard`), so they never
+# interleave; a lock we hold is renewed and released even when the disk is too full for the guard.
 lock_arg() {
   case $1 in
     '' | *[!A-Za-z0-9._:@-]*) usage "unsafe lock argument: $1" ;;
@@ -696,9 +1039,16 @@ lock_arg() {
 
 now_s() { date +%s; }
 
+# Takes the guard; returns 1 when it cannot be made for want of space (or inodes): no one can
+# take it then, and only operations on a lock we already hold go on without it.
 lock_guard() {
   g=0
   until mkdir "$ROOT/lock.guard" 2>/dev/null; do
+    if [ ! -e "$ROOT/lock.guard" ]; then
+      # Not held, yet not made: released just now, or no space. Twice in a row: no space.
+      mkdir "$ROOT/lock.guard" 2>/dev/null && break
+      [ -e "$ROOT/lock.guard" ] || return 1
+    fi
     t=$(stat -c %Y "$ROOT/lock.guard" 2>/dev/null) || t=
     # A guard is held for milliseconds: one older than 10 s was left by a killed runtime.
     if [ -n "$t" ] && [ $(($(now_s) - t)) -gt 10 ]; then rmdir "$ROOT/lock.guard" 2>/dev/null; continue; fi
@@ -712,8 +1062,9 @@ lock_guard() {
 }
 
 # Reads the lock into h_owner h_token h_pid h_taken h_expires (h_line: the file as it is). A
-# lock without a lease (an older runtime's, or one whose owner file was never written) gets
-# one of 60 s from when it was made.
+# lock without an owner record can only be an older runtime's (made with mkdir, then written:
+# a crash or a full disk in between): it may be broken 10 s after it was made. A record without
+# a lease (an older runtime's format) gets one of 60 s from when it was written.
 read_lock() {
   getf h_line "$ROOT/lock/owner"
   set -f
@@ -724,6 +1075,7 @@ read_lock() {
     '' | *[!0-9]*)
       t=$(stat -c %Y "$ROOT/lock/owner" 2>/dev/null || stat -c %Y "$ROOT/lock" 2>/dev/null) || t=$(now_s)
       h_token=- h_pid=- h_taken=$t h_expires=$((t + 60))
+      [ -n "$h_line" ] || h_expires=$((t + 10))
       ;;
   esac
 }
@@ -731,27 +1083,84 @@ read_lock() {
 # The lock for strata: OWNER TOKEN PID TAKEN EXPIRES NOW.
 lock_fields() { printf '%s %s %s %s %s %s' "${h_owner:--}" "${h_token:--}" "${h_pid:--}" "$h_taken" "$h_expires" "$(now_s)"; }
 
-# The lock for people.
+iso_time() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || printf '%s' "$1"; }
+
+# The lock for people, with when it can be broken.
 describe_lock() {
+  _dl_left=$((h_expires - $(now_s)))
   if [ "$h_token" = - ]; then
-    printf 'locked by %s\n' "${h_line:-an unknown owner}"
+    if [ "$_dl_left" -gt 0 ]; then _dl_when="it can be broken from $(iso_time "$h_expires") (in ${_dl_left}s)"; else _dl_when='it can be broken now'; fi
+    if [ -n "$h_line" ]; then _dl_what='an owner record without a lease, written'; else _dl_what='no owner record, made'; fi
+    printf 'locked by %s (%s %s); %s\n' "${h_line:-an unknown owner}" "$_dl_what" "$(iso_time "$h_taken")" "$_dl_when"
     return 0
   fi
-  left=$((h_expires - $(now_s)))
-  if [ "$left" -ge 0 ]; then lease="lease expires in ${left}s"; else lease="lease expired $((-left))s ago"; fi
-  since=$(date -u -d "@$h_taken" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null) || since=$h_taken
-  printf 'locked by %s (pid %s, since %s, %s)\n' "$h_owner" "$h_pid" "$since" "$lease"
+  if [ "$_dl_left" -ge 0 ]; then
+    _dl_lease="lease expires in ${_dl_left}s"
+    _dl_when="it can be broken once the lease has expired, at $(iso_time "$h_expires"), if its holder stops renewing it"
+  else
+    _dl_lease="lease expired $((-_dl_left))s ago"
+    _dl_when='it can be broken now'
+  fi
+  printf 'locked by %s (pid %s, since %s, %s); %s\n' "$h_owner" "$h_pid" "$(iso_time "$h_taken")" "$_dl_lease" "$_dl_when"
 }
 
+# Refuses to take a lock, before anything is changed, when the filesystem of ROOT is almost
+# full: the steps of a transition write files, and one that fills the disk half-way leaves
+# services down. STRATA_MIN_FREE_KB (default 1024) sets the bar.
+lock_space() {
+  _ls_need=${STRATA_MIN_FREE_KB:-1024}
+  _ls_free=$(df -Pk "$ROOT" 2>/dev/null | awk 'NR == 2 { print $4 }')
+  case $_ls_free in '' | *[!0-9]*) return 0 ;; esac
+  [ "$_ls_free" -lt "$_ls_need" ] || return 0
+  die "only ${_ls_free} KiB free on the filesystem of $ROOT (a transition needs ${_ls_need} KiB): the lock was not taken and nothing was changed"
+}
+
+# Takes the free lock for us with TAKEN=$1: the owner record is written first, then published.
+# Returns 1 when the lock exists already; dies, leaving nothing behind, when the record cannot be
+# written (no space).
+lock_take() {
+  _lk_line="$owner $token $pid $1 $(($(now_s) + lease))"
+  _lk_stage=$ROOT/lock.new.$$
+  # A staging directory whose runtime was killed before it renamed it is litter: removed.
+  for _lk_old in "$ROOT"/lock.new.*; do
+    [ -d "$_lk_old" ] && ! alive "${_lk_old##*.}" && rm -rf "$_lk_old"
+  done
+  rm -rf "$_lk_stage" 2>/dev/null
+  _lk_chk=
+  if mkdir "$_lk_stage" 2>/dev/null && printf '%s\n' "$_lk_line" >"$_lk_stage/owner" 2>/dev/null; then
+    { IFS= read -r _lk_chk <"$_lk_stage/owner"; } 2>/dev/null
+  fi
+  if [ "$_lk_chk" != "$_lk_line" ]; then
+    rm -rf "$_lk_stage" 2>/dev/null
+    die "cannot write the lock's owner record under $ROOT (no space left on the device?): the lock was not taken and nothing was changed"
+  fi
+  # (An empty ROOT/lock, an older runtime's ownerless lock, is replaced; one with an owner is not.)
+  mv -T "$_lk_stage" "$ROOT/lock" 2>/dev/null && return 0
+  rm -rf "$_lk_stage"
+  return 1
+}
+
+# Rewrites the owner record of a lock we hold (renew, re-take) with TAKEN=$1. Atomically when
+# there is space (a new file renamed over the old); when there is none, in place: the record
+# keeps its length (only EXPIRES changes), so it overwrites its own bytes and needs no free block.
 write_lock() {
-  printf '%s %s %s %s %s\n' "$owner" "$token" "$pid" "$1" "$(($(now_s) + lease))" >"$ROOT/lock/owner.tmp" &&
-    mv -f "$ROOT/lock/owner.tmp" "$ROOT/lock/owner" || die "cannot write $ROOT/lock/owner"
+  _lk_line="$owner $token $pid $1 $(($(now_s) + lease))"
+  _lk_chk=
+  if printf '%s\n' "$_lk_line" >"$ROOT/lock/owner.tmp" 2>/dev/null; then
+    { IFS= read -r _lk_chk <"$ROOT/lock/owner.tmp"; } 2>/dev/null
+    [ "$_lk_chk" = "$_lk_line" ] && mv -f "$ROOT/lock/owner.tmp" "$ROOT/lock/owner" 2>/dev/null && return 0
+  fi
+  rm -f "$ROOT/lock/owner.tmp" 2>/dev/null
+  # (Trailing blanks are ignored by read_lock: a shorter record is padded to the old length.)
+  while [ "${#_lk_line}" -lt "${#h_line}" ]; do _lk_line="$_lk_line "; done
+  if [ "${#_lk_line}" -eq "${#h_line}" ] && printf '%s\n' "$_lk_line" 1<>"$ROOT/lock/owner" 2>/dev/null; then return 0; fi
+  die "cannot write $ROOT/lock/owner (no space left on the device?)"
 }
 
 # Prints "PID VERB" of another runtime process changing this ROOT (in this mount namespace), if any.
 runtime_busy() {
   own=$(readlink /proc/self/ns/mnt 2>/dev/null)
-  for f in $(grep -lsaF -- "$ROOT/runtime/" /proc/[0-9]*/cmdline 2>/dev/null); do
+  for f in $(grep -lsaF -- "$SHARED/runtime/" /proc/[0-9]*/cmdline 2>/dev/null); do
     p=${f#/proc/}
     p=${p%/cmdline}
     [ "$p" = "$$" ] && continue
@@ -801,7 +1210,72 @@ lock_unguard() {
   guarded=
 }
 
+# ---------------------------------------------------------------- private records
+
+# A STATE_DIR may belong to its service (one that drops its privileges chowns it), so its log
+# is only opened by root as a regular file: a link there (which would make root append the
+# service's output to any file) or a FIFO is removed first.
+log_safe() {
+  if [ -L "$1/log" ] || { [ -e "$1/log" ] && [ ! -f "$1/log" ] && [ ! -d "$1/log" ]; }; then rm -f -- "$1/log"; fi
+}
+
+# The end of STATE_DIR $1's log, for an error message; never read through a link.
+log_tail() { [ -L "$1/log" ] || tail -n 20 -- "$1/log"; }
+
+# A service that drops its privileges (a PostgreSQL server runs as postgres) must reach its
+# STATE_DIR $1 by path: the directories between SHARED and it, made 0700 by the umask, become
+# 0711 (traversable, but nobody else may list them). STATE_DIR itself stays 0700 for the
+# service to chown. Called when a state directory is made.
+state_reachable() {
+  sr_d=${1%/*}
+  set --
+  sr_top=${SHARED:-$ROOT}
+  while [ "$sr_d" != "$sr_top" ] && [ "${#sr_d}" -gt "${#sr_top}" ]; do
+    set -- "$@" "$sr_d"
+    sr_d=${sr_d%/*}
+  done
+  [ $# -eq 0 ] || chmod go+x -- "$@"
+}
+
+# A machine set up by an older runtime has world-readable records (0644 files in 0755
+# directories): on first contact they are made private, once (the marker then costs a `test`
+# per command). The items' specs, generations and the lock are strata's alone (-R); state/
+# can no longer be listed (0711, see state_reachable), each STATE_DIR and its log are closed,
+# and the services' files inside keep their modes. ROOT and the
+# runtime root runs are made writable by their owner only, whatever umask installed them.
+private_records() {
+  [ -d "$ROOT" ] && [ ! -f "$ROOT/.private-records" ] || return 0
+  chmod go-w -- "$SHARED" "$SHARED/runtime" "$SHARED"/runtime/*.sh 2>/dev/null
+  # deployments/ and a deployment's directory: traversable (a STATE_DIR below must be
+  # reachable, see state_reachable), never listable.
+  if [ "$ROOT" != "$SHARED" ]; then chmod go-rw -- "$SHARED/deployments" "$ROOT" 2>/dev/null; fi
+  set --
+  for pr_d in items generations lock; do
+    [ ! -d "$ROOT/$pr_d" ] || [ -L "$ROOT/$pr_d" ] || set -- "$@" "$ROOT/$pr_d"
+  done
+  [ $# -eq 0 ] || chmod -R go= -- "$@" 2>/dev/null
+  if [ -d "$ROOT/state" ] && [ ! -L "$ROOT/state" ]; then
+    chmod go-rw -- "$ROOT/state"
+    set --
+    for pr_d in "$ROOT"/state/*/; do
+      pr_d=${pr_d%/}
+      [ -d "$pr_d" ] && [ ! -L "$pr_d" ] || continue
+      set -- "$@" "$pr_d"
+      if [ -f "$pr_d/log" ] && [ ! -L "$pr_d/log" ]; then set -- "$@" "$pr_d/log"; fi
+    done
+    [ $# -eq 0 ] || chmod go= -- "$@"
+  fi
+  : >"$ROOT/.private-records"
+}
+
 # ---------------------------------------------------------------- verbs
+
+deployment_layout
+case $VERB in
+  hello | status | manifest | claims | snapshot) deployment_view ;;
+  *) deployment_prepare ;;
+esac
+private_records
 
 case $VERB in
   hello)
@@ -812,7 +1286,9 @@ case $VERB in
     # TOKEN holds it. A lock whose lease expired, or that the token BREAK holds (its owner
     # knows that holder is dead), is broken and taken; stdout then says
     # "broke WHY OWNER TOKEN PID TAKEN EXPIRES NOW". Held by anyone else: stdout says
-    # "held OWNER TOKEN PID TAKEN EXPIRES NOW", stderr who holds it, exit 75.
+    # "held OWNER TOKEN PID TAKEN EXPIRES NOW", stderr who holds it and when it can be broken,
+    # exit 75. A lock is not taken (exit 1, nothing changed) when the filesystem is almost full
+    # (lock_space); one TOKEN holds already is re-taken however full it is.
     # With HASHes after BREAK ("-" for none), a taken lock is followed by "missing HASH" for
     # each one the store lacks: locking and the store check cost one round trip.
     # lock-upload OWNER TOKEN PID LEASE BREAK HASH...: the same, and once the lock is taken the
@@ -828,20 +1304,22 @@ case $VERB in
       hashes=$*
     fi
     [ -d "$ROOT" ] || mkdir -p "$ROOT" || die "cannot create $ROOT"
-    if mkdir "$ROOT/lock" 2>/dev/null; then
-      write_lock "$(now_s)"
-      locked
+    if [ ! -e "$ROOT/lock" ]; then
+      lock_space
+      if lock_take "$(now_s)"; then locked; fi
     fi
-    lock_guard
-    if mkdir "$ROOT/lock" 2>/dev/null; then
-      write_lock "$(now_s)"
-      locked
+    lock_guard || guarded=
+    if [ ! -e "$ROOT/lock" ]; then
+      [ -n "${guarded:-}" ] || die "no space left on the device of $ROOT for the lock guard: the lock was not taken and nothing was changed"
+      lock_space
+      if lock_take "$(now_s)"; then locked; fi
     fi
     read_lock
     if [ "$h_owner" = "$owner" ] && [ "$h_token" = "$token" ]; then
-      # Re-taken with its own token: a restarted controller recovering its transition.
+      # Re-taken with its own token: a restarted controller recovering its transition, or an
+      # undo. Needs no free space.
       write_lock "$h_taken"
-      lock_unguard
+      [ -z "${guarded:-}" ] || lock_unguard
       quiesce
       locked
     fi
@@ -849,10 +1327,11 @@ case $VERB in
     why=
     if [ "$now" -gt "$h_expires" ]; then why=expired; elif [ "$brk" != - ] && [ "$brk" = "$h_token" ]; then why=dead-owner; fi
     if [ -n "$why" ]; then
+      [ -n "${guarded:-}" ] || die "no space left on the device of $ROOT for the lock guard: the lock was not broken and nothing was changed"
+      lock_space
       old=$(lock_fields)
       rm -rf "$ROOT/lock"
-      if mkdir "$ROOT/lock" 2>/dev/null; then
-        write_lock "$now"
+      if lock_take "$now"; then
         printf 'broke %s %s\n' "$why" "$old"
         lock_unguard
         quiesce
@@ -866,10 +1345,11 @@ case $VERB in
     ;;
   renew)
     # renew OWNER TOKEN LEASE: extends the lease of the lock TOKEN holds; exit 75 if it lost it.
+    # Needs no free space (write_lock), nor the guard when there is no space for it.
     owner=${1:?usage: renew OWNER TOKEN LEASE} token=${2:?usage: renew OWNER TOKEN LEASE} lease=${3:-60}
     for a in "$owner" "$token" "$lease"; do lock_arg "$a"; done
     case $lease in *[!0-9]*) usage "renew: LEASE is a whole number" ;; esac
-    lock_guard
+    lock_guard || guarded=
     read_lock
     if [ -d "$ROOT/lock" ] && [ "$h_owner" = "$owner" ] && [ "$h_token" = "$token" ]; then
       pid=$h_pid
@@ -891,7 +1371,7 @@ case $VERB in
     lock_arg "$owner"
     lock_arg "$token"
     [ -d "$ROOT/lock" ] || exit 0
-    lock_guard
+    lock_guard || guarded=
     read_lock
     if [ "$h_owner" = "$owner" ] && [ "$h_token" = "$token" ]; then
       rm -rf "$ROOT/lock"
@@ -917,6 +1397,7 @@ case $VERB in
       sync "$ROOT/generations" 2>/dev/null || true
     fi
     [ "$(cat "$ROOT/generations/current" 2>/dev/null)" = "$gen" ] || rm -f "$ROOT/generations/$gen.json"
+    rm -f "$ROOT/claims.pending"
     ;;
   upload)
     # upload [HASH...]: see store_upload.
@@ -947,6 +1428,7 @@ case $VERB in
     fi
     printf '%s\n' "$gen" >"$ROOT/generations/.current.tmp" && mv "$ROOT/generations/.current.tmp" "$ROOT/generations/current"
     sync "$ROOT/generations/current" 2>/dev/null || true
+    rm -f "$ROOT/claims.pending"  # what it announced is recorded now
     # Keep the newest 10 generations.
     set -- "$ROOT"/generations/[0-9]*.json
     if [ $# -gt 10 ]; then
@@ -991,6 +1473,22 @@ case $VERB in
         printf 'item %s %s present - %s\n' "$key" "$mod" "$verdict"
       fi
     done
+    ;;
+  claims)
+    # claims: what the other deployments on this machine hold (list_others), for the controller
+    # to refuse a port or path one of them claims. Reads only.
+    list_others
+    ;;
+  claim)
+    # claim: records the machine record this deployment's transition is making true (stdin,
+    # JSON), so that a transition of another deployment asking meanwhile sees what this one is
+    # about to hold; then answers as `claims` does. Sent once the lock is taken: of two
+    # transitions claiming the same thing at once, the later to announce sees the earlier.
+    # It holds the items' environment, like a generation record: readable by its owner only.
+    (umask 077 && cat >"$ROOT/.claims.pending.tmp") || die "cannot record the claims"
+    [ "$(tail -c 1 "$ROOT/.claims.pending.tmp")" = "}" ] || { rm -f "$ROOT/.claims.pending.tmp"; die "the claimed record arrived incomplete"; }
+    mv -f "$ROOT/.claims.pending.tmp" "$ROOT/claims.pending" || die "cannot record the claims"
+    list_others
     ;;
   snapshot)
     check_token "${1:?usage: snapshot KEY}"
