@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,8 @@ import { parseControllerConfig } from '../controller/loadConfig.ts';
 import { ModelError } from '../errors.ts';
 import { deployment, load, pos } from '../model/loadFixtures.ts';
 import { allowedFile, isInside, refusedFileMessage, type CredentialPolicy } from './credentials.ts';
+import type { MachineManifest } from '../manifest/types.ts';
+import { openRuntime } from './connect.ts';
 import { SshTarget } from './ssh.ts';
 
 // Real directories, files and symlinks: the deployment's allowed directory holds its key, a
@@ -103,6 +105,35 @@ describe('the refusal says nothing about the file', () => {
     const e = await t.run(['true']).then(() => undefined, (x: unknown) => x as { code: string; message: string });
     expect(e).toMatchObject({ code: 'CREDENTIAL_NOT_ALLOWED' });
     expect(e!.message).toContain('ssh.knownHosts names a file on the controller host that deployment a may not use');
+  });
+});
+
+describe("the deployment's own key and known_hosts replace the process-wide ones", () => {
+  it("a deployment with its own known_hosts never falls back to $STRATA_KNOWN_HOSTS", async () => {
+    const shared = join(base, 'shared_known_hosts');
+    const own = join(mine, 'known_hosts');
+    writeFileSync(shared, '127.0.49.250 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n');
+    writeFileSync(own, '# no entries\n');
+    const before = process.env.STRATA_KNOWN_HOSTS;
+    process.env.STRATA_KNOWN_HOSTS = shared;
+    try {
+      const t = new SshTarget({ machine: 'm', host: '127.0.49.250', port: 22, user: 'root', privateKey: 'unused', credentials: { deployment: 'a', allowedFiles: [], knownHosts: own, localMachines: false } });
+      const e = await t.run(['true']).then(() => undefined, (x: unknown) => x as { code: string; message: string });
+      expect(e).toMatchObject({ code: 'HOST_KEY_UNKNOWN' });
+      expect(e!.message).toContain(own);
+    } finally {
+      if (before === undefined) delete process.env.STRATA_KNOWN_HOSTS;
+      else process.env.STRATA_KNOWN_HOSTS = before;
+    }
+  });
+
+  it('a local machine of a deployment without localMachines runs nothing', async () => {
+    const marker = join(base, 'ran');
+    const rt = openRuntime({ name: 'here', address: '127.0.49.9', target: { kind: 'local', root: join(base, 'local-root') }, items: [] } as unknown as MachineManifest, { stateDir: join(base, 'state'), credentials: { deployment: 'a', allowedFiles: [], localMachines: false } });
+    const e = await rt.target.run(['touch', marker]).then(() => undefined, (x: unknown) => x as { code: string; message: string });
+    expect(e).toMatchObject({ code: 'LOCAL_MACHINE_NOT_ALLOWED' });
+    expect(e!.message).toMatch(/^machine here: a local machine runs this repository's commands on the controller host/);
+    expect(existsSync(marker)).toBe(false);
   });
 });
 
