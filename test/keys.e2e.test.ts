@@ -196,3 +196,30 @@ describe('each deployment reaches its machines only with what the controller con
     expect([a.generation, a.lastFailedRevision, condition(a, 'Stalled')?.status]).toEqual([1, attack, 'True']);
   });
 });
+
+describe('the process-wide key', () => {
+  it('a controller whose deployments share STRATA_SSH_KEY_FILE warns at start, naming them; one with its own key is not named', async () => {
+    const dir = join(base, 'shared');
+    const repo = WorkRepo.init(join(dir, 'repo'));
+    repo.commit('nothing to deploy', { 'README.md': 'no models\n' });
+    const config = join(dir, 'controller.yaml');
+    const deployment = (name: string, extra = '') => `  - name: ${name}\n    repository: { url: ${JSON.stringify(repo.dir)}, branch: main }\n    interval: 10m\n${extra}`;
+    writeFileSync(
+      config,
+      `stateDir: ${JSON.stringify(join(dir, 'state'))}\nlisten: ${SUBNET}.100:18491\ndeployments:\n${deployment('one')}${deployment('two')}${deployment('three', `    ssh: { identity: { file: ${JSON.stringify(join(bKeys, 'id_ed25519'))} } }\n`)}`,
+    );
+    const keyFile = join(dir, 'shared-key');
+    writeFileSync(keyFile, 'SHARED-KEY-TEXT\n', { mode: 0o600 });
+    const p = spawnStrata(['controller', '--config', config], { cwd: dir, env: { ...process.env, STRATA_SSH_KEY_FILE: keyFile } });
+    try {
+      const warning = await until(() => jsonLines(p.stdout()).find((l) => /share the controller's/.test(String(l.msg))), 30_000, 'the shared-key warning');
+      expect(warning.deployments).toEqual(['one', 'two']);
+      expect(String(warning.msg)).toContain('give each its own in deployments[].ssh.identity');
+      expect(p.stdout() + p.stderr()).not.toContain('SHARED-KEY-TEXT');
+    } finally {
+      p.child.kill('SIGTERM');
+      await Promise.race([p.exited, new Promise((r) => setTimeout(r, 15_000))]);
+      if (!p.done()) p.child.kill('SIGKILL');
+    }
+  });
+});
