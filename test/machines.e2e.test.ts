@@ -202,6 +202,7 @@ deployments:
     interval: 10m
     probeInterval: 10m
     connectTimeout: 2s
+    ssh: { allowedFiles: [${JSON.stringify(fx.net.dir)}] }
 `,
     );
     controller = spawnStrata(['controller', '--config', config], { cwd: fx.work });

@@ -75,6 +75,7 @@ export class Controller {
   start(): void {
     if (this.started) return;
     this.started = true;
+    this.warnSharedKey();
     for (const d of this.deployments.values()) {
       if (d.source.watch) this.stopWatches.push(d.source.watch(() => this.enqueue(d.config.name, 'repository changed')));
       this.queue.add(d.config.name);
@@ -83,6 +84,20 @@ export class Controller {
     // A transition that a crash of this controller interrupted is recovered before any reconcile.
     const recovered = this.recoverInterrupted().catch((e: unknown) => this.opts.log.error({ err: e }, 'recovery at start failed'));
     this.workers = Array.from({ length: n }, () => recovered.then(() => this.work()));
+  }
+
+  /**
+   * The process-wide key (STRATA_SSH_KEY_FILE, STRATA_SSH_KEY) serves every deployment that has
+   * none of its own: each of their repositories can then reach the machines of the others.
+   */
+  private warnSharedKey(): void {
+    if (!process.env.STRATA_SSH_KEY_FILE && !process.env.STRATA_SSH_KEY) return;
+    const sharing = this.config.deployments.filter((d) => !d.ssh?.identity).map((d) => d.name);
+    if (sharing.length < 2) return;
+    this.opts.log.warn(
+      { deployments: sharing },
+      `deployments ${sharing.join(', ')} have no SSH key of their own and share the controller's (STRATA_SSH_KEY_FILE / STRATA_SSH_KEY): each one's repository can reach every machine that key opens; give each its own in deployments[].ssh.identity`,
+    );
   }
 
   /**
