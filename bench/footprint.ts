@@ -104,7 +104,7 @@ async function main(): Promise<number> {
         stateDir: path.join(work, 'state'),
         listen: `127.0.0.1:${port}`,
         logLevel: 'warn',
-        deployments: [{ name: BENCH_DEPLOYMENT, repository: { url: repo, branch: 'main' }, path: 'strata.yaml', probeInterval: `${probeS}s`, interval: '10m' }],
+        deployments: [{ name: BENCH_DEPLOYMENT, repository: { url: repo, branch: 'main' }, path: 'strata.yaml', probeInterval: `${probeS}s`, interval: '10m', ssh: { allowedFiles: [dep.testnetDir] } }],
       }),
     );
     log(`starting the controller (${api})`);

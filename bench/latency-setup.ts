@@ -101,6 +101,8 @@ export async function startController(opts: {
   stateDir: string;
   repository: { url: string; interval?: string };
   webhookSecretFile?: string;
+  /** Directories whose files the models may name as ssh.identity (the testnet's, holding its key). */
+  allowedFiles?: string[];
   /** An experiment: the local source's watch debounce (sourceFor leaves GitSource's default, 100 ms). */
   watchDebounceMs?: number;
 }): Promise<ControllerHandle> {
@@ -115,6 +117,7 @@ export async function startController(opts: {
         path: ROOT_FILE,
         interval: INTERVAL,
         ...(opts.webhookSecretFile ? { webhook: { secret: { file: opts.webhookSecretFile } } } : {}),
+        ...(opts.allowedFiles ? { ssh: { allowedFiles: opts.allowedFiles } } : {}),
       },
     ],
   });

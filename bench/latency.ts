@@ -135,7 +135,7 @@ async function main(): Promise<number> {
     const stateDir = path.join(tmp, 'state');
 
     t = performance.now();
-    const webhook = await startController({ path: 'webhook', stateDir, repository: { url: repos.remoteUrl, interval: '10m' }, webhookSecretFile: secretFile });
+    const webhook = await startController({ path: 'webhook', stateDir, repository: { url: repos.remoteUrl, interval: '10m' }, webhookSecretFile: secretFile, allowedFiles: [testnetDir] });
     handles.push(webhook);
     await waitApplied(webhook, repos.pushHead);
     setup.firstDeploymentMs = round1(performance.now() - t);
@@ -143,7 +143,7 @@ async function main(): Promise<number> {
 
     const refs = await observeRefs(repos.localDir);
     t = performance.now();
-    const watch = await startController({ path: 'watch', stateDir, repository: { url: repos.localDir }, watchDebounceMs: opts.watchDebounceMs });
+    const watch = await startController({ path: 'watch', stateDir, repository: { url: repos.localDir }, watchDebounceMs: opts.watchDebounceMs, allowedFiles: [testnetDir] });
     handles.push(watch);
     await waitApplied(watch, repos.localHead);
     setup.watchControllerFirstReconcileMs = round1(performance.now() - t);

@@ -26,6 +26,7 @@ deployments:
   - name: hello-world
     repository: { url: $repo, branch: main }
     path: strata.yaml
+    localMachines: true              # its machines are this host: trust the repository with it
 EOT
 
 cat <<EOT

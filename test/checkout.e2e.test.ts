@@ -117,7 +117,7 @@ describe('a checkout on a real sshd host', () => {
     const config = join(work, 'controller.yaml');
     writeFileSync(
       config,
-      `stateDir: ${JSON.stringify(join(work, 'controller-state'))}\nlisten: 127.0.0.1:${CONTROLLER_PORT}\ndeployments:\n  - name: checkout-git\n    repository: { url: ${JSON.stringify(repo.dir)}, branch: main, interval: 1s }\n    interval: 10m\n    probeInterval: 10m\n`,
+      `stateDir: ${JSON.stringify(join(work, 'controller-state'))}\nlisten: 127.0.0.1:${CONTROLLER_PORT}\ndeployments:\n  - name: checkout-git\n    repository: { url: ${JSON.stringify(repo.dir)}, branch: main, interval: 1s }\n    interval: 10m\n    probeInterval: 10m\n    ssh: { allowedFiles: [${JSON.stringify(net!.dir)}] }\n`,
     );
     controller = spawnStrata(['controller', '--config', config]);
     await until(() => jsonLines(controller!.stdout()).some((l) => String(l.msg).startsWith('controller listening on ')), 30_000, 'the controller to listen');

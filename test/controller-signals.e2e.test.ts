@@ -78,6 +78,7 @@ deployments:
     interval: 10m
     webhook:
       secret: { env: ${WEBHOOK_ENV} }
+    ssh: { allowedFiles: [${JSON.stringify(net.dir)}] }
 `,
   );
 

@@ -91,7 +91,7 @@ listen: ${LISTEN}
 apiToken: { file: ${JSON.stringify(join(base, 'api-token'))} }
 logLevel: info
 deployments:
-${['alpha', 'beta'].map((n) => `  - name: ${n}\n    repository: { url: ${JSON.stringify(join(base, n))}, branch: main }\n    interval: 10m\n`).join('')}`,
+${['alpha', 'beta'].map((n) => `  - name: ${n}\n    repository: { url: ${JSON.stringify(join(base, n))}, branch: main }\n    interval: 10m\n    localMachines: true\n`).join('')}`,
   );
   api = new ControllerApi(`http://${LISTEN}`, apiToken);
 });

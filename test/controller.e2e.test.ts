@@ -158,11 +158,13 @@ deployments:
     interval: 10m
     webhook:
       secret: { env: ${WEBHOOK_ENV} }
+    ssh: { allowedFiles: [${JSON.stringify(net.dir)}] }
   - name: hello-local
     repository:
       url: ${JSON.stringify(localRepo.dir)}
       branch: main
     interval: 10m
+    localMachines: true
   - name: hello-ssh
     repository:
       url: ${JSON.stringify(`ssh://root@${addr('test1')}/root/repos/deploy.git`)}
@@ -172,6 +174,7 @@ deployments:
       sshKey: { file: ${JSON.stringify(net.identityFile)} }
     path: strata.ssh.yaml
     interval: 10m
+    localMachines: true
 `;
   const config = parseControllerConfig(join(base, 'controller.yaml'), configText);
   log = pino(

@@ -237,6 +237,7 @@ deployments:
     path: strata.testnet.yaml
     interval: 10m
     probeInterval: 10m
+    ssh: { allowedFiles: [${JSON.stringify(fx.net.dir)}] }
 `,
     );
     const start = async () => {

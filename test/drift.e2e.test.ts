@@ -34,6 +34,7 @@ deployments:
     interval: 10m
     probeInterval: 1s
     selfHeal: ${selfHeal}
+    ssh: { allowedFiles: [${JSON.stringify(net.dir)}] }
 `,
   );
   const c = new Controller(config, { log: pino({ level: process.env.DRIFT_DEBUG ? 'debug' : 'silent' }), sourceFor });

@@ -146,6 +146,7 @@ deployments:
     probeInterval: 10m
     connectTimeout: 2s
     commandTimeout: 60s
+    ssh: { allowedFiles: [${JSON.stringify(fx.net.dir)}] }
 `,
     );
     controller = new Controller(config, { log, sourceFor });

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { identifier } from '../model/schema.ts';
+import type { CredentialPolicy } from '../targets/credentials.ts';
+import { readSecret } from './secrets.ts';
 
 /**
  * The controller's configuration file (`strata controller --config FILE`): where its state
@@ -61,6 +63,29 @@ export const repositoryConfig = z.strictObject({
   knownHosts: z.string().optional().describe('known_hosts file for an SSH remote'),
 });
 
+/** A directory or file on the controller host, as the operator writes it: absolute, or under ~. */
+const hostPath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => p.startsWith('/') || p === '~' || p.startsWith('~/'), 'expected an absolute path (or one starting with "~/")')
+  .refine((p) => !/[\u0000-\u001f\u007f]/.test(p), 'path must not contain control characters');
+
+/**
+ * How the deployment reaches its machines over SSH, chosen by the operator (never by the
+ * repository): its own key and known_hosts, and the directories whose files its models may
+ * name as ssh.identity / ssh.knownHosts (src/targets/credentials.ts).
+ */
+export const deploymentSsh = z.strictObject({
+  identity: secretRef.optional().describe("the deployment's private key: { file: PATH } or { env: NAME }; used for machines whose model names no ssh.identity"),
+  knownHosts: hostPath.optional().describe("the deployment's known_hosts file, for machines with neither ssh.hostKey nor ssh.knownHosts"),
+  allowedFiles: z
+    .array(hostPath)
+    .max(64)
+    .optional()
+    .describe("directories whose files the deployment's models may name as ssh.identity or ssh.knownHosts (default none)"),
+});
+
 export const deploymentConfig = z
   .strictObject({
     name: identifier.describe('the deployment name; must equal the root file\'s name'),
@@ -74,6 +99,11 @@ export const deploymentConfig = z
     lockLease: duration.optional().describe('how long a machine lock holds without renewal (default 60s; renewed every third of it)'),
     suspended: z.boolean().default(false),
     webhook: z.strictObject({ secret: secretRef }).optional(),
+    ssh: deploymentSsh.optional(),
+    localMachines: z
+      .boolean()
+      .default(false)
+      .describe("allow target: local machines, which run the repository's commands on the controller host as its user (default false)"),
   })
   .refine((d) => [d.repository.branch, d.repository.tag, d.repository.commit].filter(Boolean).length <= 1, {
     message: 'give at most one of repository.branch, repository.tag, repository.commit',
@@ -136,15 +166,30 @@ export const controllerConfig = z.strictObject({
 
 export type ControllerConfig = z.output<typeof controllerConfig>;
 
-/** A deployment's connection settings, as the apply context (src/api/context.ts) takes them. */
-export function connectionSettings(d: Pick<DeploymentConfig, 'connectTimeout' | 'commandTimeout' | 'lockLease'>): { connectTimeoutMs?: number; commandTimeoutMs?: number; lockLeaseMs?: number } {
+/** A deployment's connection settings, as the apply context (src/api/context.ts) takes them, with its credential policy. */
+export function connectionSettings(
+  d: Pick<DeploymentConfig, 'name' | 'connectTimeout' | 'commandTimeout' | 'lockLease' | 'ssh' | 'localMachines'>,
+): { connectTimeoutMs?: number; commandTimeoutMs?: number; lockLeaseMs?: number; credentials: CredentialPolicy } {
   return {
+    credentials: credentialPolicy(d),
     ...(d.connectTimeout !== undefined ? { connectTimeoutMs: d.connectTimeout } : {}),
     ...(d.commandTimeout !== undefined ? { commandTimeoutMs: d.commandTimeout } : {}),
     ...(d.lockLease !== undefined ? { lockLeaseMs: d.lockLease } : {}),
   };
 }
 export type DeploymentConfig = z.output<typeof deploymentConfig>;
+
+/** What the deployment may use on the controller host; its key is read only when a machine needs it, never logged. */
+export function credentialPolicy(d: Pick<DeploymentConfig, 'name' | 'ssh' | 'localMachines'>): CredentialPolicy {
+  const identity = d.ssh?.identity;
+  return {
+    deployment: d.name,
+    allowedFiles: d.ssh?.allowedFiles ?? [],
+    ...(identity ? { identity: () => readSecret(identity, `the SSH key of deployment ${d.name} (deployments[].ssh.identity)`) } : {}),
+    ...(d.ssh?.knownHosts !== undefined ? { knownHosts: d.ssh.knownHosts } : {}),
+    localMachines: d.localMachines ?? false,
+  };
+}
 export type RepositoryConfig = z.output<typeof repositoryConfig>;
 export type SecretRef = z.output<typeof secretRef>;
 

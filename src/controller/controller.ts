@@ -1,11 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { adoptDeployment, type AdoptOptions, type AdoptResult } from '../api/adopt.ts';
+import { credentialIssues } from '../api/credentialIssues.ts';
 import { recoverDeployment } from '../api/apply.ts';
 import { stateStore } from '../api/context.ts';
 import { loadDeployment } from '../api/load.ts';
 import { backoffDelay, formatDuration } from './backoff.ts';
-import { StrataError } from '../errors.ts';
+import { ModelError, StrataError } from '../errors.ts';
 import { connectionSettings, type ControllerConfig, type DeploymentConfig } from './config.ts';
 import { ControllerMetrics } from './metrics.ts';
 import { KeyedQueue } from './queue.ts';
@@ -113,6 +114,7 @@ export class Controller {
   start(): void {
     if (this.started) return;
     this.started = true;
+    this.warnSharedKey();
     for (const d of this.deployments.values()) {
       if (d.source.watch) this.stopWatches.push(d.source.watch(() => this.enqueue(d.config.name, 'repository changed')));
       this.queue.add(d.config.name);
@@ -121,6 +123,20 @@ export class Controller {
     // A transition that a crash of this controller interrupted is recovered before any reconcile.
     const recovered = this.recoverInterrupted().catch((e: unknown) => this.opts.log.error({ err: e }, 'recovery at start failed'));
     this.workers = Array.from({ length: n }, () => recovered.then(() => this.work()));
+  }
+
+  /**
+   * The process-wide key (STRATA_SSH_KEY_FILE, STRATA_SSH_KEY) serves every deployment that has
+   * none of its own: each of their repositories can then reach the machines of the others.
+   */
+  private warnSharedKey(): void {
+    if (!process.env.STRATA_SSH_KEY_FILE && !process.env.STRATA_SSH_KEY) return;
+    const sharing = this.config.deployments.filter((d) => !d.ssh?.identity).map((d) => d.name);
+    if (sharing.length < 2) return;
+    this.opts.log.warn(
+      { deployments: sharing },
+      `deployments ${sharing.join(', ')} have no SSH key of their own and share the controller's (STRATA_SSH_KEY_FILE / STRATA_SSH_KEY): each one's repository can reach every machine that key opens; give each its own in deployments[].ssh.identity`,
+    );
   }
 
   /**
@@ -214,8 +230,12 @@ export class Controller {
   async adopt(name: string, opts: AdoptOptions): Promise<AdoptResult> {
     const d = this.runtime(name);
     const { commit } = await d.source.sync();
-    const { manifest } = await loadDeployment(d.config.path, d.source.tree(commit));
-    const result = await adoptDeployment(manifest, { stateDir: this.config.stateDir, controller: true, ...connectionSettings(d.config) }, opts);
+    const { models, manifest } = await loadDeployment(d.config.path, d.source.tree(commit));
+    const ctx = { stateDir: this.config.stateDir, controller: true, ...connectionSettings(d.config) };
+    // The repository's models name the machines asked: their credential files are the operator's choice, as for a reconcile.
+    const refused = credentialIssues(models, ctx.credentials);
+    if (refused.length > 0) throw new ModelError(refused);
+    const result = await adoptDeployment(manifest, ctx, opts);
     this.opts.log.warn({ deployment: name, generation: result.generation, partial: result.partial }, `adopted generation ${result.generation} from the machines`);
     this.stateReadable(d);
     d.forceRetry = true;

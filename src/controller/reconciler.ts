@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { applyDeployment } from '../api/apply.ts';
 import { describeBroken } from '../apply/machineLocks.ts';
 import { stateStore, type Context } from '../api/context.ts';
+import { credentialIssues } from '../api/credentialIssues.ts';
 import { loadDeployment } from '../api/load.ts';
 import { planRollback } from '../api/rollback.ts';
 import { ModelError, StrataError } from '../errors.ts';
@@ -121,6 +122,9 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
       throw new StrataError('DEPLOYMENT_NAME_MISMATCH', `${d.config.path} names deployment "${models.name}", but the controller configures it as "${name}"`);
     }
     const ctx: Context = { stateDir: deps.stateDir, controller: true, ...connectionSettings(d.config) };
+    // The repository chose these models; what they name on this host must be the operator's choice too.
+    const refused = credentialIssues(models, ctx.credentials!);
+    if (refused.length > 0) throw new ModelError(refused);
     const plan = planFromModels(models, manifest, ctx);
     if (isEmptyPlan(plan)) {
       if (plan.basis.generation !== null) recordApplied(d, deps.metrics, revision, plan.basis.generation);
@@ -282,6 +286,7 @@ function reasonOf(code: string): string {
   if (['CONNECT_FAILED', 'CONNECT_TIMEOUT', 'HOST_KEY_MISMATCH', 'HOST_KEY_UNKNOWN', 'AUTH_FAILED', 'COMMAND_TIMEOUT', 'CONNECTION_LOST', 'EXEC_FAILED'].includes(code)) return 'MachineUnreachable';
   if (code === 'LOCK_LOST') return 'MachineLocked';
   if (code === 'RECOVERY_FAILED') return 'RecoveryFailed';
+  if (code === 'CREDENTIAL_NOT_ALLOWED' || code === 'LOCAL_MACHINE_NOT_ALLOWED') return 'CredentialRefused';
   return 'ReconcileFailed';
 }
 

@@ -3,6 +3,8 @@ import type { MachineManifest } from '../manifest/types.ts';
 import { pathName } from '../state/stateNames.ts';
 import { LocalTarget } from './local.ts';
 import { MachineRuntime } from './machineRuntime.ts';
+import { refusedLocalMessage, type CredentialPolicy } from './credentials.ts';
+import { RefusedTarget } from './refusedTarget.ts';
 import { SshTarget } from './ssh.ts';
 
 export interface ConnectOptions {
@@ -10,12 +12,18 @@ export interface ConnectOptions {
   stateDir: string;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
+  /** Under the controller: what this deployment may use on the controller host (src/targets/credentials.ts). */
+  credentials?: CredentialPolicy;
 }
 
 /** Opens (lazily) the runtime of a machine for one deployment, over SSH or on this host. */
 export function openRuntime(m: MachineManifest, deployment: string, opts: ConnectOptions): MachineRuntime {
   const t = m.target;
   if (t.kind === 'local') {
+    // Checked when the models are loaded; this holds for recorded generations too (rollback, recovery, drift).
+    if (opts.credentials && !opts.credentials.localMachines) {
+      return new MachineRuntime(new RefusedTarget(m.name, refusedLocalMessage(opts.credentials.deployment)), t.root ?? '/nonexistent', m.address, deployment);
+    }
     const root = t.root ?? join(resolve(opts.stateDir), 'machines', pathName('machine', m.name));
     return new MachineRuntime(new LocalTarget(m.name, opts.commandTimeoutMs), root, m.address, deployment);
   }
@@ -30,6 +38,7 @@ export function openRuntime(m: MachineManifest, deployment: string, opts: Connec
     ...(t.trustOnFirstUse ? { trustOnFirstUseFile: join(resolve(opts.stateDir), 'known_hosts') } : {}),
     connectTimeoutMs: opts.connectTimeoutMs,
     commandTimeoutMs: opts.commandTimeoutMs,
+    ...(opts.credentials ? { credentials: opts.credentials } : {}),
   });
   return new MachineRuntime(target, t.root, m.address, deployment);
 }

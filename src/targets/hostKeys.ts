@@ -77,7 +77,7 @@ export function pinnedHostKeys(file: string, host: string, port: number): string
 /** Where the key a machine must present came from; a refusal names it, so the fix is clear. */
 export type HostKeySource =
   | { kind: 'hostKey' }
-  | { kind: 'knownHosts'; file: string; origin: 'ssh.knownHosts' | 'STRATA_KNOWN_HOSTS' | 'default' }
+  | { kind: 'knownHosts'; file: string; origin: 'ssh.knownHosts' | 'deployments[].ssh.knownHosts' | 'STRATA_KNOWN_HOSTS' | 'default' }
   | { kind: 'trustOnFirstUse'; file: string };
 
 /** OpenSSH's fingerprint of a key blob: `SHA256:` and the unpadded base64 of its sha256. */
@@ -112,7 +112,14 @@ export function hostKeyMismatchMessage(o: { machine: string; host: string; port:
       `If the machine's key changed on purpose, remove its line from that file (${remove}) and run again: the next connection pins the key it presents.`
     );
   }
-  const why = s.origin === 'ssh.knownHosts' ? `ssh.knownHosts of machine ${o.machine}` : s.origin === 'STRATA_KNOWN_HOSTS' ? '$STRATA_KNOWN_HOSTS' : 'the default known_hosts';
+  const why =
+    s.origin === 'ssh.knownHosts'
+      ? `ssh.knownHosts of machine ${o.machine}`
+      : s.origin === 'deployments[].ssh.knownHosts'
+        ? "the deployment's ssh.knownHosts in the controller configuration"
+        : s.origin === 'STRATA_KNOWN_HOSTS'
+          ? '$STRATA_KNOWN_HOSTS'
+          : 'the default known_hosts';
   return (
     `${seen} the known_hosts entry for ${name} in ${s.file} (${why}); refusing to connect. ` +
     `If the machine's key changed on purpose, replace that entry (${remove}, then add the new key, checked out of band).`

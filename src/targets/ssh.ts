@@ -1,10 +1,10 @@
 import { appendFileSync, mkdirSync, realpathSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
-import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import ssh2 from 'ssh2';
 import { TargetError } from '../errors.ts';
 import { readRegularFile, shownPath } from '../state/regularFile.ts';
+import { allowedFile, expandHome, refusedFileMessage, type CredentialPolicy } from './credentials.ts';
 import { hostKeyMismatchMessage, keyBlob, knownHostKeys, knownHostsName, pinnedHostKeys, type HostKeySource } from './hostKeys.ts';
 import { commandLine } from './shellQuote.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
@@ -36,6 +36,13 @@ export interface SshTargetOptions {
   commandTimeoutMs?: number;
   /** Channels open at once on the connection; OpenSSH's MaxSessions defaults to 10. */
   maxChannels?: number;
+  /**
+   * Under the controller, the deployment's credential policy: `identity` and `knownHosts`
+   * (from the model) are used only inside its allowedFiles, else refused unread; without them
+   * its own key and known_hosts are used, and the process-wide ones (STRATA_SSH_KEY_FILE,
+   * STRATA_SSH_KEY, STRATA_KNOWN_HOSTS, ~/.ssh/known_hosts) only when it configures none.
+   */
+  credentials?: CredentialPolicy;
 }
 
 /**
@@ -165,9 +172,10 @@ export class SshTarget implements Target {
   }
 
   /** The known_hosts file this machine is checked against, and why that one. */
-  private knownHostsFile(): { file: string; origin: 'ssh.knownHosts' | 'STRATA_KNOWN_HOSTS' | 'default' } {
+  private knownHostsFile(): { file: string; origin: KnownHostsOrigin } {
     const o = this.opts;
-    if (o.knownHosts !== undefined) return { file: realPath(expandHome(o.knownHosts)), origin: 'ssh.knownHosts' };
+    if (o.knownHosts !== undefined) return { file: realPath(this.modelFile('ssh.knownHosts', o.knownHosts)), origin: 'ssh.knownHosts' };
+    if (o.credentials?.knownHosts !== undefined) return { file: realPath(expandHome(o.credentials.knownHosts)), origin: 'deployments[].ssh.knownHosts' };
     if (process.env.STRATA_KNOWN_HOSTS) return { file: realPath(expandHome(process.env.STRATA_KNOWN_HOSTS)), origin: 'STRATA_KNOWN_HOSTS' };
     return { file: realPath(expandHome('~/.ssh/known_hosts')), origin: 'default' };
   }
@@ -194,9 +202,23 @@ export class SshTarget implements Target {
     return { keys, source: { kind: 'knownHosts', ...kh } };
   }
 
+  /**
+   * A file a model names, as the policy lets this machine use it; under the controller a file
+   * outside the deployment's allowedFiles is refused before anything looks at it.
+   */
+  private modelFile(field: 'ssh.identity' | 'ssh.knownHosts', path: string): string {
+    const policy = this.opts.credentials;
+    if (!policy) return expandHome(path);
+    const allowed = allowedFile(path, policy.allowedFiles);
+    if (allowed === undefined) throw new TargetError('CREDENTIAL_NOT_ALLOWED', `machine ${this.machine}: ${refusedFileMessage(field, policy)}`, { machine: this.machine, field });
+    return allowed;
+  }
+
   private privateKey(): Buffer | string {
     if (this.opts.privateKey !== undefined) return this.opts.privateKey;
-    const configured = this.opts.identity ?? process.env.STRATA_SSH_KEY_FILE;
+    const own = this.opts.credentials?.identity;
+    if (this.opts.identity === undefined && own) return own();
+    const configured = this.opts.identity !== undefined ? this.modelFile('ssh.identity', this.opts.identity) : process.env.STRATA_SSH_KEY_FILE;
     const file = configured === undefined ? undefined : expandHome(configured);
     if (file) {
       // The path may come from a model: only a regular file of key size is read (never a FIFO or /dev/zero).
@@ -317,10 +339,7 @@ function withDeadline<T>(p: Promise<T>, deadline: number, onTimeout: () => Error
   });
 }
 
-/** `~/x` is the controller user's home; other paths are used as given. */
-function expandHome(path: string): string {
-  return path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
-}
+type KnownHostsOrigin = 'ssh.knownHosts' | 'deployments[].ssh.knownHosts' | 'STRATA_KNOWN_HOSTS' | 'default';
 
 /** A file's real, absolute path (symlinks resolved) for messages, or its absolute path when it does not exist yet. */
 function realPath(path: string): string {

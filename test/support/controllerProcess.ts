@@ -63,6 +63,7 @@ ${opts.http ? `http:\n${opts.http}\n` : ''}deployments:
       branch: main
     interval: 10m
     probeInterval: 10m
+    localMachines: true
     webhook:
       secret: { file: ${JSON.stringify(join(opts.dir, 'webhook-secret'))} }
 `,
