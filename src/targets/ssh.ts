@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import ssh2 from 'ssh2';
 import { TargetError } from '../errors.ts';
+import { AnswerCollector } from './boundedOutput.ts';
 import { readRegularFile, shownPath } from '../state/regularFile.ts';
 import { hostKeyMismatchMessage, keyBlob, knownHostKeys, knownHostsName, type HostKeySource } from './hostKeys.ts';
 import { commandLine } from './shellQuote.ts';
@@ -204,16 +205,18 @@ export class SshTarget implements Target {
     return new Promise((resolve, reject) => {
       conn.exec(line, (err, stream) => {
         if (err) return reject(new TargetError('EXEC_FAILED', `cannot run a command on ${this.machine}: ${err.message}`, { machine: this.machine }));
-        const out: Buffer[] = [];
-        const errOut: Buffer[] = [];
         let code = 1;
         let exited = false;
         const timer = setTimeout(() => {
+          answer?.discard();
           stream.close();
           reject(new TargetError('COMMAND_TIMEOUT', `command on ${this.machine} did not finish within ${timeoutMs / 1000}s`, { machine: this.machine }));
         }, timeoutMs);
-        stream.on('data', (d: Buffer) => out.push(d));
-        stream.stderr.on('data', (d: Buffer) => errOut.push(d));
+        // A machine that answers more than the bounds is cut off (boundedOutput.ts).
+        const answer = startAnswer(this.machine, runOpts, stream, timer, reject);
+        if (!answer) return;
+        stream.on('data', answer.stdout);
+        stream.stderr.on('data', answer.stderr);
         stream.on('exit', (c: number | null, signal?: string) => {
           exited = true;
           code = c ?? (signal ? 128 : 1);
@@ -222,14 +225,14 @@ export class SshTarget implements Target {
           clearTimeout(timer);
           // A command always reports how it ended; a channel closed without that lost its connection.
           if (!exited) {
+            answer.discard();
             return reject(
               new TargetError('CONNECTION_LOST', `lost the connection to ${this.machine} (${this.opts.host}:${this.opts.port}) while a command ran; whether it took effect is unknown`, {
                 machine: this.machine,
               }),
             );
           }
-          const stdoutBytes = Buffer.concat(out);
-          resolve({ code, stdout: stdoutBytes.toString(), stdoutBytes, stderr: Buffer.concat(errOut).toString() });
+          resolve(answer.finish(code));
         });
         const input = runOpts.input;
         if (input === undefined) stream.end();
@@ -279,4 +282,25 @@ function pinFirstKey(file: string, host: string, port: number, key: Buffer): voi
   const type = key.subarray(4, 4 + key.readUInt32BE(0)).toString();
   mkdirSync(dirname(file), { recursive: true });
   appendFileSync(file, `${knownHostsName(host, port)} ${type} ${key.toString('base64')}\n`, { mode: 0o600 });
+}
+
+/**
+ * The collector of one command's answer over SSH; when the machine exceeds a bound the channel
+ * is signalled and closed and the command rejected. Undefined (and rejected) when the answer's
+ * file cannot be created.
+ */
+function startAnswer(machine: string, runOpts: RunOptions, stream: ssh2.ClientChannel, timer: NodeJS.Timeout, reject: (e: unknown) => void): AnswerCollector | undefined {
+  try {
+    return new AnswerCollector(machine, runOpts, (e) => {
+      clearTimeout(timer);
+      stream.signal('KILL');
+      stream.close();
+      reject(e);
+    });
+  } catch (e) {
+    clearTimeout(timer);
+    stream.close();
+    reject(new TargetError('ANSWER_NOT_STORED', `cannot create ${runOpts.stdoutFile} for the ${runOpts.verb ?? 'command'} answer of ${machine}: ${(e as Error).message}`, { machine }));
+    return undefined;
+  }
 }
