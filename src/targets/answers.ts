@@ -175,7 +175,10 @@ export function parseActivations(machine: string, out: Buffer, keys: readonly st
 }
 
 /** Strings a record holds are bounded: a model's values, never megabytes. */
-const text = z.string().max(64 * 1024);
+const text = z
+  .string()
+  .max(64 * 1024)
+  .refine((s) => !/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(s), 'holds control characters');
 const name = z.string().regex(IDENTIFIER);
 const stringMap = z.record(z.string().max(1024), text);
 
