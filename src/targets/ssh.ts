@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import ssh2 from 'ssh2';
 import { TargetError } from '../errors.ts';
 import { AnswerCollector } from './boundedOutput.ts';
+import { machineText } from './machineText.ts';
 import { readRegularFile, shownPath } from '../state/regularFile.ts';
 import { hostKeyMismatchMessage, keyBlob, knownHostKeys, knownHostsName, type HostKeySource } from './hostKeys.ts';
 import { commandLine } from './shellQuote.ts';
@@ -127,7 +128,8 @@ export class SshTarget implements Target {
       });
       conn.on('error', (e) => {
         const level = (e as { level?: string }).level;
-        const reason = level === 'client-authentication' ? `authentication as ${o.user} failed` : e.message;
+        // ssh2's message may be the machine's own words (a DISCONNECT description): escaped.
+        const reason = level === 'client-authentication' ? `authentication as ${o.user} failed` : machineText(e.message, 512, true);
         fail(new TargetError(level === 'client-authentication' ? 'AUTH_FAILED' : 'CONNECT_FAILED', `cannot connect to ${o.machine} at ${o.host}:${o.port}: ${reason}`, { machine: o.machine }));
       });
       conn.connect({
@@ -204,7 +206,7 @@ export class SshTarget implements Target {
     this.bytesSent += line.length;
     return new Promise((resolve, reject) => {
       conn.exec(line, (err, stream) => {
-        if (err) return reject(new TargetError('EXEC_FAILED', `cannot run a command on ${this.machine}: ${err.message}`, { machine: this.machine }));
+        if (err) return reject(new TargetError('EXEC_FAILED', `cannot run a command on ${this.machine}: ${machineText(err.message, 512, true)}`, { machine: this.machine }));
         let code = 1;
         let exited = false;
         const timer = setTimeout(() => {
