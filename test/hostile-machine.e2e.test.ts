@@ -110,7 +110,8 @@ describe('a machine that answers what it likes', () => {
     expect(r.out).toContain('app sent more than 4 MiB on stdout for status: the command was stopped');
     expect(r.elapsedMs).toBeLessThan(15_000);
     expect(r.peakRssMiB).toBeGreaterThan(0);
-    expect(r.peakRssMiB).toBeLessThan(300);
+    // The CLI alone is about 100 MiB; an unbounded read of `yes` would grow by ~100 MiB a second.
+    expect(r.peakRssMiB).toBeLessThan(200);
   });
 
   it('a stderr flood of escapes: stopped at the bound', async () => {
@@ -160,7 +161,9 @@ describe('a machine that answers what it likes', () => {
     expect(snap).toHaveLength(1);
     expect(statSync(join(dir, snap[0]!)).size).toBe(size);
     expect(readdirSync(dir).filter((f) => f.endsWith('.part'))).toEqual([]);
-    expect(r.peakRssMiB).toBeLessThan(size / 1024 ** 2);
+    // Held in memory, 300 MiB would be on top of the CLI's own ~100 MiB.
+    expect(r.peakRssMiB).toBeGreaterThan(0);
+    expect(r.peakRssMiB).toBeLessThan(200);
   });
 });
 
