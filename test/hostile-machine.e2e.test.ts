@@ -167,6 +167,33 @@ describe('a machine that answers what it likes', () => {
   });
 });
 
+describe('a snapshot taken by a transition', () => {
+  it('an endless one fails the transition before the service is touched, and keeps nothing', async () => {
+    const journal = () => readFileSync(hostPath(app(), `${ROOT}/state/s.notes/journal`), 'utf8');
+    const before = journal();
+    const dir = join(stateDir, 'snapshots/hostile/notes');
+    const kept = existsSync(dir) ? readdirSync(dir).sort() : [];
+    // Removing the stateful service snapshots it first (then deactivates it).
+    writeFileSync(join(work, 'services.yaml'), 'services:\n  other:\n    type: process\n    artifact: services/notes\n    start: sh notes.sh\n');
+    writeFileSync(join(work, 'distribution.yaml'), 'distribution:\n  other: app\n');
+    try {
+      hostile('snapshot', 'exec cat /dev/zero');
+      const r = await strataChild(['apply', root()], { STRATA_MAX_SNAPSHOT_BYTES: String(1024 ** 2) });
+      expect(r.code).toBe(1);
+      expect(r.err).toContain('app sent more than 1 MiB on stdout for snapshot');
+      expect(r.err).not.toMatch(/internal error|TypeError/);
+      expect(readdirSync(dir).sort()).toEqual(kept);
+      // notes was never deactivated: it still runs, and was not started again.
+      const status = await strataChild(['status', root()]);
+      expect(status.out).toMatch(/notes.*running/);
+      expect(journal()).toBe(before);
+    } finally {
+      writeFileSync(join(work, 'services.yaml'), 'services:\n  notes:\n    type: process\n    artifact: services/notes\n    start: sh notes.sh\n    stateful: true\n');
+      writeFileSync(join(work, 'distribution.yaml'), 'distribution:\n  notes: app\n');
+    }
+  });
+});
+
 describe('the runtime of a hostile machine, over SSH', () => {
   const notes = (): Item => ({ key: 's.notes', machine: 'app', layer: 'service', name: 'notes', module: 'process', spec: { start: 'sh notes.sh', env: {} }, dependsOn: [], stateful: true, hash: 'x' });
 
@@ -199,5 +226,21 @@ describe('the runtime of a hostile machine, over SSH', () => {
     } finally {
       await rt.target.close();
     }
+  });
+});
+
+describe('an honest machine again', () => {
+  it('a transition that removes the stateful service streams its snapshot into the state directory', async () => {
+    const dir = join(stateDir, 'snapshots/hostile/notes');
+    const before = readdirSync(dir).filter((f) => f.endsWith('.snap'));
+    writeFileSync(join(work, 'services.yaml'), 'services:\n  other:\n    type: process\n    artifact: services/notes\n    start: sh notes.sh\n');
+    writeFileSync(join(work, 'distribution.yaml'), 'distribution:\n  other: app\n');
+    const r = await strataChild(['apply', root()]);
+    expect(r.err).toMatch(/snapshot of notes on app \(.*\) stored in .*\.snap/);
+    expect(r.code).toBe(0);
+    const added = readdirSync(dir).filter((f) => f.endsWith('.snap') && !before.includes(f));
+    expect(added).toHaveLength(1);
+    expect(readFileSync(join(dir, added[0]!), 'latin1')).toMatch(/F \d+ 6\d\d journal\nstarted on app\n[^]*Z\n$/);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.part'))).toEqual([]);
   });
 });
