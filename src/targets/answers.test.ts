@@ -155,12 +155,24 @@ describe('answer bounds', () => {
 const fragments = ['generation ', 'none', 'lock ', 'item ', 's.a ', 'process ', 'file ', 'running ', 'stopped ', 'present ', '- ', '42 ', 'ok', 'drift ', 'held ', 'broke ', 'expired ', 'missing ', 'h1', 'failed ', '3', '99', '\n', ' ', '\u001b[31m', '\r', '\u0000', '\u00ff', '\ud800', '{', '}', '"', 'x'];
 const answer = fc.oneof(fc.array(fc.constantFrom(...fragments), { maxLength: 40 }).map((a) => a.join('')), fc.string({ maxLength: 200 }), fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a).toString('latin1')));
 
-/** Calls a parser: it returns, or throws a StrataError whose message holds no raw control character. */
+/** Every string in a parsed answer (objects, arrays, Maps), where raw control characters must not be. */
+function stringsIn(v: unknown): string[] {
+  if (typeof v === 'string') return [v];
+  if (v instanceof Map) return [...v.entries()].flatMap(stringsIn);
+  if (v instanceof Buffer) return [];
+  if (Array.isArray(v)) return v.flatMap(stringsIn);
+  if (typeof v === 'object' && v !== null) return Object.values(v).flatMap(stringsIn);
+  return [];
+}
+
+/** Calls a parser: it returns text without raw control characters, or throws a StrataError whose message holds none. */
+const outcomes = { parsed: 0, refused: 0 };
 function survives(parse: () => unknown): void {
   try {
-    const v = parse();
-    expect(JSON.stringify(v ?? null)).not.toMatch(/\\u00(0[0-8bcef]|1[0-9a-f])|\\u001b/);
+    for (const text of stringsIn(parse())) expect(text).not.toMatch(RAW_CONTROL);
+    outcomes.parsed++;
   } catch (e) {
+    outcomes.refused++;
     if (!(e instanceof StrataError)) throw e;
     expect(e.code).toBe('MACHINE_ANSWER_INVALID');
     expect(e.message).not.toMatch(RAW_CONTROL);
@@ -179,6 +191,23 @@ describe('fuzz (seeded): a garbled answer is a StrataError, never a TypeError', 
         survives(() => parseRecord('m1', out));
       }),
       { seed: 9009, numRuns: 3000 },
+    );
+    // The fuzz reaches both sides: answers that parse (and are checked for raw controls) and refusals.
+    expect(outcomes.parsed).toBeGreaterThan(500);
+    expect(outcomes.refused).toBeGreaterThan(500);
+  });
+
+  it('reasons and holders of any text arrive escaped', () => {
+    const anyText = fc.string({ unit: 'binary', minLength: 1, maxLength: 80 }).filter((t) => !t.includes('\n') && t.trim() !== '');
+    fc.assert(
+      fc.property(anyText, anyText, (reason, holder) => {
+        const s = parseStatus('m1', `generation 1\nlock ${holder}\nitem s.a process stopped - drift ${reason}\n`);
+        expect(s.items[0]!.drift).not.toMatch(RAW_CONTROL);
+        expect(s.lock).not.toMatch(RAW_CONTROL);
+        const r = parseActivations('m1', Buffer.from(`failed s.a ${Buffer.byteLength(reason)}\n${reason}`), ['s.a']);
+        expect(r.get('s.a')!.stderr).not.toMatch(RAW_CONTROL);
+      }),
+      { seed: 9011, numRuns: 1000 },
     );
   });
 

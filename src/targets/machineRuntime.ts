@@ -265,7 +265,7 @@ export class MachineRuntime {
 
   private async install(): Promise<void> {
     const path = runtimePath(this.root);
-    const r = await this.target.run(['sh', '-c', 'umask 022 && mkdir -p "${1%/*}" && cat > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"', 'strata', path], { input: RUNTIME_SCRIPT });
+    const r = await this.target.run(['sh', '-c', 'umask 022 && mkdir -p "${1%/*}" && cat > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"', 'strata', path], { input: RUNTIME_SCRIPT, verb: 'install' });
     if (r.code !== 0) throw new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
   }
 
