@@ -94,6 +94,15 @@ describe('a machine that answers what it likes', () => {
     expect(r.code).toBe(0);
   });
 
+  it('a STRATA_MAX_SNAPSHOT_BYTES that is not a number of bytes: exit 2 before any machine is contacted', async () => {
+    const logins = () => (readFileSync(join(app().dir, 'sshd.log'), 'utf8').match(/Accepted publickey/g) ?? []).length;
+    const before = logins();
+    const r = await strataChild(['status', root()], { STRATA_MAX_SNAPSHOT_BYTES: '2G' });
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('strata: STRATA_MAX_SNAPSHOT_BYTES="2G" is not a whole number of bytes (at least 1)\n');
+    expect(logins()).toBe(before);
+  });
+
   it('garbage with terminal escapes in status: a clear error naming the machine and the line, escaped', async () => {
     hostile('status', `printf 'generation 1\\nlock none\\n\\033[2J\\033]0;pwned\\007 hello\\n'`);
     const r = await strataChild(['status', root()]);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TargetError } from '../errors.ts';
 import { IDENTIFIER } from '../model/schema.ts';
+import { MAX_SNAPSHOT_BYTES } from '../state/snapshots.ts';
 import type { BrokenLock, ItemStatus, LockHolder, MachineRecord, MachineStatus } from './machineRuntime.ts';
 import { excerpt, machineText } from './machineText.ts';
 import type { RunResult } from './target.ts';
@@ -255,18 +256,18 @@ const MAX_RECORD_BYTES = 16 * 1024 ** 2;
  * The most a snapshot may be: STRATA_MAX_SNAPSHOT_BYTES when set (bytes, a whole number), else
  * (and never more than) MAX_SNAPSHOT_BYTES, the most strata restores.
  */
-export function maxSnapshotBytes(env: NodeJS.ProcessEnv = process.env, cap: number): number {
+export function maxSnapshotBytes(env: NodeJS.ProcessEnv = process.env, cap = MAX_SNAPSHOT_BYTES): number {
   const set = env.STRATA_MAX_SNAPSHOT_BYTES;
   if (set === undefined || set === '') return cap;
   if (!/^\d{1,16}$/.test(set) || Number(set) < 1) {
-    throw new TargetError('SETTING_INVALID', `STRATA_MAX_SNAPSHOT_BYTES=${excerpt(set, 40)} is not a whole number of bytes`, { setting: 'STRATA_MAX_SNAPSHOT_BYTES' });
+    throw new TargetError('SETTING_INVALID', `STRATA_MAX_SNAPSHOT_BYTES=${excerpt(set, 40)} is not a whole number of bytes (at least 1)`, { setting: 'STRATA_MAX_SNAPSHOT_BYTES' });
   }
   return Math.min(Number(set), cap);
 }
 
-/** The bounds on what a machine may answer to a runtime verb (RunOptions), the snapshot's given. */
-export function answerBounds(verb: string, snapshotBytes: number): { verb: string; maxStdoutBytes: number } {
-  if (verb === 'snapshot') return { verb, maxStdoutBytes: snapshotBytes };
+/** The bounds on what a machine may answer to a runtime verb (RunOptions). */
+export function answerBounds(verb: string, env: NodeJS.ProcessEnv = process.env): { verb: string; maxStdoutBytes: number } {
+  if (verb === 'snapshot') return { verb, maxStdoutBytes: maxSnapshotBytes(env) };
   if (verb === 'manifest' || verb === 'activate') return { verb, maxStdoutBytes: MAX_RECORD_BYTES };
   return { verb, maxStdoutBytes: MAX_LINE_ANSWER_BYTES };
 }

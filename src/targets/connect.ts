@@ -2,6 +2,7 @@ import { resolve, join } from 'node:path';
 import type { MachineManifest } from '../manifest/types.ts';
 import { pathName } from '../state/stateNames.ts';
 import { LocalTarget } from './local.ts';
+import { maxSnapshotBytes } from './answers.ts';
 import { MachineRuntime } from './machineRuntime.ts';
 import { SshTarget } from './ssh.ts';
 
@@ -14,6 +15,8 @@ export interface ConnectOptions {
 
 /** Opens (lazily) the runtime of a machine, over SSH or on this host. */
 export function openRuntime(m: MachineManifest, opts: ConnectOptions): MachineRuntime {
+  // A bad STRATA_MAX_SNAPSHOT_BYTES is refused before any machine is contacted, not at a snapshot step.
+  maxSnapshotBytes();
   const t = m.target;
   if (t.kind === 'local') {
     const root = t.root ?? join(resolve(opts.stateDir), 'machines', pathName('machine', m.name));

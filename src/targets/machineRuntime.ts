@@ -1,6 +1,5 @@
 import { TargetError } from '../errors.ts';
-import { MAX_SNAPSHOT_BYTES } from '../state/snapshots.ts';
-import { answerBounds, maxSnapshotBytes, parseActivations, parseHeld, parseLockTaken, parseRecord, parseStatus } from './answers.ts';
+import { answerBounds, parseActivations, parseHeld, parseLockTaken, parseRecord, parseStatus } from './answers.ts';
 import type { ArtifactEntry } from '../artifact/hash.ts';
 import type { Item, MachineManifest } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
@@ -236,7 +235,7 @@ export class MachineRuntime {
 
   private async call(args: readonly string[], input?: Buffer, callOpts: CallOptions = {}): Promise<RunResult> {
     // Every answer is bounded by its verb (answers.ts): a machine cannot make the controller hold more.
-    const opts = { ...answerBounds(args[0]!, maxSnapshotBytes(process.env, MAX_SNAPSHOT_BYTES)), ...callOpts };
+    const opts = { ...answerBounds(args[0]!), ...callOpts };
     if (this.sendRuntime) {
       this.sendRuntime = false;
       return this.callInstalling(args, input, opts);
