@@ -9,6 +9,8 @@ import { MachineRuntime } from '../src/targets/machineRuntime.ts';
 import { RUNTIME_HASH } from '../src/targets/runtime/script.ts';
 import { SshTarget } from '../src/targets/ssh.ts';
 import { cli } from './support/cli.ts';
+import { condition, ControllerApi, jsonLines, until } from './support/controller.ts';
+import { WorkRepo } from './support/gitServer.ts';
 import { spawnStrata } from './support/strataProcess.ts';
 
 // A machine that answers what it likes, on a real sshd host (subnet 127.0.50): its installed
@@ -21,14 +23,15 @@ const ROOT = '/var/lib/strata';
 let work: string;
 let net: Testnet;
 let stateDir: string;
-const app = () => net.hosts.find((h) => h.name === 'app')!;
-const runtimeFile = () => hostPath(app(), `${ROOT}/runtime/${RUNTIME_HASH}.sh`);
+const host = (name: string) => net.hosts.find((h) => h.name === name)!;
+const app = () => host('app');
+const runtimeFile = (on = 'app') => hostPath(host(on), `${ROOT}/runtime/${RUNTIME_HASH}.sh`);
 const root = () => join(work, 'strata.yaml');
 const RAW_ESCAPE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 
-/** Makes the machine answer VERB with the shell `body` (run as the runtime: $1 ROOT, $2 VERB). */
-function hostile(verb: string, body: string): void {
-  writeFileSync(runtimeFile(), `case $2 in\n  ${verb}) ${body} ;;\n  *) exec sh ${ROOT}/runtime/real.sh "$@" ;;\nesac\n`);
+/** Makes the machine (`app`, or `on`) answer VERB with the shell `body` (run as the runtime: $1 ROOT, $2 VERB). */
+function hostile(verb: string, body: string, on = 'app'): void {
+  writeFileSync(runtimeFile(on), `case $2 in\n  ${verb}) ${body} ;;\n  *) exec sh ${ROOT}/runtime/real.sh "$@" ;;\nesac\n`);
 }
 
 /** The real CLI as a child process with its peak resident memory sampled; killed after `ms`. */
@@ -68,7 +71,7 @@ async function refusal(p: Promise<unknown>): Promise<StrataError> {
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'strata-hostile-'));
   stateDir = join(work, 'state');
-  net = await testnetUp({ dir: join(work, 'net'), machines: ['app'], subnet: SUBNET });
+  net = await testnetUp({ dir: join(work, 'net'), machines: ['app', 'ctl'], subnet: SUBNET });
   mkdirSync(join(work, 'services/notes'), { recursive: true });
   copyFileSync(new URL('./fixtures/stateful/services/notes/notes.sh', import.meta.url), join(work, 'services/notes/notes.sh'));
   writeFileSync(join(work, 'network.yaml'), `machines:\n  app:\n    address: ${app().address}\n    ssh: { identity: ${net.identityFile}, hostKey: "${app().hostKey}" }\n`);
@@ -251,5 +254,71 @@ describe('an honest machine again', () => {
     expect(added).toHaveLength(1);
     expect(readFileSync(join(dir, added[0]!), 'latin1')).toMatch(/F \d+ 6\d\d journal\nstarted on app\n[^]*Z\n$/);
     expect(readdirSync(dir).filter((f) => f.endsWith('.part'))).toEqual([]);
+  });
+});
+
+describe('a real controller probing a hostile machine', () => {
+  const PORT = 18500;
+  /** Peak resident memory of a process so far, sampled by the caller. */
+  const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+
+  it('keeps serving: an endless or garbled status is a probe failure naming the machine, logged escaped', { timeout: 120_000 }, async () => {
+    const ctl = host('ctl');
+    const repo = WorkRepo.init(join(work, 'ctl-repo'));
+    const commit = repo.commit('deploy', {
+      'strata.yaml': 'name: hostile-ctl\nnetwork: network.yaml\nservices: services.yaml\ndistribution: distribution.yaml\n',
+      'network.yaml': `machines:\n  ctl:\n    address: ${ctl.address}\n    ssh: { hostKey: "${ctl.hostKey}", identity: "${net.identityFile}" }\n`,
+      'services.yaml': 'services:\n  ticker:\n    type: process\n    artifact: services/ticker\n    start: sh notes.sh\n',
+      'services/ticker/notes.sh': readFileSync(new URL('./fixtures/stateful/services/notes/notes.sh', import.meta.url), 'utf8'),
+      'distribution.yaml': 'distribution:\n  ticker: ctl\n',
+    });
+    const config = join(work, 'controller.yaml');
+    writeFileSync(
+      config,
+      `stateDir: ${JSON.stringify(join(work, 'controller-state'))}\nlisten: 127.0.0.1:${PORT}\nlogLevel: info\ndeployments:\n  - name: hostile-ctl\n    repository: { url: ${JSON.stringify(repo.dir)}, branch: main, interval: 1s }\n    interval: 10m\n    probeInterval: 1s\n`,
+    );
+    const controller = spawnStrata(['controller', '--config', config]);
+    let peak = 0;
+    const sample = setInterval(() => {
+      try {
+        peak = Math.max(peak, rssMiB(controller.child.pid!));
+      } catch {
+        // exited
+      }
+    }, 20);
+    try {
+      const api = new ControllerApi(`http://127.0.0.1:${PORT}`);
+      await until(async () => (await api.status('hostile-ctl')).lastAppliedRevision === commit, 60_000, 'the controller to deploy');
+      const logged = (pattern: string) => jsonLines(controller.stdout()).some((l) => String(l.msg).includes(pattern));
+
+      hostile('status', 'exec yes "generation 1"', 'ctl');
+      await until(() => logged('probe: ctl is unreachable: ctl sent more than 4 MiB on stdout for status'), 30_000, 'the endless status to be cut off');
+      hostile('status', `printf 'generation 1\\nlock none\\n\\033]0;pwned\\007\\033[2J\\n'`, 'ctl');
+      await until(() => logged('ctl answered status with something strata does not understand (line 3): unknown line "\\x1b]0;pwned\\x07\\x1b[2J"'), 30_000, 'the garbled status to be refused');
+      const s = await api.status('hostile-ctl');
+      expect(s.drift?.unreachable).toEqual(['ctl']);
+      expect(condition(s, 'Ready')).toBeDefined();
+      expect((await api.request('GET', '/healthz')).status).toBe(200);
+      expect(controller.done()).toBe(false);
+      // The machine's bytes reach neither the log nor the API raw.
+      expect(controller.stdout() + controller.stderr()).not.toMatch(RAW_ESCAPE);
+      expect(JSON.stringify(s)).not.toMatch(/\\u001b/);
+      // A garbled lock answer fails the reconcile with its own reason; the controller goes on.
+      hostile('lock', `printf 'held x\\n'; exit 75`, 'ctl');
+      const next = repo.commit('upgrade', { 'services/ticker/notes.sh': `${readFileSync(join(repo.dir, 'services/ticker/notes.sh'), 'utf8')}# 2\n` });
+      const failed = await until(async () => {
+        const f = (await api.status('hostile-ctl')).lastFailure;
+        return f?.revision === next ? f : undefined;
+      }, 30_000, 'the reconcile to fail');
+      expect(failed.reason).toBe('MachineAnswerInvalid');
+      expect(failed.message).toContain('ctl answered lock with something strata does not understand (line 1): 1 field where a lock has 6');
+      expect((await api.request('GET', '/healthz')).status).toBe(200);
+      expect(peak).toBeGreaterThan(0);
+      expect(peak).toBeLessThan(300);
+    } finally {
+      clearInterval(sample);
+      controller.child.kill('SIGTERM');
+      await controller.exited;
+    }
   });
 });

@@ -92,7 +92,7 @@ function parseItemLine(fields: string[], bad: (why: string) => TargetError): Ite
 
 /** The six fields of a lock after its tag: OWNER TOKEN PID TAKEN EXPIRES NOW. */
 function holderOf(fields: string[], bad: (why: string) => TargetError): LockHolder {
-  if (fields.length !== 6) throw bad(`${fields.length} fields where a lock has 6 (OWNER TOKEN PID TAKEN EXPIRES NOW)`);
+  if (fields.length !== 6) throw bad(`${fields.length} field${fields.length === 1 ? '' : 's'} where a lock has 6 (OWNER TOKEN PID TAKEN EXPIRES NOW)`);
   const [owner, token, pid, taken, expires, now] = fields as [string, string, string, string, string, string];
   if (!LOCK_ARG.test(owner) || !LOCK_ARG.test(token)) throw bad('an owner or token that is not one');
   if (pid !== '-' && !DIGITS.test(pid)) throw bad('a pid that is not a number or "-"');
