@@ -162,7 +162,7 @@ describe('a machine that answers what it likes', () => {
     expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
   });
 
-  it('a large snapshot is streamed to its file: the controller does not hold it in memory', async () => {
+  it('a large snapshot is streamed to its file: the controller does not hold it in memory', { timeout: 90_000 }, async () => {
     const size = 300 * 1024 ** 2;
     hostile('snapshot', `exec head -c ${size} /dev/zero`);
     const r = await strataChild(['snapshot', root(), '--service', 'notes'], {}, 60_000);
