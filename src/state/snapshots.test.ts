@@ -98,4 +98,15 @@ describe('SnapshotStore, a snapshot received into a staging file', () => {
     expect(store.read(s.file)).toMatchObject({ meta: { size: 14, sha256 } });
     expect(store.read(s.file).bytes.toString()).toBe('streamed bytes');
   });
+
+  it('removes the staging files of processes that are gone, never one of a live process', () => {
+    const store = new SnapshotStore(join(dir, 'abandoned'));
+    const first = store.stagingFile('shop', 'app-db');
+    writeFileSync(first, 'mine, still arriving');
+    const sdir = join(dir, 'abandoned/snapshots/shop/app-db');
+    // PID 2**22 + 1 is above Linux's pid_max: that process cannot exist.
+    writeFileSync(join(sdir, `.incoming-${2 ** 22 + 1}-abcdef.part`), 'left by a killed controller');
+    store.stagingFile('shop', 'app-db');
+    expect(readdirSync(sdir)).toEqual([first.split('/').pop()]);
+  });
 });

@@ -65,6 +65,7 @@ export class SnapshotStore {
   stagingFile(deployment: string, service: string): string {
     const dir = this.serviceDir(deployment, service);
     mkdirSync(dir, { recursive: true });
+    removeAbandonedStaging(dir);
     return join(dir, `.incoming-${process.pid}-${randomBytes(6).toString('hex')}.part`);
   }
 
@@ -152,6 +153,23 @@ export interface StagedSnapshot {
   path: string;
   size: number;
   sha256: string;
+}
+
+/** Removes the staging files of processes that are gone (a controller killed while a snapshot arrived). */
+function removeAbandonedStaging(dir: string): void {
+  for (const f of readdirSync(dir)) {
+    const m = /^\.incoming-(\d+)-[0-9a-f]+\.part$/.exec(f);
+    if (m && !processAlive(Number(m[1]))) rmSync(join(dir, f), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Makes a written file durable and renames it into place (the same directory). */
