@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { StrataError } from '../src/errors.ts';
 import type { Item } from '../src/manifest/types.ts';
@@ -275,7 +275,7 @@ describe('a real controller probing a hostile machine', () => {
     const config = join(work, 'controller.yaml');
     writeFileSync(
       config,
-      `stateDir: ${JSON.stringify(join(work, 'controller-state'))}\nlisten: 127.0.0.1:${PORT}\nlogLevel: info\ndeployments:\n  - name: hostile-ctl\n    repository: { url: ${JSON.stringify(repo.dir)}, branch: main, interval: 1s }\n    interval: 10m\n    probeInterval: 1s\n`,
+      `stateDir: ${JSON.stringify(join(work, 'controller-state'))}\nlisten: 127.0.0.1:${PORT}\nlogLevel: info\ndeployments:\n  - name: hostile-ctl\n    repository: { url: ${JSON.stringify(repo.dir)}, branch: main, interval: 1s }\n    interval: 10m\n    probeInterval: 1s\n    ssh: { allowedFiles: [${JSON.stringify(dirname(net.identityFile))}] }\n`,
     );
     const controller = spawnStrata(['controller', '--config', config]);
     let peak = 0;

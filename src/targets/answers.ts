@@ -273,6 +273,17 @@ export function answerBounds(verb: string, env: NodeJS.ProcessEnv = process.env)
 }
 
 /**
+ * What a claim is derived from in another deployment's record (src/manifest/claims.ts): its
+ * items, each with its module and spec. Checked no further: that record is its owner's to
+ * validate, and a wrong one refuses the claim rather than letting it through.
+ */
+const otherRecordSchema = z.looseObject({
+  deployment: name,
+  generation: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  machine: z.looseObject({ items: z.array(z.looseObject({ key: z.string().max(255), module: z.string().max(64), spec: specSchema })) }).nullable(),
+});
+
+/**
  * The answer of `claims` and `claim`: per other deployment on the machine, "record NAME BYTES"
  * (its current generation record) or "pending NAME BYTES" (the record a transition of it is
  * making true), each followed by BYTES of JSON. The other deployment may call this machine by
@@ -302,8 +313,11 @@ export function parseOtherRecords(machine: string, out: Buffer): OtherDeployment
       // A record another deployment left damaged claims nothing we can read; its owner's own commands report it.
       throw new TargetError('RUNTIME_FAILED', `${machine}: the current generation record of deployment ${name} there is not valid JSON`, { machine, deployment: name });
     }
-    const parsed = recordSchema.safeParse(value);
-    if (!parsed.success) throw new TargetError('RUNTIME_FAILED', `${machine}: the current generation record of deployment ${name} there is not a generation record`, { machine, deployment: name });
+    const parsed = otherRecordSchema.safeParse(value);
+    if (!parsed.success) {
+      const where = parsed.error.issues[0]!.path.map(String).join('.') || '(the record)';
+      throw new TargetError('RUNTIME_FAILED', `${machine}: the current generation record of deployment ${name} there is damaged (${machineText(where, 200, true)} is not what a generation record holds)`, { machine, deployment: name });
+    }
     records.push({ deployment: name, record: parsed.data as unknown as MachineRecord, ...(tag === 'pending' ? { pending: true as const } : {}) });
   }
   return records;
