@@ -42,10 +42,12 @@ describe('snapshot and restore of STATE_DIR', () => {
     writeFileSync(st('data/x'), 'one\ntwo');
     writeFileSync(st('data/sub dir/bin'), binary);
     writeFileSync(st('data/empty'), '');
-    const r = await rt.snapshot(proc);
+    const file = join(base, 'taken.snap');
+    const r = await rt.snapshot(proc, file);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    snapshot = r.stdoutBytes;
+    snapshot = readFileSync(file);
+    expect(r.stdoutFile).toMatchObject({ path: file, size: snapshot.byteLength });
     const text = snapshot.toString('latin1');
     expect(text).toContain('D 0 755 data/sub dir\n');
     expect(text).toContain('F 7 644 data/x\none\ntwo');
@@ -84,7 +86,7 @@ describe('snapshot and restore of STATE_DIR', () => {
   });
 
   it('refuses to snapshot an item that is not active here', async () => {
-    const r = await rt.snapshot({ ...proc, key: 's.absent' });
+    const r = await rt.snapshot({ ...proc, key: 's.absent' }, join(base, 'absent.snap'));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/s.absent is not active on this machine/);
   });

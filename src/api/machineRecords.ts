@@ -2,6 +2,8 @@ import { mapLimit } from '../apply/mapLimit.ts';
 import type { MachineManifest } from '../manifest/types.ts';
 import { openRuntime } from '../targets/connect.ts';
 import type { MachineRecord, MachineRuntime } from '../targets/machineRuntime.ts';
+import { answerBounds, parseRecord } from '../targets/answers.ts';
+import { machineText } from '../targets/machineText.ts';
 import { runtimePath } from '../targets/runtime/script.ts';
 import { connectOptions, type Context } from './context.ts';
 
@@ -43,18 +45,15 @@ export async function askMachines(deployment: string, machines: readonly Machine
         rt.deploymentRoot,
         ...verb,
       ];
-      const r = await rt.target.run(probe);
+      // Bounded like every answer to `manifest`, and parsed by the same strict reader (answers.ts).
+      const r = await rt.target.run(probe, answerBounds('manifest'));
       if (r.code === OLDER_RUNTIME) {
         const record = await rt.recorded(generation);
         return record ? { machine: m.name, record } : { machine: m.name };
       }
-      if (r.code !== 0) return { machine: m.name, error: r.stderr.trim() || `exit ${r.code}` };
-      if (!r.stdout.trim()) return { machine: m.name };
-      try {
-        return { machine: m.name, record: JSON.parse(r.stdout) as MachineRecord };
-      } catch {
-        return { machine: m.name, error: 'its generation record does not parse (cut short?)' };
-      }
+      if (r.code !== 0) return { machine: m.name, error: machineText(r.stderr.trim(), 500, true) || `exit ${r.code}` };
+      const record = parseRecord(m.name, r.stdout, generation);
+      return record ? { machine: m.name, record } : { machine: m.name };
     } catch (e) {
       return { machine: m.name, error: (e as Error).message };
     } finally {

@@ -305,8 +305,8 @@ export async function recoverTransition(deployment: string, opts: RecoverOptions
     try {
       // Did every machine record the new generation? Then only the state store's record is missing.
       if (!repair && j.commitStarted) {
-        // (A record that does not parse was cut short: that machine did not record the generation.)
-        const records = await mapLimit(all, concurrency, (rt) => rt.recorded().then((r) => ({ r }), (e: unknown) => (e instanceof StrataError ? { e } : { r: undefined })));
+        // (A record that is not a valid one, MACHINE_ANSWER_INVALID, does not record the generation: rolled back.)
+        const records = await mapLimit(all, concurrency, (rt) => rt.recorded().then((r) => ({ r }), (e: unknown) => (e instanceof StrataError && e.code !== 'MACHINE_ANSWER_INVALID' ? { e } : { r: undefined })));
         const unreachable = records.flatMap((x) => ('e' in x ? [messageOf(x.e)] : []));
         const machines = all.filter((_, i) => 'e' in records[i]!).map((rt) => rt.machine);
         if (unreachable.length) {

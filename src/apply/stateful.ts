@@ -2,8 +2,10 @@ import { join } from 'node:path';
 import { ApplyError } from '../errors.ts';
 import type { Item } from '../manifest/types.ts';
 import type { Plan, Step } from '../plan/types.ts';
-import { DEFAULT_SNAPSHOTS_KEPT, SnapshotStore, type SnapshotMeta, type StoredSnapshot } from '../state/snapshots.ts';
+import { rmSync } from 'node:fs';
+import { DEFAULT_SNAPSHOTS_KEPT, SnapshotStore, type SnapshotMeta, type StagedSnapshot, type StoredSnapshot } from '../state/snapshots.ts';
 import type { MachineRuntime } from '../targets/machineRuntime.ts';
+import type { RunResult } from '../targets/target.ts';
 import type { ApplyEvent } from './events.ts';
 
 /** Steps that carry a stateful service's data rather than (de)activating it. */
@@ -45,9 +47,9 @@ export class StatefulSteps {
 
   private async snapshot(step: Step, rt: MachineRuntime): Promise<StepOutcome> {
     const moves = this.plan.steps.some((s) => s.action === 'restore' && s.source === step.id);
-    const r = await rt.snapshot(step.item);
-    if (r.code !== 0) return { code: r.code, stderr: r.stderr };
-    const stored = storeSnapshot(this.store, step.item, r.stdoutBytes, {
+    const { r, staged } = await pullSnapshot(rt, step.item, this.store, this.plan.deployment);
+    if (!staged) return { code: r.code, stderr: r.stderr };
+    const stored = storeSnapshot(this.store, step.item, staged, {
       deployment: this.plan.deployment,
       generation: this.plan.generation,
       reason: moves ? 'move' : 'remove',
@@ -87,7 +89,7 @@ export class StatefulSteps {
 export function storeSnapshot(
   store: SnapshotStore,
   item: Item,
-  bytes: Buffer,
+  bytes: Buffer | StagedSnapshot,
   opts: { deployment: string; generation: number; reason: SnapshotMeta['reason']; kept: number; protect?: ReadonlySet<string> },
 ): StoredSnapshot & { meta: SnapshotMeta } {
   const stored = store.save({ deployment: opts.deployment, service: item.name, machine: item.machine, item: item.key, module: item.module, generation: opts.generation, reason: opts.reason }, bytes);
@@ -106,11 +108,11 @@ export function checkedSnapshot(store: SnapshotStore, file: string, item: Item):
 
 /** Takes a snapshot of an active item now and stores it (for `strata snapshot`). */
 export async function takeSnapshot(rt: MachineRuntime, item: Item, store: SnapshotStore, opts: { deployment: string; generation: number; kept: number }): Promise<StoredSnapshot & { meta: SnapshotMeta }> {
-  const r = await rt.snapshot(item);
-  if (r.code !== 0) {
+  const { r, staged } = await pullSnapshot(rt, item, store, opts.deployment);
+  if (!staged) {
     throw new ApplyError('SNAPSHOT_FAILED', `snapshot of ${item.name} on ${item.machine} failed: ${r.stderr.trim() || `exit ${r.code}`}`, { machine: item.machine, item: item.name, output: r.stderr.trim() });
   }
-  return storeSnapshot(store, item, r.stdoutBytes, { ...opts, reason: 'manual' });
+  return storeSnapshot(store, item, staged, { ...opts, reason: 'manual' });
 }
 
 /** Restores a stored snapshot into an active item (for `strata restore`). */
@@ -121,4 +123,23 @@ export async function restoreSnapshot(rt: MachineRuntime, item: Item, store: Sna
     throw new ApplyError('RESTORE_FAILED', `restore of ${item.name} on ${item.machine} failed: ${r.stderr.trim() || `exit ${r.code}`}`, { machine: item.machine, item: item.name, output: r.stderr.trim() });
   }
   return { bytes: bytes.byteLength };
+}
+
+/**
+ * Runs `snapshot` on the machine with its answer streamed into a staging file of the store (so
+ * a snapshot of up to the bound never sits in the controller's memory); `staged` is that file
+ * when the command succeeded, else the file is gone and `r` says why.
+ */
+async function pullSnapshot(rt: MachineRuntime, item: Item, store: SnapshotStore, deployment: string): Promise<{ r: RunResult; staged?: StagedSnapshot }> {
+  const file = store.stagingFile(deployment, item.name);
+  let r: RunResult;
+  try {
+    r = await rt.snapshot(item, file);
+  } catch (e) {
+    rmSync(file, { force: true });
+    throw e;
+  }
+  if (r.code === 0 && r.stdoutFile) return { r, staged: r.stdoutFile };
+  rmSync(file, { force: true });
+  return { r: r.code === 0 ? { ...r, code: 1, stderr: 'the snapshot was not received' } : r };
 }

@@ -1,6 +1,7 @@
 import { formatIssue, ModelError, StrataError } from '../errors.ts';
 import { EXIT, exitCodeFor } from './exitCodes.ts';
 import { processIo, type Io } from './io.ts';
+import { escapeControls } from '../targets/machineText.ts';
 
 type Command = { run: (argv: string[], io: Io) => Promise<number>; help: string };
 
@@ -81,7 +82,8 @@ function reportError(e: unknown, io: Io, json: boolean): void {
     io.err(`strata: the models are invalid (${e.issues.length} problem${e.issues.length === 1 ? '' : 's'}); no machine was touched\n`);
     for (const i of e.issues) io.err(`  ${formatIssue(i)}\n`);
   } else if (e instanceof StrataError) {
-    io.err(`strata: ${e.message}\n`);
+    // Escaped once more here: no text a machine sent can drive the user's terminal.
+    io.err(`strata: ${escapeControls(e.message)}\n`);
   } else {
     io.err(`strata: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   }

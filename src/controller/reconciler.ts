@@ -285,6 +285,7 @@ function reasonOf(code: string): string {
   if (code.startsWith('GIT_')) return 'SourceUnavailable';
   if (['CONNECT_FAILED', 'CONNECT_TIMEOUT', 'HOST_KEY_MISMATCH', 'HOST_KEY_UNKNOWN', 'AUTH_FAILED', 'COMMAND_TIMEOUT', 'CONNECTION_LOST', 'EXEC_FAILED'].includes(code)) return 'MachineUnreachable';
   if (code === 'LOCK_LOST') return 'MachineLocked';
+  if (code === 'MACHINE_ANSWER_TOO_LARGE' || code === 'MACHINE_ANSWER_INVALID') return 'MachineAnswerInvalid';
   if (code === 'RECOVERY_FAILED') return 'RecoveryFailed';
   if (code === 'CREDENTIAL_NOT_ALLOWED' || code === 'LOCAL_MACHINE_NOT_ALLOWED') return 'CredentialRefused';
   return 'ReconcileFailed';

@@ -4,6 +4,9 @@ import { TargetError } from '../errors.ts';
 import { SshTarget } from '../targets/ssh.ts';
 import { GitError } from './errors.ts';
 
+/** The largest pack fetched over the SSH bridge. */
+const MAX_PACK_BYTES = 1024 ** 3;
+
 /**
  * isomorphic-git speaks only smart HTTP. This is an isomorphic-git `http` client that answers
  * the two requests a fetch or clone makes by running `git-upload-pack PATH` over SSH:
@@ -131,7 +134,8 @@ export class SshBridge implements HttpClient {
     const o = this.opts;
     let result;
     try {
-      result = await this.target.run(['git-upload-pack', o.remote.path], { input });
+      // A pack is held in memory (it is answered as one HTTP body): bounded, as every answer of a machine.
+      result = await this.target.run(['git-upload-pack', o.remote.path], { input, verb: 'git-upload-pack', maxStdoutBytes: MAX_PACK_BYTES });
     } catch (e) {
       throw this.translate(e);
     }

@@ -84,3 +84,29 @@ describe('SnapshotStore', () => {
     }
   });
 });
+
+describe('SnapshotStore, a snapshot received into a staging file', () => {
+  it('moves it into place with the size and sha256 given, and never lists the staging file', () => {
+    const store = new SnapshotStore(join(dir, 'staged'));
+    const staging = store.stagingFile('shop', 'app-db');
+    expect(staging.startsWith(join(dir, 'staged/snapshots/shop/app-db/.incoming-'))).toBe(true);
+    writeFileSync(staging, 'streamed bytes', { mode: 0o600 });
+    expect(store.list('shop', 'app-db')).toEqual([]);
+    const sha256 = execFileSync('sha256sum', [staging], { encoding: 'utf8' }).split(' ')[0]!;
+    const s = store.save(meta('db1'), { path: staging, size: 14, sha256 });
+    expect(readdirSync(join(dir, 'staged/snapshots/shop/app-db')).sort()).toEqual([s.file.split('/').pop()!.replace(/\.snap$/, '.json'), s.file.split('/').pop()!].sort());
+    expect(store.read(s.file)).toMatchObject({ meta: { size: 14, sha256 } });
+    expect(store.read(s.file).bytes.toString()).toBe('streamed bytes');
+  });
+
+  it('removes the staging files of processes that are gone, never one of a live process', () => {
+    const store = new SnapshotStore(join(dir, 'abandoned'));
+    const first = store.stagingFile('shop', 'app-db');
+    writeFileSync(first, 'mine, still arriving');
+    const sdir = join(dir, 'abandoned/snapshots/shop/app-db');
+    // PID 2**22 + 1 is above Linux's pid_max: that process cannot exist.
+    writeFileSync(join(sdir, `.incoming-${2 ** 22 + 1}-abcdef.part`), 'left by a killed controller');
+    store.stagingFile('shop', 'app-db');
+    expect(readdirSync(sdir)).toEqual([first.split('/').pop()]);
+  });
+});

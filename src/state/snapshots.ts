@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { StateError } from '../errors.ts';
 import { isName } from '../model/names.ts';
-import { writeFileAtomic } from './atomicFile.ts';
+import { fsyncDir, writeFileAtomic } from './atomicFile.ts';
 import { corrupt } from './readState.ts';
 import { readRegularFile, regularFile, shownPath, type ReadRefusal } from './regularFile.ts';
 import { pathName } from './stateNames.ts';
@@ -61,16 +61,30 @@ export class SnapshotStore {
     return join(this.stateDir, 'snapshots', pathName('deployment', deployment), pathName('service', service));
   }
 
-  /** Stores a snapshot and its sidecar; returns where. */
-  save(meta: Omit<SnapshotMeta, 'format' | 'createdAt' | 'sha256' | 'size'>, bytes: Buffer, now = new Date()): StoredSnapshot & { meta: SnapshotMeta } {
+  /**
+   * A new file in the service's directory to receive a snapshot into as it arrives (not a
+   * `.snap`, so never listed); `save` then moves it into place.
+   */
+  stagingFile(deployment: string, service: string): string {
+    const dir = this.serviceDir(deployment, service);
+    mkdirSync(dir, { recursive: true });
+    removeAbandonedStaging(dir);
+    return join(dir, `.incoming-${process.pid}-${randomBytes(6).toString('hex')}.part`);
+  }
+
+  /** Stores a snapshot (its bytes, or a staged file of known size and sha256, which is moved) and its sidecar; returns where. */
+  save(meta: Omit<SnapshotMeta, 'format' | 'createdAt' | 'sha256' | 'size'>, bytes: Buffer | StagedSnapshot, now = new Date()): StoredSnapshot & { meta: SnapshotMeta } {
     const dir = this.serviceDir(meta.deployment, meta.service);
     pathName('machine', meta.machine);
     const stamp = now.toISOString().replace(/[-:]/g, '');
     let base = `${stamp}-gen${meta.generation}-${meta.machine}`;
     for (let i = 2; existsSync(join(dir, `${base}.snap`)); i++) base = `${stamp}-gen${meta.generation}-${meta.machine}-${i}`;
-    const full: SnapshotMeta = { format: 'strata-snapshot/1', ...meta, createdAt: now.toISOString(), sha256: sha256(bytes), size: bytes.byteLength };
+    const staged = Buffer.isBuffer(bytes) ? undefined : bytes;
+    const sum = staged ? { sha256: staged.sha256, size: staged.size } : { sha256: sha256(bytes as Buffer), size: (bytes as Buffer).byteLength };
+    const full: SnapshotMeta = { format: 'strata-snapshot/1', ...meta, createdAt: now.toISOString(), ...sum };
     const file = join(dir, `${base}.snap`);
-    writeFileAtomic(file, bytes);
+    if (staged) moveFileDurably(staged.path, file);
+    else writeFileAtomic(file, bytes as Buffer);
     writeFileAtomic(sidecarOf(file), `${JSON.stringify(full, null, 2)}\n`);
     return { file, meta: full };
   }
@@ -146,6 +160,42 @@ export class SnapshotStore {
     }
     return removed;
   }
+}
+
+/** A snapshot received into a staging file (SnapshotStore.stagingFile): its path, size and sha256. */
+export interface StagedSnapshot {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/** Removes the staging files of processes that are gone (a controller killed while a snapshot arrived). */
+function removeAbandonedStaging(dir: string): void {
+  for (const f of readdirSync(dir)) {
+    const m = /^\.incoming-(\d+)-[0-9a-f]+\.part$/.exec(f);
+    if (m && !processAlive(Number(m[1]))) rmSync(join(dir, f), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Makes a written file durable and renames it into place (the same directory). */
+function moveFileDurably(from: string, to: string): void {
+  const fd = openSync(from, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(from, to);
+  fsyncDir(dirname(to));
 }
 
 export function sidecarOf(file: string): string {

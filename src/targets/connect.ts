@@ -2,6 +2,7 @@ import { resolve, join } from 'node:path';
 import type { MachineManifest } from '../manifest/types.ts';
 import { pathName } from '../state/stateNames.ts';
 import { LocalTarget } from './local.ts';
+import { maxSnapshotBytes } from './answers.ts';
 import { MachineRuntime } from './machineRuntime.ts';
 import { refusedLocalMessage, type CredentialPolicy } from './credentials.ts';
 import { RefusedTarget } from './refusedTarget.ts';
@@ -18,6 +19,8 @@ export interface ConnectOptions {
 
 /** Opens (lazily) the runtime of a machine for one deployment, over SSH or on this host. */
 export function openRuntime(m: MachineManifest, deployment: string, opts: ConnectOptions): MachineRuntime {
+  // A bad STRATA_MAX_SNAPSHOT_BYTES is refused before any machine is contacted, not at a snapshot step.
+  maxSnapshotBytes();
   const t = m.target;
   if (t.kind === 'local') {
     // Checked when the models are loaded; this holds for recorded generations too (rollback, recovery, drift).

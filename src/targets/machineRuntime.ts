@@ -1,11 +1,12 @@
 import { TargetError } from '../errors.ts';
 import { IDENTIFIER } from '../model/schema.ts';
+import { answerBounds, parseActivations, parseHeld, parseLockTaken, parseOtherRecords, parseRecord, parseStatus } from './answers.ts';
 import type { ArtifactEntry } from '../artifact/hash.ts';
 import type { Item, MachineManifest } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
 import { RUNTIME_SCRIPT, runtimePath } from './runtime/script.ts';
 import { encodeActivation, encodeSpec, encodeUpload } from './stream.ts';
-import type { RunResult, Target } from './target.ts';
+import type { RunOptions, RunResult, Target } from './target.ts';
 
 /** Exit code of the command wrapper when the runtime is not on the machine yet. */
 const NOT_INSTALLED = 113;
@@ -78,14 +79,6 @@ function leaseSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }
 
-function parseHolder(stdout: string, tag: string): LockHolder | undefined {
-  const line = stdout.split('\n').find((l) => l.startsWith(`${tag} `));
-  if (!line) return undefined;
-  const [, owner, token, pid, taken, expires, now] = line.split(' ');
-  if (!owner || !token || now === undefined) return undefined;
-  return { owner, token, pid: /^\d+$/.test(pid ?? '') ? Number(pid) : null, takenAt: Number(taken), expiresAt: Number(expires), now: Number(now) };
-}
-
 /** An artifact as sent to a machine's store: its hash and its files. */
 export interface UploadArtifact {
   hash: string;
@@ -154,24 +147,18 @@ export class MachineRuntime {
     // Re-taking a lock waits on the machine for commands of a dead holder still running (up to 90 s).
     const r = await this.call(args, upload ? encodeUpload(upload) : undefined, { priority: true, timeoutMs: upload ? undefined : 100_000 });
     if (r.code === LOCKED) {
-      const held = parseHolder(r.stdout, 'held');
+      const held = parseHeld(this.machine, args[0]!, r.stdout);
       throw new TargetError('MACHINE_LOCKED', `${this.machine} is ${r.stderr.trim() || 'locked'}`, { machine: this.machine, ...(held ? { held } : {}) });
     }
     this.check(r, 'take the lock');
-    const lines = r.stdout.split('\n');
-    const missing = lines.filter((l) => l.startsWith('missing ')).map((l) => l.slice('missing '.length));
-    const line = lines.find((l) => l.startsWith('broke '));
-    if (!line) return { missing };
-    const [, why, ...rest] = line.split(' ');
-    const holder = parseHolder(`held ${rest.join(' ')}`, 'held');
-    return holder ? { broke: { ...holder, why: why === 'expired' ? 'expired' : 'dead-owner' }, missing } : { missing };
+    return parseLockTaken(this.machine, args[0]!, r.stdout, upload ? [] : named);
   }
 
   /** Extends the lease of the lock `token` holds; MACHINE_LOCKED (LOCK_LOST) when it lost it. */
   async renew(owner: string, token: string, leaseMs: number, opts: { timeoutMs?: number } = {}): Promise<void> {
     const r = await this.call(['renew', owner, token, String(leaseSeconds(leaseMs))], undefined, { priority: true, ...opts });
     if (r.code === LOCKED) {
-      const held = parseHolder(r.stdout, 'held');
+      const held = parseHeld(this.machine, 'renew', r.stdout);
       throw new TargetError('LOCK_LOST', `${this.machine}: ${r.stderr.trim() || 'lock lost'}`, { machine: this.machine, ...(held ? { held } : {}) });
     }
     this.check(r, 'renew the lock');
@@ -221,7 +208,13 @@ export class MachineRuntime {
       for (const q of batch) q.reject(e);
       return;
     }
-    const results = parseActivations(r.stdoutBytes);
+    let results: Map<string, RunResult>;
+    try {
+      results = parseActivations(this.machine, r.stdoutBytes, batch.map((q) => q.key));
+    } catch (e) {
+      for (const q of batch) q.reject(e);
+      return;
+    }
     for (const q of batch) {
       const own = results.get(q.key);
       // No line for it: the command ended before it got that far (its stderr says why).
@@ -233,9 +226,12 @@ export class MachineRuntime {
     return this.call(['deactivate', item.key]);
   }
 
-  /** The state of an active stateful item as bytes on stdout (`stdoutBytes`); the item keeps running. */
-  async snapshot(item: Item): Promise<RunResult> {
-    return this.call(['snapshot', item.key]);
+  /**
+   * The state of an active stateful item, written to `file` (created new, 0600) as it arrives:
+   * `stdoutFile` has its size and sha256. The item keeps running. At most maxSnapshotBytes.
+   */
+  async snapshot(item: Item, file: string): Promise<RunResult> {
+    return this.call(['snapshot', item.key], undefined, { stdoutFile: file });
   }
 
   /** Replaces an active item's state with a snapshot's bytes (a process is restarted on it). */
@@ -251,7 +247,7 @@ export class MachineRuntime {
   /** What this machine recorded for its current generation (or GENERATION). */
   async recorded(generation?: number): Promise<MachineRecord | undefined> {
     const r = this.check(await this.call(generation === undefined ? ['manifest'] : ['manifest', String(generation)]), 'read the recorded manifest');
-    return r.stdout.trim() ? (JSON.parse(r.stdout) as MachineRecord) : undefined;
+    return parseRecord(this.machine, r.stdout, generation);
   }
 
   /**
@@ -260,7 +256,7 @@ export class MachineRuntime {
    */
   async others(): Promise<OtherDeployment[]> {
     const r = this.check(await this.call(['claims']), 'read the other deployments\' records');
-    return parseRecords(r.stdoutBytes, this.machine);
+    return parseOtherRecords(this.machine, r.stdoutBytes);
   }
 
   /**
@@ -269,31 +265,17 @@ export class MachineRuntime {
    */
   async claim(record: MachineRecord): Promise<OtherDeployment[]> {
     const r = this.check(await this.call(['claim'], Buffer.from(JSON.stringify(record))), 'announce what the transition claims');
-    return parseRecords(r.stdoutBytes, this.machine);
+    return parseOtherRecords(this.machine, r.stdoutBytes);
   }
 
   async status(): Promise<MachineStatus> {
     const r = this.check(await this.call(['status']), 'read status');
-    const out: MachineStatus = { generation: null, lock: null, items: [] };
-    for (const line of r.stdout.split('\n')) {
-      const [kind, ...rest] = line.split(' ');
-      if (kind === 'generation') out.generation = rest[0] === 'none' ? null : Number(rest[0]);
-      else if (kind === 'lock') out.lock = rest.join(' ') === 'none' ? null : rest.join(' ');
-      else if (kind === 'item') {
-        const [key, module, state, pid, verdict, ...reason] = rest;
-        out.items.push({
-          key: key!,
-          module: module!,
-          state: state as ItemStatus['state'],
-          ...(pid && pid !== '-' ? { pid: Number(pid) } : {}),
-          ...(verdict === 'drift' ? { drift: reason.join(' ') } : {}),
-        });
-      }
-    }
-    return out;
+    return parseStatus(this.machine, r.stdout);
   }
 
-  private async call(args: readonly string[], input?: Buffer, opts: { priority?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
+  private async call(args: readonly string[], input?: Buffer, callOpts: CallOptions = {}): Promise<RunResult> {
+    // Every answer is bounded by its verb (answers.ts): a machine cannot make the controller hold more.
+    const opts = { ...answerBounds(args[0]!), ...callOpts };
     if (this.sendRuntime) {
       this.sendRuntime = false;
       return this.callInstalling(args, input, opts);
@@ -306,7 +288,7 @@ export class MachineRuntime {
   }
 
   /** A call whose input starts with the runtime, which the wrapper installs when it is missing. */
-  private async callInstalling(args: readonly string[], input: Buffer | undefined, opts: { priority?: boolean; timeoutMs?: number }): Promise<RunResult> {
+  private async callInstalling(args: readonly string[], input: Buffer | undefined, opts: CallOptions): Promise<RunResult> {
     const n = RUNTIME_SCRIPT.byteLength;
     const wrapper = [
       `if test -f "$1"; then head -c ${n} >/dev/null;`,
@@ -322,7 +304,7 @@ export class MachineRuntime {
 
   private async install(): Promise<void> {
     const path = runtimePath(this.root);
-    const r = await this.target.run(['sh', '-c', 'umask 022 && mkdir -p "${1%/*}" && cat > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"', 'strata', path], { input: RUNTIME_SCRIPT });
+    const r = await this.target.run(['sh', '-c', 'umask 022 && mkdir -p "${1%/*}" && cat > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"', 'strata', path], { input: RUNTIME_SCRIPT, verb: 'install' });
     if (r.code !== 0) throw new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
   }
 
@@ -334,45 +316,5 @@ export class MachineRuntime {
   }
 }
 
-/** The per-item results of `activate KEY...`: "ok KEY" lines and "failed KEY BYTES" + BYTES of reason. */
-export function parseActivations(out: Buffer): Map<string, RunResult> {
-  const results = new Map<string, RunResult>();
-  const empty = Buffer.alloc(0);
-  let at = 0;
-  while (at < out.length) {
-    const eol = out.indexOf(0x0a, at);
-    if (eol < 0) break;
-    const [verdict, key, bytes] = out.subarray(at, eol).toString().split(' ');
-    at = eol + 1;
-    if (verdict === 'ok' && key) results.set(key, { code: 0, stdout: '', stdoutBytes: empty, stderr: '' });
-    else if (verdict === 'failed' && key && /^\d+$/.test(bytes ?? '')) {
-      const reason = out.subarray(at, at + Number(bytes)).toString();
-      at += Number(bytes);
-      results.set(key, { code: 1, stdout: '', stdoutBytes: empty, stderr: reason });
-    } else break;
-  }
-  return results;
-}
-
-/** The answer of `claims`: "record NAME BYTES" (or "pending NAME BYTES") and BYTES of JSON per other deployment's record. */
-export function parseRecords(out: Buffer, machine: string): OtherDeployment[] {
-  const records: OtherDeployment[] = [];
-  let at = 0;
-  while (at < out.length) {
-    const eol = out.indexOf(0x0a, at);
-    if (eol < 0) break;
-    const [tag, name, bytes] = out.subarray(at, eol).toString().split(' ');
-    at = eol + 1;
-    if ((tag !== 'record' && tag !== 'pending') || !name || !IDENTIFIER.test(name) || !/^\d+$/.test(bytes ?? '')) break;
-    const text = out.subarray(at, at + Number(bytes)).toString();
-    at += Number(bytes);
-    try {
-      const record = JSON.parse(text) as MachineRecord;
-      if (record && typeof record === 'object') records.push({ deployment: name, record, ...(tag === 'pending' ? { pending: true as const } : {}) });
-    } catch {
-      // A record another deployment left damaged claims nothing we can read; its owner's own commands report it.
-      throw new TargetError('RUNTIME_FAILED', `${machine}: the current generation record of deployment ${name} there is not valid JSON`, { machine, deployment: name });
-    }
-  }
-  return records;
-}
+/** How a runtime call is run: see RunOptions. */
+type CallOptions = Pick<RunOptions, 'priority' | 'timeoutMs' | 'stdoutFile'>;

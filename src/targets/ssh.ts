@@ -3,6 +3,8 @@ import { connect as netConnect } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import ssh2 from 'ssh2';
 import { TargetError } from '../errors.ts';
+import { AnswerCollector } from './boundedOutput.ts';
+import { machineText } from './machineText.ts';
 import { readRegularFile, shownPath } from '../state/regularFile.ts';
 import { allowedFile, expandHome, refusedFileMessage, type CredentialPolicy } from './credentials.ts';
 import { hostKeyMismatchMessage, keyBlob, knownHostKeys, knownHostsName, pinnedHostKeys, type HostKeySource } from './hostKeys.ts';
@@ -143,7 +145,8 @@ export class SshTarget implements Target {
       });
       conn.on('error', (e) => {
         const level = (e as { level?: string }).level;
-        const reason = level === 'client-authentication' ? `authentication as ${o.user} failed` : e.message;
+        // ssh2's message may be the machine's own words (a DISCONNECT description): escaped.
+        const reason = level === 'client-authentication' ? `authentication as ${o.user} failed` : machineText(e.message, 512, true);
         fail(new TargetError(level === 'client-authentication' ? 'AUTH_FAILED' : 'CONNECT_FAILED', `cannot connect to ${o.machine} at ${o.host}:${o.port}: ${reason}`, { machine: o.machine }));
       });
       conn.connect({
@@ -237,10 +240,12 @@ export class SshTarget implements Target {
     return new Promise((resolve, reject) => {
       let opened: { close: () => void } | undefined;
       let expired = false;
+      let answer: AnswerCollector | undefined;
       // Armed before the channel is asked for: a machine that never opens it still times out.
       const timer = setTimeout(
         () => {
           expired = true;
+          answer?.discard();
           opened?.close();
           const waiting = opened ? 'it was still running' : 'the machine did not open a channel for it';
           reject(new TargetError('COMMAND_TIMEOUT', `command on ${this.machine} did not finish within ${timeoutMs / 1000}s (${waiting})`, { machine: this.machine }));
@@ -255,15 +260,17 @@ export class SshTarget implements Target {
         }
         if (err) {
           clearTimeout(timer);
-          return reject(new TargetError('EXEC_FAILED', `cannot run a command on ${this.machine}: ${err.message}`, { machine: this.machine }));
+          return reject(new TargetError('EXEC_FAILED', `cannot run a command on ${this.machine}: ${machineText(err.message, 512, true)}`, { machine: this.machine }));
         }
         opened = stream;
-        const out: Buffer[] = [];
-        const errOut: Buffer[] = [];
         let code = 1;
         let exited = false;
-        stream.on('data', (d: Buffer) => out.push(d));
-        stream.stderr.on('data', (d: Buffer) => errOut.push(d));
+        // A machine that answers more than the bounds is cut off (boundedOutput.ts).
+        answer = startAnswer(this.machine, runOpts, stream, timer, reject);
+        if (!answer) return;
+        const collector = answer;
+        stream.on('data', collector.stdout);
+        stream.stderr.on('data', collector.stderr);
         stream.on('exit', (c: number | null, signal?: string) => {
           exited = true;
           code = c ?? (signal ? 128 : 1);
@@ -272,14 +279,14 @@ export class SshTarget implements Target {
           clearTimeout(timer);
           // A command always reports how it ended; a channel closed without that lost its connection.
           if (!exited) {
+            collector.discard();
             return reject(
               new TargetError('CONNECTION_LOST', `lost the connection to ${this.machine} (${this.opts.host}:${this.opts.port}) while a command ran; whether it took effect is unknown`, {
                 machine: this.machine,
               }),
             );
           }
-          const stdoutBytes = Buffer.concat(out);
-          resolve({ code, stdout: stdoutBytes.toString(), stdoutBytes, stderr: Buffer.concat(errOut).toString() });
+          resolve(collector.finish(code));
         });
         const input = runOpts.input;
         if (input === undefined) stream.end();
@@ -355,4 +362,25 @@ function pinFirstKey(file: string, host: string, port: number, key: Buffer): voi
   const type = key.subarray(4, 4 + key.readUInt32BE(0)).toString();
   mkdirSync(dirname(file), { recursive: true });
   appendFileSync(file, `${knownHostsName(host, port)} ${type} ${key.toString('base64')}\n`, { mode: 0o600 });
+}
+
+/**
+ * The collector of one command's answer over SSH; when the machine exceeds a bound the channel
+ * is signalled and closed and the command rejected. Undefined (and rejected) when the answer's
+ * file cannot be created.
+ */
+function startAnswer(machine: string, runOpts: RunOptions, stream: ssh2.ClientChannel, timer: NodeJS.Timeout, reject: (e: unknown) => void): AnswerCollector | undefined {
+  try {
+    return new AnswerCollector(machine, runOpts, (e) => {
+      clearTimeout(timer);
+      stream.signal('KILL');
+      stream.close();
+      reject(e);
+    });
+  } catch (e) {
+    clearTimeout(timer);
+    stream.close();
+    reject(new TargetError('ANSWER_NOT_STORED', `cannot create ${runOpts.stdoutFile} for the ${runOpts.verb ?? 'command'} answer of ${machine}: ${(e as Error).message}`, { machine }));
+    return undefined;
+  }
 }

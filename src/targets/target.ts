@@ -5,7 +5,10 @@ export interface RunResult {
   stdout: string;
   /** stdout as bytes, for binary protocols (git's pack stream). */
   stdoutBytes: Buffer;
+  /** The command's error output as text fit to show: control characters escaped, head and tail of it (machineText). */
   stderr: string;
+  /** With RunOptions.stdoutFile: stdout went there (stdoutBytes is empty); its size and sha256. */
+  stdoutFile?: { path: string; size: number; sha256: string };
 }
 
 export interface RunOptions {
@@ -18,6 +21,16 @@ export interface RunOptions {
    * a channel (over SSH it may use one channel above the limit).
    */
   priority?: boolean;
+  /**
+   * Bounds on what the machine may answer (src/targets/boundedOutput.ts): more bytes than these
+   * on stdout or stderr stop the command with MACHINE_ANSWER_TOO_LARGE.
+   */
+  maxStdoutBytes?: number;
+  maxStderrBytes?: number;
+  /** What the command is, for messages (a runtime verb: "status", "snapshot"). */
+  verb?: string;
+  /** Write stdout to this new file (0600) as it arrives, not to memory (a snapshot). */
+  stdoutFile?: string;
 }
 
 /**

@@ -1,0 +1,324 @@
+import { z } from 'zod';
+import { TargetError } from '../errors.ts';
+import { IDENTIFIER } from '../model/schema.ts';
+import { MAX_SNAPSHOT_BYTES } from '../state/snapshots.ts';
+import type { BrokenLock, ItemStatus, LockHolder, MachineRecord, MachineStatus, OtherDeployment } from './machineRuntime.ts';
+import { excerpt, machineText } from './machineText.ts';
+import type { RunResult } from './target.ts';
+
+/**
+ * Parsers of what a machine's runtime answers (src/targets/runtime/runtime.sh). A machine is
+ * outside the trust boundary: each answer is read by a strict format, and anything else (an
+ * unknown line, a field that is not what the format says, a length frame longer than what
+ * follows, a record that is not a MachineRecord) is MACHINE_ANSWER_INVALID naming the machine,
+ * the verb and the line, never a TypeError or a value taken on trust. Text meant for people (a
+ * drift reason, an activation's error output) is passed on escaped (machineText).
+ */
+
+/** A key or hash as the runtime accepts it (its `check_token`). */
+const TOKEN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+/** An argument of the lock (its `lock_arg`); "-" stands for an unknown field. */
+const LOCK_ARG = /^[A-Za-z0-9._:@-]+$/;
+const DIGITS = /^\d{1,15}$/;
+const MODULES = new Set(['process', 'file', 'script', 'directory', 'postgresql-database']);
+/** The longest line of a line answer that is read at all (a drift reason is a sentence). */
+const MAX_LINE = 8 * 1024;
+
+export function invalidAnswer(machine: string, verb: string, why: string, line?: number): TargetError {
+  return new TargetError('MACHINE_ANSWER_INVALID', `${machine} answered ${verb} with something strata does not understand${line === undefined ? '' : ` (line ${line})`}: ${why}; the machine's runtime is damaged or the machine is not to be trusted`, {
+    machine,
+    verb,
+    ...(line === undefined ? {} : { line }),
+  });
+}
+
+/** The lines of a line answer: each ends with "\n" (the last one may not); none is overlong. */
+function linesOf(machine: string, verb: string, stdout: string): string[] {
+  const lines = stdout.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  lines.forEach((l, i) => {
+    if (l.length > MAX_LINE) throw invalidAnswer(machine, verb, `a line of ${l.length} characters (at most ${MAX_LINE})`, i + 1);
+  });
+  return lines;
+}
+
+/**
+ * `status`: "generation N|none", then "lock none|OWNER-LINE", then "item KEY MODULE STATE PID
+ * ok|drift REASON" per active item (STATE is running or stopped for a process, present
+ * otherwise; PID is digits or "-").
+ */
+export function parseStatus(machine: string, stdout: string): MachineStatus {
+  const lines = linesOf(machine, 'status', stdout);
+  const bad = (why: string, i: number) => invalidAnswer(machine, 'status', why, i + 1);
+  const out: MachineStatus = { generation: null, lock: null, items: [] };
+  const seen = new Set<string>();
+  lines.forEach((line, i) => {
+    const [kind = '', ...rest] = line.split(' ');
+    if (i === 0) {
+      if (kind !== 'generation' || rest.length !== 1 || !(rest[0] === 'none' || DIGITS.test(rest[0]!))) throw bad(`expected "generation N" or "generation none", got ${excerpt(line)}`, i);
+      out.generation = rest[0] === 'none' ? null : Number(rest[0]);
+    } else if (i === 1) {
+      if (kind !== 'lock' || rest.length === 0) throw bad(`expected "lock none" or "lock OWNER", got ${excerpt(line)}`, i);
+      const holder = rest.join(' ');
+      out.lock = holder === 'none' ? null : machineText(holder, 512, true);
+    } else if (kind === 'item') {
+      const item = parseItemLine(rest, (why) => bad(`${why} in ${excerpt(line)}`, i));
+      if (seen.has(item.key)) throw bad(`item ${item.key} is reported twice`, i);
+      seen.add(item.key);
+      out.items.push(item);
+    } else throw bad(`unknown line ${excerpt(line)}`, i);
+  });
+  if (lines.length < 2) throw invalidAnswer(machine, 'status', lines.length === 0 ? 'an empty answer' : 'no "lock" line');
+  return out;
+}
+
+function parseItemLine(fields: string[], bad: (why: string) => TargetError): ItemStatus {
+  const [key = '', module = '', state = '', pid = '', verdict = '', ...reason] = fields;
+  if (!TOKEN.test(key)) throw bad('an item key that is not one');
+  if (!MODULES.has(module)) throw bad(`an unknown module`);
+  const states = module === 'process' ? ['running', 'stopped'] : ['present'];
+  if (!states.includes(state)) throw bad(`a state that is not ${states.join(' or ')}`);
+  if (pid !== '-' && !(DIGITS.test(pid) && Number(pid) > 0)) throw bad('a pid that is not a number or "-"');
+  if (state === 'running' && pid === '-') throw bad('a running process without a pid');
+  if (verdict === 'ok' ? reason.length !== 0 : verdict !== 'drift' || reason.join('') === '') throw bad('a verdict that is not "ok" or "drift REASON"');
+  return {
+    key,
+    module,
+    state: state as ItemStatus['state'],
+    ...(pid !== '-' ? { pid: Number(pid) } : {}),
+    ...(verdict === 'drift' ? { drift: machineText(reason.join(' '), 1024, true) } : {}),
+  };
+}
+
+/** The six fields of a lock after its tag: OWNER TOKEN PID TAKEN EXPIRES NOW. */
+function holderOf(fields: string[], bad: (why: string) => TargetError): LockHolder {
+  if (fields.length !== 6) throw bad(`${fields.length} field${fields.length === 1 ? '' : 's'} where a lock has 6 (OWNER TOKEN PID TAKEN EXPIRES NOW)`);
+  const [owner, token, pid, taken, expires, now] = fields as [string, string, string, string, string, string];
+  if (!LOCK_ARG.test(owner) || !LOCK_ARG.test(token)) throw bad('an owner or token that is not one');
+  if (pid !== '-' && !DIGITS.test(pid)) throw bad('a pid that is not a number or "-"');
+  for (const t of [taken, expires, now]) if (!DIGITS.test(t)) throw bad('a time that is not seconds since the epoch');
+  return { owner, token, pid: pid === '-' ? null : Number(pid), takenAt: Number(taken), expiresAt: Number(expires), now: Number(now) };
+}
+
+/**
+ * The answer of a refused `lock` or `renew` (exit 75): nothing, or one "held OWNER TOKEN PID
+ * TAKEN EXPIRES NOW" line (the holder).
+ */
+export function parseHeld(machine: string, verb: string, stdout: string): LockHolder | undefined {
+  const lines = linesOf(machine, verb, stdout);
+  if (lines.length === 0) return undefined;
+  const [tag, ...fields] = lines[0]!.split(' ');
+  const bad = (why: string) => invalidAnswer(machine, verb, `${why} in ${excerpt(lines[0]!)}`, 1);
+  if (lines.length > 1 || tag !== 'held') throw invalidAnswer(machine, verb, `expected one "held OWNER TOKEN PID TAKEN EXPIRES NOW" line, got ${excerpt(lines.join('\n'))}`);
+  return holderOf(fields, bad);
+}
+
+/**
+ * The answer of a taken lock: at most one "broke expired|dead-owner OWNER TOKEN PID TAKEN
+ * EXPIRES NOW" (whose lock it broke), then "missing HASH" for each hash asked about that the
+ * store lacks (only hashes that were asked about).
+ */
+export function parseLockTaken(machine: string, verb: string, stdout: string, asked: readonly string[]): { broke?: BrokenLock; missing: string[] } {
+  const lines = linesOf(machine, verb, stdout);
+  const askedSet = new Set(asked);
+  const missing: string[] = [];
+  let broke: BrokenLock | undefined;
+  lines.forEach((line, i) => {
+    const bad = (why: string) => invalidAnswer(machine, verb, `${why} in ${excerpt(line)}`, i + 1);
+    const [tag, ...fields] = line.split(' ');
+    if (tag === 'missing') {
+      if (fields.length !== 1 || !askedSet.has(fields[0]!)) throw bad('a missing hash that was not asked about');
+      if (!missing.includes(fields[0]!)) missing.push(fields[0]!);
+    } else if (tag === 'broke' && broke === undefined && missing.length === 0) {
+      const [why = '', ...rest] = fields;
+      if (why !== 'expired' && why !== 'dead-owner') throw bad('a reason that is not "expired" or "dead-owner"');
+      broke = { ...holderOf(rest, bad), why };
+    } else throw bad('an unknown line');
+  });
+  return broke ? { broke, missing } : { missing };
+}
+
+/**
+ * The per-item results of `activate KEY...`: "ok KEY" lines and "failed KEY BYTES" + BYTES of
+ * reason (length-framed: a reason may hold anything a service printed), for keys that were
+ * asked about, each at most once. An answer that ends early (the runtime stopped before it got
+ * to every key) is fine: those keys get no result and the command's stderr says why.
+ */
+export function parseActivations(machine: string, out: Buffer, keys: readonly string[]): Map<string, RunResult> {
+  const results = new Map<string, RunResult>();
+  const asked = new Set(keys);
+  const empty = Buffer.alloc(0);
+  let at = 0;
+  let lineNo = 0;
+  while (at < out.length) {
+    lineNo++;
+    const eol = out.indexOf(0x0a, at);
+    const end = eol < 0 ? out.length : eol;
+    const line = out.subarray(at, Math.min(end, at + MAX_LINE)).toString();
+    const bad = (why: string) => invalidAnswer(machine, 'activate', `${why} in ${excerpt(line)}`, lineNo);
+    if (eol < 0 || end - at > MAX_LINE) throw bad('a line without its end');
+    const [verdict, key = '', bytes = '', ...more] = line.split(' ');
+    at = eol + 1;
+    const ok = verdict === 'ok' && line === `ok ${key}`;
+    const failed = verdict === 'failed' && DIGITS.test(bytes) && more.length === 0;
+    if (!ok && !failed) throw bad('an unknown line');
+    if (!asked.has(key)) throw bad('a result for an item it was not asked to activate');
+    if (results.has(key)) throw bad('a second result for one item');
+    if (ok) results.set(key, { code: 0, stdout: '', stdoutBytes: empty, stderr: '' });
+    else {
+      const n = Number(bytes);
+      if (n > out.length - at) throw bad(`a reason of ${n} bytes where ${out.length - at} follow`);
+      results.set(key, { code: 1, stdout: '', stdoutBytes: empty, stderr: machineText(out.subarray(at, at + n)) });
+      at += n;
+    }
+  }
+  return results;
+}
+
+/** Strings a record holds are bounded: a model's values, never megabytes. */
+const text = z
+  .string()
+  .max(64 * 1024)
+  .refine((s) => !/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(s), 'holds control characters');
+const name = z.string().regex(IDENTIFIER);
+const stringMap = z.record(z.string().max(1024), text);
+
+// The records' objects pass unknown fields through (a newer controller's record read by this
+// one is still checked field by field for what this one uses), but every field it knows must be
+// of its type.
+const targetSchema = z.discriminatedUnion('kind', [
+  z.looseObject({ kind: z.literal('ssh'), host: text, port: z.number().int().min(1).max(65535), user: text, root: text, hostKey: text.optional(), knownHosts: text.optional(), identity: text.optional(), trustOnFirstUse: z.boolean().optional() }),
+  z.looseObject({ kind: z.literal('local'), root: text.optional() }),
+]);
+
+const specSchema = z.looseObject({
+  start: text.optional(),
+  env: stringMap.optional(),
+  path: text.optional(),
+  mode: text.optional(),
+  allowed: z.array(text).optional(),
+  database: text.optional(),
+  ready: z.looseObject({ port: z.number().int().optional(), command: text.optional(), timeout: z.number() }).optional(),
+});
+
+const itemSchema = z.looseObject({
+  key: z.string().regex(TOKEN).max(255),
+  machine: name,
+  layer: z.enum(['infrastructure', 'service']),
+  name: text,
+  module: z.enum(['process', 'file', 'script', 'directory', 'postgresql-database']),
+  container: text.optional(),
+  artifact: z.string().regex(TOKEN).max(255).optional(),
+  spec: specSchema,
+  dependsOn: z.array(text),
+  bindings: z.array(text).optional(),
+  stateful: z.boolean(),
+  hash: text,
+});
+
+const recordSchema = z.looseObject({
+  deployment: name,
+  generation: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  manifestHash: text,
+  machine: z.looseObject({ name, address: text, target: targetSchema, items: z.array(itemSchema) }).nullable(),
+});
+
+/**
+ * `manifest [GEN]`: nothing (no generation recorded), or the MachineRecord `commit` stored, as
+ * JSON; when GEN was asked for, the record must be that generation's.
+ */
+export function parseRecord(machine: string, stdout: string, generation?: number): MachineRecord | undefined {
+  if (stdout.trim() === '') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(stdout);
+  } catch (e) {
+    throw invalidAnswer(machine, 'manifest', `the generation record is not JSON (${machineText((e as Error).message, 200, true)})`);
+  }
+  const parsed = recordSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.length ? issue.path.map(String).join('.') : '(the record)';
+    throw invalidAnswer(machine, 'manifest', `the generation record is not a MachineRecord: ${machineText(where, 200, true)}: ${machineText(issue.message, 200, true)}`);
+  }
+  const record = parsed.data as unknown as MachineRecord;
+  if (record.machine && record.machine.name !== machine) throw invalidAnswer(machine, 'manifest', `the generation record is the one of machine ${record.machine.name}`);
+  if (generation !== undefined && record.generation !== generation) throw invalidAnswer(machine, 'manifest', `asked for generation ${generation}, it sent the record of generation ${record.generation}`);
+  return record;
+}
+
+/** Bytes a line answer (`status`, `lock`, …) may have on stdout: a line per item, far below this. */
+const MAX_LINE_ANSWER_BYTES = 4 * 1024 ** 2;
+/** A generation record is the machine's part of a manifest (its items and their environment); `activate` answers with reasons that end in log tails. */
+const MAX_RECORD_BYTES = 16 * 1024 ** 2;
+
+/**
+ * The most a snapshot may be: STRATA_MAX_SNAPSHOT_BYTES when set (bytes, a whole number), else
+ * (and never more than) MAX_SNAPSHOT_BYTES, the most strata restores.
+ */
+export function maxSnapshotBytes(env: NodeJS.ProcessEnv = process.env, cap = MAX_SNAPSHOT_BYTES): number {
+  const set = env.STRATA_MAX_SNAPSHOT_BYTES;
+  if (set === undefined || set === '') return cap;
+  if (!/^\d{1,16}$/.test(set) || Number(set) < 1) {
+    throw new TargetError('SETTING_INVALID', `STRATA_MAX_SNAPSHOT_BYTES=${excerpt(set, 40)} is not a whole number of bytes (at least 1)`, { setting: 'STRATA_MAX_SNAPSHOT_BYTES' });
+  }
+  return Math.min(Number(set), cap);
+}
+
+/** The bounds on what a machine may answer to a runtime verb (RunOptions). */
+export function answerBounds(verb: string, env: NodeJS.ProcessEnv = process.env): { verb: string; maxStdoutBytes: number } {
+  if (verb === 'snapshot') return { verb, maxStdoutBytes: maxSnapshotBytes(env) };
+  if (verb === 'manifest' || verb === 'activate') return { verb, maxStdoutBytes: MAX_RECORD_BYTES };
+  return { verb, maxStdoutBytes: MAX_LINE_ANSWER_BYTES };
+}
+
+/**
+ * What a claim is derived from in another deployment's record (src/manifest/claims.ts): its
+ * items, each with its module and spec. Checked no further: that record is its owner's to
+ * validate, and a wrong one refuses the claim rather than letting it through.
+ */
+const otherRecordSchema = z.looseObject({
+  deployment: name,
+  generation: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  machine: z.looseObject({ items: z.array(z.looseObject({ key: z.string().max(255), module: z.string().max(64), spec: specSchema })) }).nullable(),
+});
+
+/**
+ * The answer of `claims` and `claim`: per other deployment on the machine, "record NAME BYTES"
+ * (its current generation record) or "pending NAME BYTES" (the record a transition of it is
+ * making true), each followed by BYTES of JSON. The other deployment may call this machine by
+ * another name, so the record's machine name is not checked against ours.
+ */
+export function parseOtherRecords(machine: string, out: Buffer): OtherDeployment[] {
+  const records: OtherDeployment[] = [];
+  let at = 0;
+  let line = 0;
+  while (at < out.length) {
+    line++;
+    const eol = out.indexOf(0x0a, at);
+    if (eol < 0 || eol - at > MAX_LINE) throw invalidAnswer(machine, 'claims', 'an unterminated or overlong header line', line);
+    const [tag, name, bytes, extra] = out.subarray(at, eol).toString('latin1').split(' ');
+    at = eol + 1;
+    if ((tag !== 'record' && tag !== 'pending') || !name || !IDENTIFIER.test(name) || !DIGITS.test(bytes ?? '') || extra !== undefined) {
+      throw invalidAnswer(machine, 'claims', 'expected "record NAME BYTES" or "pending NAME BYTES"', line);
+    }
+    const size = Number(bytes);
+    if (at + size > out.length) throw invalidAnswer(machine, 'claims', `the record of deployment ${name} is cut short (${out.length - at} of ${size} bytes)`, line);
+    const text = out.subarray(at, at + size).toString('utf8');
+    at += size;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      // A record another deployment left damaged claims nothing we can read; its owner's own commands report it.
+      throw new TargetError('RUNTIME_FAILED', `${machine}: the current generation record of deployment ${name} there is not valid JSON`, { machine, deployment: name });
+    }
+    const parsed = otherRecordSchema.safeParse(value);
+    if (!parsed.success) {
+      const where = parsed.error.issues[0]!.path.map(String).join('.') || '(the record)';
+      throw new TargetError('RUNTIME_FAILED', `${machine}: the current generation record of deployment ${name} there is damaged (${machineText(where, 200, true)} is not what a generation record holds)`, { machine, deployment: name });
+    }
+    records.push({ deployment: name, record: parsed.data as unknown as MachineRecord, ...(tag === 'pending' ? { pending: true as const } : {}) });
+  }
+  return records;
+}
