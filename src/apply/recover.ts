@@ -6,6 +6,7 @@ import type { MachineRuntime } from '../targets/machineRuntime.ts';
 import type { ApplyEvent } from './events.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
 import { mapLimit } from './mapLimit.ts';
+import { own } from '../model/table.ts';
 
 /**
  * The write-ahead journal of a transition (`deployments/NAME/journal.jsonl`), as apply writes
@@ -216,7 +217,7 @@ export async function recoverTransition(deployment: string, opts: RecoverOptions
   const runtimes = new Map<string, MachineRuntime>();
   const basisManifest = plan.basis.generation !== null ? safeGeneration(state, deployment, plan.basis.generation)?.manifest : undefined;
   for (const name of plan.machines) {
-    const m = plan.desired.machines[name] ?? basisManifest?.machines[name];
+    const m = own(plan.desired.machines, name) ?? own(basisManifest?.machines, name);
     if (!m) throw new ApplyError('JOURNAL_INVALID', `the journal of ${deployment} names machine ${name}, which neither its plan nor generation ${plan.basis.generation} has`, { deployment });
     runtimes.set(name, opts.runtimeFor(m));
   }
