@@ -49,7 +49,7 @@ const PRECISE_ONLY = /\*|^%|(?:^|[\s,[{])\?(?:\s|$)|^[ \t]*(?:-[ \t]+)*[[{]|[[{,
  * The value of a model file, parsed fast (js-yaml: ~15× faster than `yaml` on large models)
  * when the file is ordinary; undefined when it is not, and the precise parser must decide:
  * any parse error (duplicate keys included), any text PRECISE_ONLY matches, and any value the
- * precise parser would refuse (nested over MAX_DEPTH, a NUL in a string, a key "null" or "",
+ * precise parser would refuse (nested over MAX_DEPTH, a NUL in a string, a key "__proto__", "null" or "",
  * which js-yaml also makes of a null key). Error positions always come from `yaml`
  * (src/model/yamlSource.ts).
  */
@@ -78,7 +78,7 @@ function plainEnough(root: unknown): boolean {
     if (Array.isArray(v)) for (const x of v) stack.push([x, depth + 1]);
     else
       for (const [k, x] of Object.entries(v)) {
-        if (k === '' || k === 'null' || k.includes('\u0000')) return false;
+        if (k === '' || k === 'null' || k === '__proto__' || k.includes('\u0000')) return false;
         stack.push([x, depth + 1]);
       }
   }

@@ -1,7 +1,8 @@
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Node } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import type { ModelIssue, SourcePos } from '../errors.ts';
 import { fastParse } from './fastYaml.ts';
 import { nullPrototype } from './table.ts';
+import { structureIssues } from './yamlStructure.ts';
 import { MAX_MODEL_BYTES, decodeUtf8, forbiddenCharacter, tooDeep, type TextProblem } from './yamlText.ts';
 
 export type FieldPath = readonly (string | number)[];
@@ -35,34 +36,33 @@ export function parseYaml(file: string, input: string | Uint8Array): { source?: 
   }
   // A byte order mark may open the file (YAML allows it); anywhere else it is refused below.
   if (text.startsWith('\uFEFF')) text = text.slice(1);
-  const bad = forbiddenCharacter(text) ?? tooDeep(text);
+  const bad = forbiddenCharacter(text);
   if (bad) return problem(bad);
 
+  // js-yaml declines what it cannot read as `yaml` would, deep nesting included (fastParse).
   const fast = fastParse(text);
   if (fast) return { source: lazySource(file, text, nullPrototype(fast.value ?? {})), issues: [] };
+  const deep = tooDeep(text);
+  if (deep) return problem(deep);
   const { doc, lineCounter } = parseWithPositions(text);
   const at = (offset: number) => {
     const p = lineCounter.linePos(offset);
     return { file, line: p.line, column: p.col, field: '' };
   };
+  if (doc.errors.length > 0) return { issues: doc.errors.map((e) => ({ ...at(e.pos[0]), message: `YAML: ${describeDiagnostic(e.code, e.message)}` })) };
   // Warnings are refusals too: an unresolved tag (`!custom`, `!!js/function`, `!!binary`) would
-  // otherwise become a plain string.
-  const diagnostics = [...doc.errors, ...doc.warnings];
-  if (diagnostics.length > 0) return { issues: diagnostics.map((e) => ({ ...at(e.pos[0]), message: `YAML: ${describeDiagnostic(e.code, e.message)}` })) };
-  const structural = structureIssues(doc).map(({ offset, message }) => ({ ...at(offset), message }));
-  if (structural.length > 0) return { issues: structural };
-  let value: unknown;
-  try {
-    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
-  } catch {
-    const alias = firstAlias(doc);
-    return { issues: [{ ...at(alias), message: `YAML: aliases expand too far (more than ${MAX_ALIAS_COUNT} copies); the file looks like an alias bomb` }] };
-  }
+  // otherwise become a plain string. structureIssues says the same with the field's name.
+  const structural = structureIssues(doc, text);
+  const warnings = doc.warnings.filter((w) => !(w.code === 'TAG_RESOLVE_FAILED' && structural.some((i) => i.tag !== undefined && w.message.includes(`tag: ${i.tag}`))));
+  const issues = [
+    ...warnings.map((w) => ({ ...at(w.pos[0]), message: `YAML: ${describeDiagnostic(w.code, w.message)}` })),
+    ...structural.map(({ offset, field, message }) => ({ ...at(offset), field, message })),
+  ];
+  if (issues.length > 0) return { issues };
+  // structureIssues bounded what aliases copy, so yaml's own (per-anchor) alias limit is not needed.
+  const value: unknown = doc.toJS({ maxAliasCount: -1 });
   return { source: sourceOf(file, nullPrototype(value ?? {}), () => ({ doc, lineCounter })), issues: [] };
 }
-
-/** How many nodes aliases may copy in one file (the `yaml` package's measure). */
-const MAX_ALIAS_COUNT = 100;
 
 /** Only YAML 1.2, its core schema, and none of the YAML 1.1 tags `yaml` knows by default. */
 const PARSE_OPTIONS = { uniqueKeys: true, prettyErrors: false, strict: true, version: '1.2', schema: 'core', resolveKnownTags: false } as const;
@@ -71,46 +71,6 @@ function parseWithPositions(text: string): { doc: Document; lineCounter: LineCou
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, ...PARSE_OPTIONS });
   return { doc, lineCounter };
-}
-
-const CORE_TAGS = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`));
-
-/**
- * What the parser accepts but a model must not hold: a `%YAML` version other than 1.2 (1.1
- * reads `yes` as true), a tag outside the core schema, a key that is not a plain scalar (a
- * collection, an alias or null would become a made-up string), and a NUL in a string (from a
- * `"\0"` escape; no environment variable, argument or path can carry one).
- */
-function structureIssues(doc: Document): { offset: number; message: string }[] {
-  const out: { offset: number; message: string }[] = [];
-  const version = doc.directives?.yaml.explicit ? doc.directives.yaml.version : '1.2';
-  if (version !== '1.2') out.push({ offset: 0, message: `YAML: version ${version} is not supported; model files are YAML 1.2` });
-  visit(doc, {
-    Node(_, node) {
-      if (node.tag !== undefined && node.tag !== '!' && !CORE_TAGS.has(node.tag)) out.push({ offset: node.range?.[0] ?? 0, message: `YAML: the tag ${node.tag} is not allowed; only YAML 1.2 core schema tags are` });
-    },
-    Pair(_, pair) {
-      const key = pair.key as Node | null;
-      const offset = key?.range?.[0] ?? (pair.value as Node | null)?.range?.[0] ?? 0;
-      if (!isScalar(key)) out.push({ offset, message: `YAML: a key must be a plain name, not ${key === null ? 'empty' : isAlias(key) ? 'an alias' : 'a collection'}` });
-      else if (key.value === null) out.push({ offset, message: 'YAML: a key must be a plain name, not null (quote it if you mean the word)' });
-    },
-    Scalar(_, node) {
-      if (typeof node.value === 'string' && node.value.includes('\u0000')) out.push({ offset: node.range?.[0] ?? 0, message: 'YAML: a string holds a NUL character ("\\0"), which no name, path, argument or environment value can carry' });
-    },
-  });
-  return out;
-}
-
-function firstAlias(doc: Document): number {
-  let offset = 0;
-  visit(doc, {
-    Alias(_, node) {
-      offset = node.range?.[0] ?? 0;
-      return visit.BREAK;
-    },
-  });
-  return offset;
 }
 
 function describeDiagnostic(code: string, message: string): string {
