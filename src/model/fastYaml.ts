@@ -54,7 +54,7 @@ const PRECISE_ONLY = /\*|^%|(?:^|[\s,[{])\?(?:\s|$)|^[ \t]*(?:-[ \t]+)*[[{]|[[{,
  * (src/model/yamlSource.ts).
  */
 export function fastParse(text: string): { value: unknown } | undefined {
-  if (PRECISE_ONLY.test(text)) return undefined;
+  if (PRECISE_ONLY.test(text) || spansLines(text)) return undefined;
   let value: unknown;
   try {
     value = jsyaml.load(text, { schema: CORE_SCHEMA, json: false });
@@ -62,6 +62,24 @@ export function fastParse(text: string): { value: unknown } | undefined {
     return undefined;
   }
   return plainEnough(value) ? { value } : undefined;
+}
+
+/**
+ * Whether a flow collection may continue on another line: js-yaml accepts its later lines at
+ * any indentation, `yaml` (as YAML 1.2 says) only indented past the block that holds it.
+ * Counted roughly (brackets in quotes and comments count too); declining is always safe.
+ */
+function spansLines(text: string): boolean {
+  let open = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) open++;
+    else if (c === 0x5d || c === 0x7d) open--;
+    else if (c === 0x0a) {
+      if (open !== 0) return true;
+    }
+  }
+  return open !== 0;
 }
 
 /** Walks the value without recursion: the depth it checks is the one js-yaml may have exceeded. */

@@ -22,8 +22,9 @@ export interface YamlSource {
  * not plain YAML 1.2 data is an issue with a position, never an exception: bad UTF-8, control
  * characters, files over MAX_MODEL_BYTES, nesting over MAX_DEPTH, aliases that expand too far,
  * tags outside the core schema, keys that are not scalars, duplicate keys, NUL in a string.
+ * `fast: false` skips js-yaml (the tests check that both parsers agree).
  */
-export function parseYaml(file: string, input: string | Uint8Array): { source?: YamlSource; issues: ModelIssue[] } {
+export function parseYaml(file: string, input: string | Uint8Array, opts: { fast?: boolean } = {}): { source?: YamlSource; issues: ModelIssue[] } {
   const problem = (p: TextProblem) => ({ issues: [{ file, line: p.line, column: p.column, field: '', message: p.message }] });
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.byteLength;
   if (size > MAX_MODEL_BYTES) return problem({ line: 1, column: 1, message: `file is larger than ${MAX_MODEL_BYTES} bytes (${size}); a model file is bounded` });
@@ -40,7 +41,7 @@ export function parseYaml(file: string, input: string | Uint8Array): { source?: 
   if (bad) return problem(bad);
 
   // js-yaml declines what it cannot read as `yaml` would, deep nesting included (fastParse).
-  const fast = fastParse(text);
+  const fast = opts.fast === false ? undefined : fastParse(text);
   if (fast) return { source: lazySource(file, text, nullPrototype(fast.value ?? {})), issues: [] };
   const deep = tooDeep(text);
   if (deep) return problem(deep);
@@ -60,7 +61,13 @@ export function parseYaml(file: string, input: string | Uint8Array): { source?: 
   ];
   if (issues.length > 0) return { issues };
   // structureIssues bounded what aliases copy, so yaml's own (per-anchor) alias limit is not needed.
-  const value: unknown = doc.toJS({ maxAliasCount: -1 });
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: -1 });
+  } catch (e) {
+    // Not expected after the checks above; still a model issue, never an internal error.
+    return { issues: [{ file, line: 1, column: 1, field: '', message: `YAML: ${firstLine(String((e as Error)?.message ?? e))}` }] };
+  }
   return { source: sourceOf(file, nullPrototype(value ?? {}), () => ({ doc, lineCounter })), issues: [] };
 }
 

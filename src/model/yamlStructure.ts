@@ -26,8 +26,8 @@ export interface StructureIssue {
  *   record drops silently;
  * - a NUL in a string (from a `"\0"` escape): no name, path, argument or environment value can
  *   carry one;
- * - aliases that together copy more than MAX_ALIAS_NODES nodes, or an alias inside the
- *   collection it names.
+ * - aliases that together copy more than MAX_ALIAS_NODES nodes, an alias inside the
+ *   collection it names, or one whose anchor is not before it.
  */
 export function structureIssues(doc: Document, text: string): StructureIssue[] {
   const out: StructureIssue[] = [];
@@ -46,18 +46,22 @@ export function structureIssues(doc: Document, text: string): StructureIssue[] {
     if (bomb || node === null || node === undefined) return 0;
     if (isAlias(node)) {
       const target = anchors.get(node.source);
-      const n = target ? sizes.get(target) : undefined;
-      if (target && n === undefined) {
+      if (!target) {
+        push(offsetOf(node), `YAML: the alias *${node.source} names no anchor (&${node.source}) before it`);
+        return 0;
+      }
+      const n = sizes.get(target);
+      if (n === undefined) {
         push(offsetOf(node), `YAML: the alias *${node.source} is inside the collection it names`);
         bomb = true;
         return 0;
       }
-      copied += n ?? 0;
+      copied += n;
       if (copied > MAX_ALIAS_NODES) {
         push(offsetOf(node), `YAML: aliases copy more than ${MAX_ALIAS_NODES} nodes; the file looks like an alias bomb`);
         bomb = true;
       }
-      return n ?? 0;
+      return n;
     }
     const n = node as Node;
     if (n.anchor) anchors.set(n.anchor, n);
