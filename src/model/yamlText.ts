@@ -31,9 +31,14 @@ export function decodeUtf8(bytes: Uint8Array): { text: string } | { problem: Tex
     return { text: new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes) };
   } catch {
     const bad = firstInvalidUtf8(bytes);
-    const lineStart = bytes.lastIndexOf(0x0a, bad - 1) + 1;
     let line = 1;
-    for (let i = 0; i < lineStart; i++) if (bytes[i] === 0x0a) line++;
+    let lineStart = 0;
+    for (let i = 0; i < bad; i++) {
+      if (bytes[i] === 0x0a) {
+        line++;
+        lineStart = i + 1;
+      }
+    }
     const before = new TextDecoder('utf-8').decode(bytes.subarray(lineStart, bad));
     const byte = bytes[bad]!.toString(16).toUpperCase().padStart(2, '0');
     return { problem: { line, column: before.length + 1, message: `file is not valid UTF-8 (byte 0x${byte}); model files must be UTF-8 text` } };
