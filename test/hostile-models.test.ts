@@ -141,7 +141,7 @@ for (const key of ['HOST', 'PORT', 'PORT_MAIN', 'PORT_OTHER', 'STATE_DIR', 'STRA
   add('ports-same-variable', { files: { services: ports }, at: pos('services', ports, 'a_b'), field: 'services.server.ports.a_b', message: 'port "a_b" gives the variable PORT_A_B, which port "a-b"' });
   const ctn = 'machines:\n  m1: { address: 127.0.47.31, containers: { box: { properties: { host: h } } } }\n  m2: { address: 127.0.47.32 }\n';
   const dep = 'services:\n  container:\n    type: process\n    start: node a.js\n  client:\n    type: process\n    start: node c.js\n    dependsOn: [container]\n';
-  add('container-property-and-dependency', { files: { network: ctn, services: dep, distribution: 'distribution:\n  container: m2\n  client: { machine: m1, container: box }\n' }, at: pos('services', dep, 'container]'), field: 'services.client.dependsOn[0]', message: 'gives the variable CONTAINER_HOST, which property "host" of container "box"' });
+  add('container-property-and-dependency', { files: { network: ctn, services: dep, distribution: 'distribution:\n  container: m2\n  client: { machine: m1, container: box }\n' }, at: pos('network', ctn, 'host: h'), field: 'machines.m1.containers.box.properties.host', message: 'property "host" of container "box" gives the variable CONTAINER_HOST, which dependency "container" (services.client.dependsOn[0]' });
   const badName = withServices((s) => s.replace('    dependsOn: [server]', '    dependsOn: [server]\n    env: { "A-B": x }'));
   add('env-key-not-a-variable', { files: { services: badName }, at: pos('services', badName, '"A-B"'), field: 'services.client.env.A-B', message: 'expected an environment variable name' });
 }

@@ -11,7 +11,8 @@ export type Table<T> = Record<string, T>;
 /** An empty table without a prototype, optionally filled from entries. */
 export function table<T>(entries: Iterable<readonly [string, T]> = []): Table<T> {
   const t = Object.create(null) as Table<T>;
-  for (const [k, v] of entries) Object.defineProperty(t, k, { value: v, enumerable: true, writable: true, configurable: true });
+  // Without Object.prototype there is no `__proto__` setter: every key, that one too, is data.
+  for (const [k, v] of entries) t[k] = v;
   return t;
 }
 

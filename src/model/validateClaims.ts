@@ -39,43 +39,49 @@ export function validateClaims(m: Models, at: At): void {
     at(c.kind, c.path, `${describe(first)} (${fieldName(first.path)}, ${where.file}:${where.line}:${where.column})`);
   };
   const machines = Object.values(m.machines);
+  const host = new Map(machines.map((x) => [x.name, hostOf(x.address)]));
 
-  const claimPort = (machine: Machine, port: number, c: Omit<Claim, 'machine'>) =>
-    claim(ports, `${hostOf(machine.address)} ${port}`, { ...c, machine: machine.name }, (first) =>
+  const claimPort = (machine: Machine, port: number, c: Claim) => {
+    const key = `${host.get(machine.name)} ${port}`;
+    if (!ports.has(key)) return void ports.set(key, c);
+    claim(ports, key, c, (first) =>
       first.machine === machine.name
         ? `port ${port} on machine "${machine.name}" is already used by ${first.what}`
         : `port ${port} on machine "${machine.name}" is already used by ${first.what} on machine "${first.machine}", which has the same address ${machine.address}`,
     );
-  const claimPath = (machine: Machine, path: string, c: Omit<Claim, 'machine'>) =>
-    claim(paths, `${filesystemOf(machine)} ${posix.normalize(path)}`, { ...c, machine: machine.name }, (first) =>
+  };
+  const claimPath = (machine: Machine, path: string, c: Claim) =>
+    claim(paths, `${filesystemOf(machine)} ${posix.normalize(path)}`, c, (first) =>
       `${c.what} places ${path}, which ${first.what}${first.machine === machine.name ? '' : ` on machine "${first.machine}" (the same host)`} places too`,
     );
 
   for (const machine of machines) {
     const base = ['machines', machine.name];
     for (const [d, spec] of Object.entries(machine.daemons)) {
-      for (const [pn, p] of Object.entries(spec.ports ?? {})) claimPort(machine, p, { kind: 'network', path: [...base, 'daemons', d, 'ports', pn], what: `daemon "${d}"` });
+      for (const [pn, p] of Object.entries(spec.ports ?? {})) claimPort(machine, p, { kind: 'network', path: [...base, 'daemons', d, 'ports', pn], what: `daemon "${d}"`, machine: machine.name });
     }
-    machine.files.forEach((f, i) => claimPath(machine, f.path, { kind: 'network', path: [...base, 'files', i, 'path'], what: `a machine file of "${machine.name}"` }));
-    (machine.directories ?? []).forEach((d, i) => claimPath(machine, d.path, { kind: 'network', path: [...base, 'directories', i, 'path'], what: `a directory of "${machine.name}"` }));
+    machine.files.forEach((f, i) => claimPath(machine, f.path, { kind: 'network', path: [...base, 'files', i, 'path'], what: `a machine file of "${machine.name}"`, machine: machine.name }));
+    (machine.directories ?? []).forEach((d, i) => claimPath(machine, d.path, { kind: 'network', path: [...base, 'directories', i, 'path'], what: `a directory of "${machine.name}"`, machine: machine.name }));
     checkRoot(machine, at, roots, claim);
   }
   for (const name of Object.keys(m.distribution)) {
     const s = m.services[name];
     if (!s) continue;
+    const servicePorts = Object.entries(s.ports ?? {});
+    if (servicePorts.length === 0 && !(s.type === 'file' && s.path)) continue;
     (m.distribution[name] ?? []).forEach((p, i) => {
       const machine = m.machines[p.machine];
       if (!machine) return;
       const path = ['distribution', name, i];
-      for (const [pn, port] of Object.entries(s.ports ?? {})) claimPort(machine, port, { kind: 'distribution', path, what: `service "${name}" (port ${pn})` });
-      if (s.type === 'file' && s.path) claimPath(machine, s.path, { kind: 'distribution', path, what: `file service "${name}"` });
+      for (const [pn, port] of servicePorts) claimPort(machine, port, { kind: 'distribution', path, what: `service "${name}" (port ${pn})`, machine: machine.name });
+      if (s.type === 'file' && s.path) claimPath(machine, s.path, { kind: 'distribution', path, what: `file service "${name}"`, machine: machine.name });
     });
   }
   // The SSH server holds its port on every ssh machine; a service there cannot take it.
   for (const machine of machines) {
     if (machine.target !== 'ssh') continue;
     const sshPort = machine.ssh?.port ?? 22;
-    const first = ports.get(`${hostOf(machine.address)} ${sshPort}`);
+    const first = ports.get(`${host.get(machine.name)} ${sshPort}`);
     if (first && first.machine === machine.name) at(first.kind, first.path, `port ${sshPort} on machine "${machine.name}" is where strata reaches it over SSH (ssh.port); ${first.what} cannot use it`);
   }
 }

@@ -37,25 +37,33 @@ export function validateEnvironment(m: Models, at: At): void {
     }
   }
   for (const s of Object.values(m.services)) {
+    const placements = m.distribution[s.name] ?? [];
+    if (placements.length === 0) continue;
+    // What a service is given is the same on every machine but for its container's variables.
     const base = ['services', s.name];
-    for (const [i, p] of (m.distribution[s.name] ?? []).entries()) {
-      const set = new Map<string, Origin>();
-      const give = variableGiver(set, at, m);
-      for (const v of ['HOST', 'STRATA_SERVICE', 'STRATA_MACHINE']) give(v, { kind: 'services', path: base, what: 'strata itself' });
-      portVariables(s.ports, { kind: 'services', path: base }, give);
-      const props = p.container ? m.machines[p.machine]?.containers?.[p.container]?.properties : undefined;
-      if (p.container) give('CONTAINER', { kind: 'distribution', path: ['distribution', s.name, i], what: `container "${p.container}"` });
-      for (const k of Object.keys(props ?? {})) {
-        give(`CONTAINER_${envPrefix(k)}`, { kind: 'network', path: ['machines', p.machine, 'containers', p.container!, 'properties', k], what: `property "${k}" of container "${p.container}"` });
-      }
-      for (const rel of ['dependsOn', 'connectsTo'] as const) {
-        s[rel].forEach((dep, j) => {
-          const origin = { kind: 'services' as const, path: [...base, rel, j], what: `dependency "${dep}"` };
-          for (const v of dependencyVariables(m, dep)) give(v, origin);
-        });
-      }
-      reservedKeys(s.env, { kind: 'services', path: [...base, 'env'] }, set, at, s.type === 'postgresql-database');
+    const set = new Map<string, Origin>();
+    const give = variableGiver(set, at, m);
+    for (const v of ['HOST', 'STRATA_SERVICE', 'STRATA_MACHINE']) give(v, { kind: 'services', path: base, what: 'strata itself' });
+    portVariables(s.ports, { kind: 'services', path: base }, give);
+    for (const rel of ['dependsOn', 'connectsTo'] as const) {
+      s[rel].forEach((dep, j) => {
+        const origin = { kind: 'services' as const, path: [...base, rel, j], what: `dependency "${dep}"` };
+        for (const v of dependencyVariables(m, dep)) give(v, origin);
+      });
     }
+    reservedKeys(s.env, { kind: 'services', path: [...base, 'env'] }, set, at, s.type === 'postgresql-database');
+    const containers = new Set<string>();
+    placements.forEach((p, i) => {
+      if (!p.container || containers.has(`${p.machine}/${p.container}`)) return;
+      containers.add(`${p.machine}/${p.container}`);
+      // A copy: one container's variables do not meet another's.
+      const withContainer = new Map(set);
+      const giveHere = variableGiver(withContainer, at, m);
+      giveHere('CONTAINER', { kind: 'distribution', path: ['distribution', s.name, i], what: `container "${p.container}"` });
+      for (const k of Object.keys(m.machines[p.machine]?.containers?.[p.container]?.properties ?? {})) {
+        giveHere(`CONTAINER_${envPrefix(k)}`, { kind: 'network', path: ['machines', p.machine, 'containers', p.container, 'properties', k], what: `property "${k}" of container "${p.container}"` });
+      }
+    });
   }
 }
 

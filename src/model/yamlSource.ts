@@ -1,7 +1,6 @@
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import type { ModelIssue, SourcePos } from '../errors.ts';
 import { fastParse } from './fastYaml.ts';
-import { nullPrototype } from './table.ts';
 import { structureIssues } from './yamlStructure.ts';
 import { MAX_MODEL_BYTES, decodeUtf8, forbiddenCharacter, tooDeep, type TextProblem } from './yamlText.ts';
 
@@ -42,7 +41,7 @@ export function parseYaml(file: string, input: string | Uint8Array, opts: { fast
 
   // js-yaml declines what it cannot read as `yaml` would, deep nesting included (fastParse).
   const fast = opts.fast === false ? undefined : fastParse(text);
-  if (fast) return { source: lazySource(file, text, nullPrototype(fast.value ?? {})), issues: [] };
+  if (fast) return { source: lazySource(file, text, fast.value ?? {}), issues: [] };
   const deep = tooDeep(text);
   if (deep) return problem(deep);
   const { doc, lineCounter } = parseWithPositions(text);
@@ -68,7 +67,7 @@ export function parseYaml(file: string, input: string | Uint8Array, opts: { fast
     // Not expected after the checks above; still a model issue, never an internal error.
     return { issues: [{ file, line: 1, column: 1, field: '', message: `YAML: ${firstLine(String((e as Error)?.message ?? e))}` }] };
   }
-  return { source: sourceOf(file, nullPrototype(value ?? {}), () => ({ doc, lineCounter })), issues: [] };
+  return { source: sourceOf(file, value ?? {}, () => ({ doc, lineCounter })), issues: [] };
 }
 
 /** Only YAML 1.2, its core schema, and none of the YAML 1.1 tags `yaml` knows by default. */
