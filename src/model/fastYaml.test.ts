@@ -51,6 +51,8 @@ describe('fastParse (js-yaml, YAML 1.2 core as `yaml` resolves it)', () => {
     expect(fastParse('%YAML 1.1\n---\na: yes\n')).toBeUndefined();
     // js-yaml accepts a flow collection's later lines at any indentation
     expect(fastParse('a:\n  b: {\nc: 1 }\n')).toBeUndefined();
+    // a comment right after a flow collection: js-yaml takes it, `yaml` refuses it
+    expect(fastParse('a: { b: 1 }#c\n')).toBeUndefined();
     // refused by the precise parser, with a position
     expect(fastParse('__proto__: 1\n')).toBeUndefined();
     expect(fastParse('a: "x\\0y"\n')).toBeUndefined();

@@ -40,10 +40,11 @@ function floatOf(s: string): number {
 /**
  * Texts the fast path leaves to the precise parser because js-yaml reads them differently or
  * not as safely: aliases (only `yaml` bounds their expansion), directives (`%YAML 1.1` changes
- * how `yaml` reads scalars), explicit keys (`? `) and collections where a key may stand (js-yaml
- * turns `[a]: x` into the key "a", `yaml` into "[ a ]"; both are refused there).
+ * how `yaml` reads scalars), explicit keys (`? `), collections where a key may stand (js-yaml
+ * turns `[a]: x` into the key "a", `yaml` into "[ a ]"; both are refused there), and a `#`
+ * right after a flow collection or a quoted string (a comment to js-yaml, an error to `yaml`).
  */
-const PRECISE_ONLY = /\*|^%|(?:^|[\s,[{])\?(?:\s|$)|^[ \t]*(?:-[ \t]+)*[[{]|[[{,][ \t]*[[{]/m;
+const PRECISE_ONLY = /\*|^%|(?:^|[\s,[{])\?(?:\s|$)|^[ \t]*(?:-[ \t]+)*[[{]|[[{,][ \t]*[[{]|[\]}"',]#/m;
 
 /**
  * The value of a model file, parsed fast (js-yaml: ~15× faster than `yaml` on large models)

@@ -31,6 +31,8 @@ describe('forbiddenCharacter', () => {
     expect(forbiddenCharacter('a: \u009b')).toMatchObject({ message: expect.stringContaining('U+009B') });
     expect(forbiddenCharacter('a: x\ufeff')).toMatchObject({ column: 5, message: expect.stringContaining('byte order mark') });
     expect(forbiddenCharacter('a: \ud800')).toMatchObject({ column: 4 });
+    // a lone CR ends a line for js-yaml and not for `yaml`
+    expect(forbiddenCharacter('a: {\rb: 1}\r\n')).toMatchObject({ line: 1, column: 5, message: expect.stringContaining('carriage return without a line feed') });
   });
 });
 

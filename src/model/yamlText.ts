@@ -74,9 +74,10 @@ function firstInvalidUtf8(b: Uint8Array): number {
 /**
  * Characters YAML 1.2 does not allow in a stream (outside its printable set: C0 and C1 controls
  * but tab, line feed, carriage return and NEL; DEL; U+FFFE, U+FFFF; lone surrogates), and a byte
- * order mark anywhere but at the very start. Both parsers let some of these through.
+ * order mark anywhere but at the very start. Both parsers let some of these through. Also a
+ * carriage return without a line feed: js-yaml ends a line there, `yaml` keeps it in a scalar.
  */
-const FORBIDDEN = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u0084\u0086-\u009F\uFEFF\uFFFE\uFFFF]|\p{Cs}/u;
+const FORBIDDEN = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u0084\u0086-\u009F\uFEFF\uFFFE\uFFFF]|\p{Cs}|\r(?!\n)/u;
 
 export function forbiddenCharacter(text: string): TextProblem | undefined {
   const m = FORBIDDEN.exec(text);
@@ -85,7 +86,13 @@ export function forbiddenCharacter(text: string): TextProblem | undefined {
   const code = ch.codePointAt(0)!;
   const name = `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
   const what =
-    code === 0 ? 'binary data (a NUL byte); expected YAML text' : code === 0xfeff ? 'a byte order mark (U+FEFF) after the start of the file' : `the control character ${name}, which YAML does not allow`;
+    code === 0
+      ? 'binary data (a NUL byte); expected YAML text'
+      : code === 0xfeff
+        ? 'a byte order mark (U+FEFF) after the start of the file'
+        : code === 0x0d
+          ? 'a carriage return without a line feed; end lines with LF or CRLF'
+          : `the control character ${name}, which YAML does not allow`;
   return { ...positionOf(text, m.index), message: `file contains ${what}` };
 }
 
