@@ -91,20 +91,20 @@ for (const [name, tag] of [['tag-js-function', '!!js/function'], ['tag-custom', 
   const docs = `${SERVICES}---\nservices: {}\n`;
   add('two-documents', { files: { services: docs }, at: pos('services', docs, '---'), field: '', message: 'YAML: Source contains multiple documents' });
   const dup = withServices((s) => s.replace('    ports: { main: 18476 }', '    ports: { main: 18476, "main": 18477 }'));
-  add('duplicate-key-quoted', { files: { services: dup }, at: pos('services', dup, '"main"'), field: '', message: 'Map keys must be unique' });
+  add('duplicate-key-quoted', { files: { services: dup }, at: pos('services', dup, '"main"'), field: 'services.server.ports.main', message: 'Map keys must be unique' });
 }
 
 // ---- bytes that are not YAML text
-add('invalid-utf8', { files: { services: badUtf8 }, at: { file: 'services', line: 5, column: 20 }, field: '', message: 'file is not valid UTF-8 (byte 0xC3)' });
+add('invalid-utf8', { files: { services: badUtf8 }, at: { file: 'services', line: 5, column: 20 }, field: 'services.server.start', message: 'file is not valid UTF-8 (byte 0xC3)' });
 add('utf16-file', { files: { services: Buffer.from(`\ufeff${SERVICES}`, 'utf16le') }, at: { file: 'services', line: 1, column: 1 }, field: '', message: 'file is not valid UTF-8 (byte 0xFF)' });
-add('overlong-utf8', { files: { services: Buffer.concat([Buffer.from('services:\n  x'), Buffer.from([0xc0, 0xaf]), Buffer.from(': {}\n')]) }, at: { file: 'services', line: 2, column: 4 }, field: '', message: 'not valid UTF-8 (byte 0xC0)' });
+add('overlong-utf8', { files: { services: Buffer.concat([Buffer.from('services:\n  x'), Buffer.from([0xc0, 0xaf]), Buffer.from(': {}\n')]) }, at: { file: 'services', line: 2, column: 4 }, field: 'services.x\ufffd\ufffd', message: 'not valid UTF-8 (byte 0xC0)' });
 {
   const bom = withServices((s) => s.replace('node server.js', 'node\ufeffserver.js'));
-  add('byte-order-mark-inside', { files: { services: bom }, at: pos('services', bom, '\ufeff'), field: '', message: 'a byte order mark (U+FEFF) after the start of the file' });
+  add('byte-order-mark-inside', { files: { services: bom }, at: pos('services', bom, '\ufeff'), field: 'services.server.start', message: 'a byte order mark (U+FEFF) after the start of the file' });
   const esc = withServices((s) => s.replace('node server.js', 'node \u001b[31mserver.js'));
-  add('control-character', { files: { services: esc }, at: pos('services', esc, '\u001b'), field: '', message: 'the control character U+001B' });
+  add('control-character', { files: { services: esc }, at: pos('services', esc, '\u001b'), field: 'services.server.start', message: 'the control character U+001B' });
   const nul = withServices((s) => s.replace('node server.js', 'node\u0000server.js'));
-  add('nul-byte', { files: { services: nul }, at: pos('services', nul, '\u0000'), field: '', message: 'binary data (a NUL byte)' });
+  add('nul-byte', { files: { services: nul }, at: pos('services', nul, '\u0000'), field: 'services.server.start', message: 'binary data (a NUL byte)' });
   const escaped = withServices((s) => s.replace('    dependsOn: [server]', '    dependsOn: [server]\n    env: { SECRET: "a\\0b" }'));
   add('nul-escape-in-env-value', { files: { services: escaped }, at: pos('services', escaped, '"a\\0b"'), field: 'services.client.env.SECRET', message: 'a string holds a NUL character' });
   const huge = `${SERVICES}# ${'x'.repeat(2 * 1024 * 1024)}\n`;

@@ -2,7 +2,7 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type
 import type { ModelIssue, SourcePos } from '../errors.ts';
 import { fastParse } from './fastYaml.ts';
 import { structureIssues } from './yamlStructure.ts';
-import { MAX_MODEL_BYTES, decodeUtf8, forbiddenCharacter, tooDeep, type TextProblem } from './yamlText.ts';
+import { MAX_MODEL_BYTES, cstDocuments, decodeUtf8, fieldIn, forbiddenCharacter, tooDeep, type TextProblem } from './yamlText.ts';
 
 export type FieldPath = readonly (string | number)[];
 
@@ -24,9 +24,9 @@ export interface YamlSource {
  * `fast: false` skips js-yaml (the tests check that both parsers agree).
  */
 export function parseYaml(file: string, input: string | Uint8Array, opts: { fast?: boolean } = {}): { source?: YamlSource; issues: ModelIssue[] } {
-  const problem = (p: TextProblem) => ({ issues: [{ file, line: p.line, column: p.column, field: '', message: p.message }] });
+  const problem = (p: TextProblem) => ({ issues: [{ file, line: p.line, column: p.column, field: p.field, message: p.message }] });
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.byteLength;
-  if (size > MAX_MODEL_BYTES) return problem({ line: 1, column: 1, message: `file is larger than ${MAX_MODEL_BYTES} bytes (${size}); a model file is bounded` });
+  if (size > MAX_MODEL_BYTES) return problem({ line: 1, column: 1, field: '', message: `file is larger than ${MAX_MODEL_BYTES} bytes (${size}); a model file is bounded` });
   let text: string;
   if (typeof input === 'string') text = input;
   else {
@@ -49,7 +49,10 @@ export function parseYaml(file: string, input: string | Uint8Array, opts: { fast
     const p = lineCounter.linePos(offset);
     return { file, line: p.line, column: p.col, field: '' };
   };
-  if (doc.errors.length > 0) return { issues: doc.errors.map((e) => ({ ...at(e.pos[0]), message: `YAML: ${describeDiagnostic(e.code, e.message)}` })) };
+  if (doc.errors.length > 0) {
+    const docs = cstDocuments(text);
+    return { issues: doc.errors.map((e) => ({ ...at(e.pos[0]), field: fieldIn(docs, e.pos[0]), message: `YAML: ${describeDiagnostic(e.code, e.message)}` })) };
+  }
   // Warnings are refusals too: an unresolved tag (`!custom`, `!!js/function`, `!!binary`) would
   // otherwise become a plain string. structureIssues says the same with the field's name.
   const structural = structureIssues(doc, text);

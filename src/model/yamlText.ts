@@ -1,4 +1,5 @@
 import { Parser, type CST } from 'yaml';
+import { fieldName } from './zodIssues.ts';
 
 /**
  * The checks a model file's bytes pass before a YAML parser sees them. Every limit here bounds
@@ -14,10 +15,11 @@ export const MAX_MODEL_BYTES = 2 * 1024 * 1024;
 /** Collections nested deeper are refused before either parser recurses into them. */
 export const MAX_DEPTH = 64;
 
-/** A problem with a file's text, at a 0-based offset into the decoded text (or the bytes, for bad UTF-8). */
+/** A problem with a file's text: where (1-based), the field it is in as far as it can be told, and what. */
 export interface TextProblem {
   line: number;
   column: number;
+  field: string;
   message: string;
 }
 
@@ -41,7 +43,9 @@ export function decodeUtf8(bytes: Uint8Array): { text: string } | { problem: Tex
     }
     const before = new TextDecoder('utf-8').decode(bytes.subarray(lineStart, bad));
     const byte = bytes[bad]!.toString(16).toUpperCase().padStart(2, '0');
-    return { problem: { line, column: before.length + 1, message: `file is not valid UTF-8 (byte 0x${byte}); model files must be UTF-8 text` } };
+    // The field is found in the text as a lenient decoder reads it (U+FFFD for what is bad).
+    const field = fieldAt(new TextDecoder('utf-8').decode(bytes), new TextDecoder('utf-8').decode(bytes.subarray(0, bad)).length);
+    return { problem: { line, column: before.length + 1, field, message: `file is not valid UTF-8 (byte 0x${byte}); model files must be UTF-8 text` } };
   }
 }
 
@@ -93,7 +97,7 @@ export function forbiddenCharacter(text: string): TextProblem | undefined {
         : code === 0x0d
           ? 'a carriage return without a line feed; end lines with LF or CRLF'
           : `the control character ${name}, which YAML does not allow`;
-  return { ...positionOf(text, m.index), message: `file contains ${what}` };
+  return { ...positionOf(text, m.index), field: fieldAt(text, m.index), message: `file contains ${what}` };
 }
 
 /**
@@ -103,12 +107,13 @@ export function forbiddenCharacter(text: string): TextProblem | undefined {
  */
 export function tooDeep(text: string): TextProblem | undefined {
   const stack: { token: CST.Token; depth: number }[] = [];
-  for (const token of new Parser().parse(text)) {
-    if (token.type === 'document' && token.value) stack.push({ token: token.value, depth: 0 });
+  const docs = cstDocuments(text);
+  for (const token of docs) {
+    if (token.value) stack.push({ token: token.value, depth: 0 });
     while (stack.length > 0) {
       const { token: t, depth } = stack.pop()!;
-      if (t.type !== 'block-map' && t.type !== 'block-seq' && t.type !== 'flow-collection') continue;
-      if (depth >= MAX_DEPTH) return { ...positionOf(text, t.offset), message: `collections are nested more than ${MAX_DEPTH} levels deep` };
+      if (!isCollection(t)) continue;
+      if (depth >= MAX_DEPTH) return { ...positionOf(text, t.offset), field: fieldIn(docs, t.offset), message: `collections are nested more than ${MAX_DEPTH} levels deep` };
       for (const item of t.items) {
         if (item.key) stack.push({ token: item.key, depth: depth + 1 });
         if (item.value) stack.push({ token: item.value, depth: depth + 1 });
@@ -116,6 +121,50 @@ export function tooDeep(text: string): TextProblem | undefined {
     }
   }
   return undefined;
+}
+
+type Collection = CST.BlockMap | CST.BlockSequence | CST.FlowCollection;
+const isCollection = (t: CST.Token): t is Collection => t.type === 'block-map' || t.type === 'block-seq' || t.type === 'flow-collection';
+
+/**
+ * The dotted field an offset falls in, read off yaml's concrete syntax tree without recursion
+ * (so it is safe on any text, broken or deep): the last entry starting at or before the offset,
+ * level by level. '' when the offset is before any entry, or the text is not a document.
+ */
+export function fieldAt(text: string, offset: number): string {
+  return fieldIn(cstDocuments(text), offset);
+}
+
+/** The documents of yaml's concrete syntax tree of text (its parser keeps its own stack). */
+export function cstDocuments(text: string): CST.Document[] {
+  return [...new Parser().parse(text)].filter((t): t is CST.Document => t.type === 'document');
+}
+
+/** fieldAt, on documents parsed already. */
+export function fieldIn(docs: readonly CST.Document[], offset: number): string {
+  const path: (string | number)[] = [];
+  const doc = docs.filter((d) => d.offset <= offset).pop();
+  let node = doc?.value;
+  while (node && isCollection(node) && path.length <= MAX_DEPTH) {
+    const start = (item: Collection['items'][number]) => item.key?.offset ?? item.value?.offset ?? item.start[0]?.offset ?? Number.POSITIVE_INFINITY;
+    let index = -1;
+    node.items.forEach((item, i) => {
+      if (start(item) <= offset) index = i;
+    });
+    const item = node.items[index];
+    if (!item) break;
+    const isMapEntry = node.type === 'block-map' || (node.type === 'flow-collection' && node.start.source === '{') || item.sep !== undefined;
+    path.push(isMapEntry ? keyName(item.key) : index);
+    node = item.value && item.value.offset <= offset ? item.value : undefined;
+  }
+  return fieldName(path);
+}
+
+function keyName(key: CST.Token | null | undefined): string {
+  if (!key || !('source' in key)) return '?';
+  if (key.type === 'scalar') return key.source;
+  if (key.type === 'single-quoted-scalar' || key.type === 'double-quoted-scalar') return key.source.slice(1, -1);
+  return '?';
 }
 
 /** 1-based line and column of a 0-based offset into text. */
