@@ -54,7 +54,10 @@ describe('fastParse (js-yaml, YAML 1.2 core as `yaml` resolves it)', () => {
     // a comment right after a flow collection: js-yaml takes it, `yaml` refuses it
     expect(fastParse('a: { b: 1 }#c\n')).toBeUndefined();
     // refused by the precise parser, with a position
+    // js-yaml makes `__proto__` a real key (never the prototype), so the check below sees it
     expect(fastParse('__proto__: 1\n')).toBeUndefined();
+    expect(fastParse('a:\n  __proto__:\n    b: 1\n')).toBeUndefined();
+    expect(fastParse('a: { __proto__: { b: 1 } }\n')).toBeUndefined();
     expect(fastParse('a: "x\\0y"\n')).toBeUndefined();
     const block = (n: number) => Array.from({ length: n }, (_, i) => `${' '.repeat(i)}k:`).join('\n') + ' v\n';
     expect(fastParse(block(65))).toBeUndefined();
