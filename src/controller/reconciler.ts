@@ -276,7 +276,7 @@ function reasonOf(code: string): string {
     STALE_PLAN: 'StatePending',
     CLAIM_CONFLICT: 'ClaimConflict',
   };
-  if (map[code]) return map[code]!;
+  if (Object.hasOwn(map, code)) return map[code]!;
   if (code.startsWith('ARTIFACT_')) return 'ArtifactInvalid';
   if (code.startsWith('GIT_')) return 'SourceUnavailable';
   if (['CONNECT_FAILED', 'CONNECT_TIMEOUT', 'HOST_KEY_MISMATCH', 'HOST_KEY_UNKNOWN', 'AUTH_FAILED', 'COMMAND_TIMEOUT', 'CONNECTION_LOST', 'EXEC_FAILED'].includes(code)) return 'MachineUnreachable';
