@@ -1,5 +1,4 @@
 import { posix } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { mapLimit } from '../apply/mapLimit.ts';
 import { hashArtifactSource } from '../artifact/read.ts';
 import { ModelError, StrataError, type ModelIssue } from '../errors.ts';
@@ -8,6 +7,7 @@ import type { ArtifactInfo, Manifest } from '../manifest/types.ts';
 import { loadModels } from '../model/load.ts';
 import { artifactIssues } from '../model/artifactFields.ts';
 import type { Models } from '../model/types.ts';
+import { parseYaml } from '../model/yamlSource.ts';
 import { fsTree } from '../source/fsTree.ts';
 import { DeploymentDir, PathRefusedError } from '../source/realPath.ts';
 import { isTreeRefusal, type Tree } from '../source/tree.ts';
@@ -63,15 +63,16 @@ export async function validateDeployment(rootFile: string, tree: Tree = fsTree):
  * file that is missing or leads outside it is refused, and the loader reports why at the
  * root file's field. A root file too broken to name its files is left for the loader to report.
  */
-async function readModelTexts(root: string, tree: Tree): Promise<{ texts: Map<string, string>; refused: Map<string, string> }> {
-  const texts = new Map<string, string>();
+async function readModelTexts(root: string, tree: Tree): Promise<{ texts: Map<string, Uint8Array>; refused: Map<string, string> }> {
+  // Bytes, not text: the loader decodes them strictly, so bad UTF-8 is an error with a position.
+  const texts = new Map<string, Uint8Array>();
   const refused = new Map<string, string>();
   const dir = new DeploymentDir(tree, posix.dirname(root));
   const read = async (path: string) => {
     try {
       const real = await dir.resolve(path);
       const bytes = real.kind === 'file' ? await tree.readFile(real.path) : undefined;
-      if (bytes) texts.set(path, bytes.toString('utf8'));
+      if (bytes) texts.set(path, bytes);
       else refused.set(path, `it is ${real.kind === 'dir' ? 'a directory' : 'not a regular file'}`);
     } catch (e) {
       if (!(e instanceof PathRefusedError) && !isTreeRefusal(e)) throw e;
@@ -79,13 +80,10 @@ async function readModelTexts(root: string, tree: Tree): Promise<{ texts: Map<st
     }
   };
   await read(root);
-  let named: unknown[] = [];
-  try {
-    const doc = parseYaml(texts.get(root) ?? '') as Record<string, unknown> | null;
-    named = ['network', 'services', 'distribution'].flatMap((k) => [doc?.[k]].flat());
-  } catch {
-    return { texts, refused };
-  }
+  // The loader's own parser, with its limits: the root file is as untrusted as the others. A
+  // root file too broken to name its files is left for the loader to report.
+  const doc = parseYaml(root, texts.get(root) ?? '').source?.value as Record<string, unknown> | undefined;
+  const named = ['network', 'services', 'distribution'].flatMap((k) => [doc?.[k]].flat());
   const base = posix.dirname(root);
   await Promise.all(named.filter((p): p is string => typeof p === 'string' && !posix.isAbsolute(p)).map((p) => read(posix.join(base, p))));
   return { texts, refused };

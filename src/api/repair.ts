@@ -4,6 +4,7 @@ import { itemId, type Item } from '../manifest/types.ts';
 import type { Plan, Step } from '../plan/types.ts';
 import { stateStore, type Context } from './context.ts';
 import type { Drift } from './status.ts';
+import { own } from '../model/table.ts';
 
 /**
  * A plan that puts drifted items back as the recorded generation has them, and touches
@@ -16,7 +17,7 @@ export function planRepair(deployment: string, drifts: readonly Drift[], ctx: Co
   if (!current) throw new StateError('NOTHING_DEPLOYED', `deployment ${deployment} has nothing deployed to repair`, { deployment });
   const items = new Map<string, Item>();
   for (const d of drifts) {
-    const item = current.manifest.machines[d.machine]?.items.find((i) => i.key === d.key);
+    const item = own(current.manifest.machines, d.machine)?.items.find((i) => i.key === d.key);
     if (item) items.set(itemId(item), item);
   }
   const order = topologicalOrder(items.keys(), new Map([...items].map(([id, i]) => [id, i.dependsOn.filter((x) => items.has(x))])));

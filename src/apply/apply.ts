@@ -19,6 +19,7 @@ import { abandonHint, parseJournal, undoTransition, type RecoveryResult } from '
 import { checkMachinesKnown } from './recordedCheck.ts';
 import { isStatefulStep, StatefulSteps } from './stateful.ts';
 import { walkGraph } from './walk.ts';
+import { own, table } from '../model/table.ts';
 
 export interface ApplyOptions {
   state: FileStateStore;
@@ -92,10 +93,10 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
   // Machines new to the deployment: probably without the runtime and with an empty store.
   const fresh = new Set<string>();
   for (const name of plan.machines) {
-    const m = plan.desired.machines[name] ?? recorded?.manifest.machines[name];
+    const m = own(plan.desired.machines, name) ?? own(recorded?.manifest.machines, name);
     if (!m) throw new ApplyError('PLAN_INVALID', `plan names machine ${name}, which neither the desired nor the recorded manifest has`);
     const rt = opts.runtimeFor(m);
-    if (!recorded?.manifest.machines[name]) {
+    if (!own(recorded?.manifest.machines, name)) {
       rt.expectFresh();
       fresh.add(name);
     }
@@ -111,7 +112,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
     throw e;
   }
   const locked: MachineRuntime[] = [];
-  const uploaded: Record<string, string[]> = {};
+  const uploaded = table<string[]>();
   // A repair plan (src/api/repair.ts) returns machines to the generation they have: nothing new to record.
   const repair = plan.generation === plan.basis.generation;
   const lost: string[] = [];
@@ -197,7 +198,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
     if (!repair) {
       opts.state.journal(plan.deployment, { event: 'commit', generation: plan.generation, machines: touched });
       await mapLimit(touched, machineConcurrency, async (name) => {
-        const machine = plan.desired.machines[name];
+        const machine = own(plan.desired.machines, name);
         await runtimes.get(name)!.commit(plan.generation, { deployment: plan.deployment, generation: plan.generation, manifestHash: plan.desired.hash, machine: machine ?? null });
       });
       opts.state.record(plan.deployment, {
@@ -309,7 +310,7 @@ function failureAfterRollback(step: Step, error: unknown, undone: number, rollba
 
 /** The artifacts a machine's store must hold for the plan: its planned uploads and whatever its activations run. */
 function neededArtifacts(plan: Plan, machine: string): string[] {
-  const out = new Set(plan.uploads[machine]?.map((u) => u.hash) ?? []);
+  const out = new Set(own(plan.uploads, machine)?.map((u) => u.hash) ?? []);
   for (const s of plan.steps) if (s.machine === machine && s.action === 'activate' && s.item.artifact) out.add(s.item.artifact);
   return [...out].sort();
 }
@@ -324,7 +325,7 @@ function bytesOf(artifacts: readonly UploadArtifact[]): number {
 
 /** An artifact's files, checked against the hash the plan was made with. */
 async function artifactEntries(desired: Manifest, hash: string, tree: Tree) {
-  const ref = desired.artifacts[hash];
+  const ref = own(desired.artifacts, hash);
   if (!ref) throw new ApplyError('ARTIFACT_UNKNOWN', `artifact ${hash} is not in the plan's manifest and not on the machine`);
   const entries = await readArtifact(ref, tree, new DeploymentDir(tree, boundOf(ref)));
   const actual = hashArtifact(entries).hash;

@@ -7,6 +7,7 @@ import type { ApplyEvent } from './events.ts';
 import { recordWithoutMachine, type AbandonRequestRecord } from './abandoned.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
 import { mapLimit } from './mapLimit.ts';
+import { own } from '../model/table.ts';
 
 /**
  * The write-ahead journal of a transition (`deployments/NAME/journal.jsonl`), as apply writes
@@ -244,7 +245,7 @@ export async function recoverTransition(deployment: string, opts: RecoverOptions
   const basisManifest = plan.basis.generation !== null ? safeGeneration(state, deployment, plan.basis.generation)?.manifest : undefined;
   for (const name of plan.machines) {
     if (j.abandoned.has(name)) continue;
-    const m = plan.desired.machines[name] ?? basisManifest?.machines[name];
+    const m = own(plan.desired.machines, name) ?? own(basisManifest?.machines, name);
     if (!m) throw new ApplyError('JOURNAL_INVALID', `the journal of ${deployment} names machine ${name}, which neither its plan nor generation ${plan.basis.generation} has`, { deployment });
     runtimes.set(name, opts.runtimeFor(m));
   }

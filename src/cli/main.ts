@@ -56,7 +56,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     io.out(USAGE);
     return name ? EXIT.ok : EXIT.badInput;
   }
-  const load = COMMANDS[name];
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!load) {
     io.err(`strata: unknown command "${name}"\n\n${USAGE}`);
     return EXIT.badInput;

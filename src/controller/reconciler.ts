@@ -280,7 +280,7 @@ function reasonOf(code: string): string {
     STATE_UNKNOWN_GENERATION: 'StateUnknown',
     CLAIM_CONFLICT: 'ClaimConflict',
   };
-  if (map[code]) return map[code]!;
+  if (Object.hasOwn(map, code)) return map[code]!;
   if (code.startsWith('ARTIFACT_')) return 'ArtifactInvalid';
   if (code.startsWith('GIT_')) return 'SourceUnavailable';
   if (['CONNECT_FAILED', 'CONNECT_TIMEOUT', 'HOST_KEY_MISMATCH', 'HOST_KEY_UNKNOWN', 'AUTH_FAILED', 'COMMAND_TIMEOUT', 'CONNECTION_LOST', 'EXEC_FAILED'].includes(code)) return 'MachineUnreachable';

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { databaseName, envPrefix } from '../model/names.ts';
+import { table } from '../model/table.ts';
 import type { Machine, MachineFileDecl, Models, Service } from '../model/types.ts';
 import { sha256, sortKeys } from './hash.ts';
 import type { ArtifactRef, ArtifactSource, ArtifactInfo, Item, Manifest, MachineManifest, PostgresqlDatabaseSpec, TargetSpec } from './types.ts';
@@ -17,7 +18,7 @@ const DEFAULT_READY_TIMEOUT = 30;
  * dependent's environment. Deterministic: equal inputs give byte-equal output.
  */
 export function resolveManifest(models: Models, hashArtifact: HashArtifact): Manifest {
-  const artifacts: Record<string, ArtifactRef> = {};
+  const artifacts = table<ArtifactRef>();
   // Many instances share an artifact: hash each source once.
   const hashed = new Map<string, ArtifactInfo>();
   const addArtifact = (source: ArtifactSource): string => {
@@ -31,7 +32,7 @@ export function resolveManifest(models: Models, hashArtifact: HashArtifact): Man
     return info.hash;
   };
 
-  const machines: Record<string, MachineManifest> = {};
+  const machines = table<MachineManifest>();
   for (const name of Object.keys(models.machines).sort()) {
     const m = models.machines[name]!;
     machines[name] = { name, address: m.address, target: targetOf(m), items: infrastructureItems(m, addArtifact) };

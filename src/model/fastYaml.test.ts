@@ -42,6 +42,28 @@ describe('fastParse (js-yaml, YAML 1.2 core as `yaml` resolves it)', () => {
     expect(fastParse('a:\n\t- 1\n')).toBeUndefined();
   });
 
+  it('leaves to the precise parser what js-yaml reads differently or less safely', () => {
+    // js-yaml: key "a" / "a,b" / "null"; yaml: "[ a ]" / "[ a, b ]" / "" (both refused there)
+    expect(fastParse('[a]: x\n')).toBeUndefined();
+    expect(fastParse('? [a, b]\n: x\n')).toBeUndefined();
+    expect(fastParse('~: x\n')).toBeUndefined();
+    // js-yaml ignores the directive; yaml would read `yes` as true
+    expect(fastParse('%YAML 1.1\n---\na: yes\n')).toBeUndefined();
+    // js-yaml accepts a flow collection's later lines at any indentation
+    expect(fastParse('a:\n  b: {\nc: 1 }\n')).toBeUndefined();
+    // a comment right after a flow collection: js-yaml takes it, `yaml` refuses it
+    expect(fastParse('a: { b: 1 }#c\n')).toBeUndefined();
+    // refused by the precise parser, with a position
+    // js-yaml makes `__proto__` a real key (never the prototype), so the check below sees it
+    expect(fastParse('__proto__: 1\n')).toBeUndefined();
+    expect(fastParse('a:\n  __proto__:\n    b: 1\n')).toBeUndefined();
+    expect(fastParse('a: { __proto__: { b: 1 } }\n')).toBeUndefined();
+    expect(fastParse('a: "x\\0y"\n')).toBeUndefined();
+    const block = (n: number) => Array.from({ length: n }, (_, i) => `${' '.repeat(i)}k:`).join('\n') + ' v\n';
+    expect(fastParse(block(65))).toBeUndefined();
+    expect(fastParse(block(64))).toBeDefined();
+  });
+
   it('gives every YAML file in the repository the value `yaml` gives it, and accepts none that `yaml` refuses', () => {
     const root = join(import.meta.dirname, '..', '..');
     const files = [...yamlFiles(join(root, 'examples')), ...yamlFiles(join(root, 'test')), ...yamlFiles(join(root, 'docs')), ...yamlFiles(join(root, 'bench'))];

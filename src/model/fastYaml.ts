@@ -1,4 +1,5 @@
 import jsyaml from 'js-yaml';
+import { MAX_DEPTH } from './yamlText.ts';
 
 const { Type, FAILSAFE_SCHEMA } = jsyaml;
 
@@ -37,17 +38,68 @@ function floatOf(s: string): number {
 }
 
 /**
+ * Texts the fast path leaves to the precise parser because js-yaml reads them differently or
+ * not as safely: aliases (only `yaml` bounds their expansion), directives (`%YAML 1.1` changes
+ * how `yaml` reads scalars), explicit keys (`? `), collections where a key may stand (js-yaml
+ * turns `[a]: x` into the key "a", `yaml` into "[ a ]"; both are refused there), and a `#`
+ * right after a flow collection or a quoted string (a comment to js-yaml, an error to `yaml`).
+ */
+const PRECISE_ONLY = /\*|^%|(?:^|[\s,[{])\?(?:\s|$)|^[ \t]*(?:-[ \t]+)*[[{]|[[{,][ \t]*[[{]|[\]}"',]#/m;
+
+/**
  * The value of a model file, parsed fast (js-yaml: ~15× faster than `yaml` on large models)
  * when the file is ordinary; undefined when it is not, and the precise parser must decide:
- * any parse error (duplicate keys included), and any file that may hold an alias (a `*`
- * anywhere), since only `yaml` bounds how far aliases expand. Error positions always come from
- * `yaml` (src/model/yamlSource.ts).
+ * any parse error (duplicate keys included), any text PRECISE_ONLY matches, and any value the
+ * precise parser would refuse (nested over MAX_DEPTH, a NUL in a string, a key "__proto__", "null" or "",
+ * which js-yaml also makes of a null key). Error positions always come from `yaml`
+ * (src/model/yamlSource.ts).
  */
 export function fastParse(text: string): { value: unknown } | undefined {
-  if (text.includes('*')) return undefined;
+  if (PRECISE_ONLY.test(text) || spansLines(text)) return undefined;
+  let value: unknown;
   try {
-    return { value: jsyaml.load(text, { schema: CORE_SCHEMA, json: false }) };
+    value = jsyaml.load(text, { schema: CORE_SCHEMA, json: false });
   } catch {
     return undefined;
   }
+  return plainEnough(value) ? { value } : undefined;
+}
+
+/**
+ * Whether a flow collection may continue on another line: js-yaml accepts its later lines at
+ * any indentation, `yaml` (as YAML 1.2 says) only indented past the block that holds it.
+ * Counted roughly (brackets in quotes and comments count too); declining is always safe.
+ */
+function spansLines(text: string): boolean {
+  let open = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) open++;
+    else if (c === 0x5d || c === 0x7d) open--;
+    else if (c === 0x0a) {
+      if (open !== 0) return true;
+    }
+  }
+  return open !== 0;
+}
+
+/** Walks the value without recursion: the depth it checks is the one js-yaml may have exceeded. */
+function plainEnough(root: unknown): boolean {
+  const stack: [unknown, number][] = [[root, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return false;
+      continue;
+    }
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= MAX_DEPTH) return false;
+    if (Array.isArray(v)) for (const x of v) stack.push([x, depth + 1]);
+    else
+      for (const [k, x] of Object.entries(v)) {
+        if (k === '' || k === 'null' || k === '__proto__' || k.includes('\u0000')) return false;
+        stack.push([x, depth + 1]);
+      }
+  }
+  return true;
 }

@@ -129,7 +129,8 @@ describe('loadModels: files and syntax', () => {
   it('points at the unclosed flow map', () => {
     const network = ['machines:', '  m1: { address: 10.0.0.1', '  m2: { address: 10.0.0.2 }', ''].join('\n');
     const issues = issuesOf(deployment({ network }));
-    expect(issues[0]).toMatchObject({ file: '/repo/network.yaml', field: '' });
+    // the field is the one where the parser noticed: the entry after the unclosed map
+    expect(issues[0]).toMatchObject({ file: '/repo/network.yaml', field: 'machines.m2' });
     expect(issues[0]!.line).toBeGreaterThanOrEqual(2);
     expect(issues[0]!.message).toMatch(/^YAML: .*}/);
   });

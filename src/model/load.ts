@@ -2,14 +2,18 @@ import { posix } from 'node:path';
 import type { ModelIssue } from '../errors.ts';
 import { ModelError } from '../errors.ts';
 import { mergeNetwork } from './mergeNetwork.ts';
+import { nullPrototype, table } from './table.ts';
 import { rootFile, schemas, type ModelKind } from './schema.ts';
 import type { Models, Placement, Service } from './types.ts';
 import { validateModels } from './validate.ts';
 import { parseYaml, type FieldPath, type YamlSource } from './yamlSource.ts';
 import { fieldName, toModelIssues } from './zodIssues.ts';
 
-/** Reads one model file's text; the caller decides where files come from (disk, a Git tree). */
-export type ReadText = (path: string) => string | undefined;
+/**
+ * Reads one model file: its bytes (decoded here, strictly, as UTF-8) or its text; the caller
+ * decides where files come from (disk, a Git tree).
+ */
+export type ReadText = (path: string) => string | Uint8Array | undefined;
 
 export interface LoadOptions {
   readText: ReadText;
@@ -79,7 +83,7 @@ function parseModelFile(
   /** Where the root file names this file; a function, as positions are looked up only for errors. */
   namedAt?: () => Omit<ModelIssue, 'message'>,
 ): ParsedFile | undefined {
-  let text: string | undefined;
+  let text: string | Uint8Array | undefined;
   let why = '';
   try {
     text = readText(path);
@@ -107,20 +111,20 @@ function parseModelFile(
     issues.push(...toModelIssues(source, result.error));
     return undefined;
   }
-  return { source, value: result.data };
+  return { source, value: nullPrototype(result.data) };
 }
 
 function mergeServices(files: ParsedFile[], baseDir: string, issues: ModelIssue[]): Record<string, Service> {
-  const out: Record<string, Service> = {};
-  const origin: Record<string, ParsedFile> = {};
+  const out = table<Service>();
+  const origin = new Map<string, ParsedFile>();
   for (const f of files) {
     for (const [name, s] of Object.entries<any>(f.value.services)) {
-      const first = origin[name];
+      const first = origin.get(name);
       if (first) {
         issues.push(duplicateIssue(f, ['services', name], first, `service "${name}"`));
         continue;
       }
-      origin[name] = f;
+      origin.set(name, f);
       const artifactDir = s.artifact === undefined ? undefined : posix.join(posix.dirname(f.source.file), s.artifact);
       if (artifactDir !== undefined && !isInside(baseDir, artifactDir)) {
         issues.push({ ...f.source.locate(['services', name, 'artifact']), field: `services.${name}.artifact`, message: `"${s.artifact}" leaves the deployment directory ${describeDir(baseDir)}` });
@@ -133,16 +137,16 @@ function mergeServices(files: ParsedFile[], baseDir: string, issues: ModelIssue[
 }
 
 function mergeDistribution(files: ParsedFile[], issues: ModelIssue[]): Record<string, Placement[]> {
-  const out: Record<string, Placement[]> = {};
-  const origin: Record<string, ParsedFile> = {};
+  const out = table<Placement[]>();
+  const origin = new Map<string, ParsedFile>();
   for (const f of files) {
     for (const [name, p] of Object.entries<any>(f.value.distribution)) {
-      const first = origin[name];
+      const first = origin.get(name);
       if (first) {
         issues.push(duplicateIssue(f, ['distribution', name], first, `distribution of "${name}"`));
         continue;
       }
-      origin[name] = f;
+      origin.set(name, f);
       const list = Array.isArray(p) ? p : [p];
       out[name] = list.map((x: any) => (typeof x === 'string' ? { machine: x } : { machine: x.machine, container: x.container }));
     }

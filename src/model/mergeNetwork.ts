@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import type { ModelIssue } from '../errors.ts';
 import { describeDir, isInside, type ParsedFile } from './load.ts';
+import { own, table } from './table.ts';
 import type { Machine } from './types.ts';
 import { fieldName } from './zodIssues.ts';
 
@@ -11,14 +12,14 @@ type Path = (string | number)[];
  * key by key; a field set in two files to different values is a conflict naming both.
  */
 export function mergeNetwork(files: ParsedFile[], baseDir: string, issues: ModelIssue[]): Record<string, Machine> {
-  const merged: Record<string, any> = {};
+  const merged = table<any>();
   const origin = new Map<string, ParsedFile>();
   for (const f of files) {
     for (const [name, m] of Object.entries<any>(f.value.machines)) {
       merged[name] = mergeValue(merged[name], m, ['machines', name], f, origin, issues);
     }
   }
-  const out: Record<string, Machine> = {};
+  const out = table<Machine>();
   for (const [name, m] of Object.entries<any>(merged)) {
     const definedIn = (path: Path): ParsedFile => origin.get(key(path)) ?? files[0]!;
     const where = (path: Path) => ({ ...definedIn(path).source.locate(path), field: fieldName(path) });
@@ -31,20 +32,20 @@ export function mergeNetwork(files: ParsedFile[], baseDir: string, issues: Model
     if (m.address === undefined) {
       issues.push({ ...where(['machines', name]), field: `machines.${name}.address`, message: 'is required (no network file gives this machine an address)' });
     }
-    const files = (m.files ?? []).map((f: any, i: number) => {
+    const machineFiles = (m.files ?? []).map((f: any, i: number) => {
       if ((f.content === undefined) === (f.source === undefined)) {
         issues.push({ ...where(['machines', name, 'files', i]), message: 'a machine file needs exactly one of "content" or "source"' });
       }
       const { source, ...rest } = f;
       return source === undefined ? rest : { ...rest, sourceFile: resolve(['machines', name, 'files', i, 'source'], source) };
     });
-    const daemons = Object.fromEntries(
+    const daemons = table(
       Object.entries<any>(m.daemons ?? {}).map(([d, spec]) => {
         const { artifact, ...rest } = spec;
-        return [d, artifact === undefined ? rest : { ...rest, artifactDir: resolve(['machines', name, 'daemons', d, 'artifact'], artifact) }];
+        return [d, artifact === undefined ? rest : { ...rest, artifactDir: resolve(['machines', name, 'daemons', d, 'artifact'], artifact) }] as const;
       }),
     );
-    out[name] = { ...m, name, target: m.target ?? 'ssh', address: m.address ?? '', files, daemons };
+    out[name] = { ...m, name, target: m.target ?? 'ssh', address: m.address ?? '', files: machineFiles, daemons };
   }
   return out;
 }
@@ -55,8 +56,8 @@ function mergeValue(a: unknown, b: unknown, path: Path, file: ParsedFile, origin
     return b;
   }
   if (isPlainObject(a) && isPlainObject(b)) {
-    const out: Record<string, unknown> = { ...a };
-    for (const [k, v] of Object.entries(b)) out[k] = mergeValue(out[k], v, [...path, k], file, origin, issues);
+    const out = table<unknown>(Object.entries(a));
+    for (const [k, v] of Object.entries(b)) out[k] = mergeValue(own(out, k), v, [...path, k], file, origin, issues);
     return out;
   }
   if (deepEqual(a, b)) return a;

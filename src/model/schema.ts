@@ -14,7 +14,11 @@ export const identifier = z
   .string()
   .regex(IDENTIFIER, 'expected a safe name: a letter, then letters, digits, "-" or "_" (at most 63 characters)');
 
-export const envName = z.string().regex(ENV_NAME, 'expected an environment variable name (letters, digits, "_")');
+export const envName = z
+  .string()
+  .regex(ENV_NAME, 'expected an environment variable name (letters, digits, "_")')
+  // A record drops this key silently (assigning it sets an object's prototype): refuse it instead.
+  .refine((k) => k !== '__proto__', 'is reserved in JavaScript and cannot be a name here');
 
 /** A path on a machine: absolute, normalised, no "..", no control characters. */
 export const absolutePath = z

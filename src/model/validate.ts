@@ -4,12 +4,14 @@ import { DEFAULT_ROOT } from '../manifest/resolve.ts';
 import type { Models } from './types.ts';
 import { databaseName, envPrefix } from './names.ts';
 import { HOSTNAME } from './schema.ts';
+import { validateClaims } from './validateClaims.ts';
+import { validateEnvironment } from './validateEnv.ts';
 import { fieldName } from './zodIssues.ts';
 
 const OCTET = '(25[0-5]|2[0-4]\\d|1?\\d?\\d)';
 const LOOPBACK = new RegExp(`^127\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
 
-/** Cross-file checks: references, cycles, ports, paths. Returns every issue found. */
+/** Cross-file checks: references, cycles, environments, ports, paths, roots. Returns every issue found. */
 export function validateModels(m: Models): ModelIssue[] {
   const issues: ModelIssue[] = [];
   const at = (kind: 'network' | 'services' | 'distribution', path: (string | number)[], message: string) =>
@@ -82,20 +84,6 @@ export function validateModels(m: Models): ModelIssue[] {
     at('services', ['services', first, 'dependsOn', idx], `dependency cycle: ${cycle.join(' -> ')}`);
   }
 
-  const portsByMachine = new Map<string, Map<number, string>>();
-  const claimPort = (machine: string, port: number, owner: string, kind: 'network' | 'services' | 'distribution', path: (string | number)[]) => {
-    const used = portsByMachine.get(machine) ?? new Map<number, string>();
-    portsByMachine.set(machine, used);
-    const prior = used.get(port);
-    if (prior) at(kind, path, `port ${port} on machine "${machine}" is already used by ${prior}`);
-    else used.set(port, owner);
-  };
-  for (const machine of Object.values(m.machines)) {
-    for (const [d, spec] of Object.entries(machine.daemons)) {
-      for (const [pn, p] of Object.entries(spec.ports ?? {})) claimPort(machine.name, p, `daemon "${d}"`, 'network', ['machines', machine.name, 'daemons', d, 'ports', pn]);
-    }
-  }
-
   // A container holding databases says where its server listens: host, port, user.
   const checkedServers = new Set<string>();
   const checkDatabaseServer = (machine: string, container: string, props: Record<string, string | number | boolean>) => {
@@ -137,9 +125,10 @@ export function validateModels(m: Models): ModelIssue[] {
       } else if (s.type === 'file' && s.path && runtimeRoot(machine) && pathWithin(s.path, runtimeRoot(machine)!)) {
         at('distribution', path, `service "${name}" writes to ${s.path}, inside the runtime root ${runtimeRoot(machine)} of machine "${p.machine}", where strata keeps its own records`);
       }
-      for (const [pn, port] of Object.entries(s.ports ?? {})) claimPort(p.machine, port, `service "${name}" (port ${pn})`, 'distribution', path);
     });
   }
+  validateEnvironment(m, at);
+  validateClaims(m, at);
   return issues;
 }
 

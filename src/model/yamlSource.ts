@@ -1,6 +1,8 @@
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import type { ModelIssue, SourcePos } from '../errors.ts';
 import { fastParse } from './fastYaml.ts';
+import { structureIssues } from './yamlStructure.ts';
+import { MAX_MODEL_BYTES, cstDocuments, decodeUtf8, fieldIn, forbiddenCharacter, tooDeep, type TextProblem } from './yamlText.ts';
 
 export type FieldPath = readonly (string | number)[];
 
@@ -14,35 +16,75 @@ export interface YamlSource {
   has(path: FieldPath): boolean;
 }
 
-const MAX_MODEL_BYTES = 4 * 1024 * 1024;
+/**
+ * Parses a model file (its bytes, or text already decoded) into a plain value. Everything that is
+ * not plain YAML 1.2 data is an issue with a position, never an exception: bad UTF-8, control
+ * characters, files over MAX_MODEL_BYTES, nesting over MAX_DEPTH, aliases that expand too far,
+ * tags outside the core schema, keys that are not scalars, duplicate keys, NUL in a string.
+ * `fast: false` skips js-yaml (the tests check that both parsers agree).
+ */
+export function parseYaml(file: string, input: string | Uint8Array, opts: { fast?: boolean } = {}): { source?: YamlSource; issues: ModelIssue[] } {
+  const problem = (p: TextProblem) => ({ issues: [{ file, line: p.line, column: p.column, field: p.field, message: p.message }] });
+  const size = typeof input === 'string' ? Buffer.byteLength(input) : input.byteLength;
+  if (size > MAX_MODEL_BYTES) return problem({ line: 1, column: 1, field: '', message: `file is larger than ${MAX_MODEL_BYTES} bytes (${size}); a model file is bounded` });
+  let text: string;
+  if (typeof input === 'string') text = input;
+  else {
+    const decoded = decodeUtf8(input);
+    if ('problem' in decoded) return problem(decoded.problem);
+    text = decoded.text;
+  }
+  // A byte order mark may open the file (YAML allows it); anywhere else it is refused below.
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
+  const bad = forbiddenCharacter(text);
+  if (bad) return problem(bad);
 
-/** Parses YAML text; syntax errors, duplicate keys and binary junk become issues with positions. */
-export function parseYaml(file: string, text: string): { source?: YamlSource; issues: ModelIssue[] } {
-  if (Buffer.byteLength(text) > MAX_MODEL_BYTES) {
-    return { issues: [{ file, line: 1, column: 1, field: '', message: `file is larger than ${MAX_MODEL_BYTES} bytes` }] };
-  }
-  const nul = text.indexOf('\u0000');
-  if (nul >= 0) {
-    const pos = positionOf(text, nul);
-    return { issues: [{ file, ...pos, field: '', message: 'file contains binary data (a NUL byte); expected YAML text' }] };
-  }
-  const fast = fastParse(text);
+  // js-yaml declines what it cannot read as `yaml` would, deep nesting included (fastParse).
+  const fast = opts.fast === false ? undefined : fastParse(text);
   if (fast) return { source: lazySource(file, text, fast.value ?? {}), issues: [] };
+  const deep = tooDeep(text);
+  if (deep) return problem(deep);
   const { doc, lineCounter } = parseWithPositions(text);
+  const at = (offset: number) => {
+    const p = lineCounter.linePos(offset);
+    return { file, line: p.line, column: p.col, field: '' };
+  };
   if (doc.errors.length > 0) {
-    return {
-      issues: doc.errors.map((e) => {
-        const p = lineCounter.linePos(e.pos[0]);
-        return { file, line: p.line, column: p.col, field: '', message: `YAML: ${firstLine(e.message)}` };
-      }),
-    };
+    const docs = cstDocuments(text);
+    return { issues: doc.errors.map((e) => ({ ...at(e.pos[0]), field: fieldIn(docs, e.pos[0]), message: `YAML: ${describeDiagnostic(e.code, e.message)}` })) };
   }
-  return { source: sourceOf(file, doc.toJS({ maxAliasCount: 100 }) ?? {}, () => ({ doc, lineCounter })), issues: [] };
+  // Warnings are refusals too: an unresolved tag (`!custom`, `!!js/function`, `!!binary`) would
+  // otherwise become a plain string. structureIssues says the same with the field's name.
+  const structural = structureIssues(doc, text);
+  const warnings = doc.warnings.filter((w) => !(w.code === 'TAG_RESOLVE_FAILED' && structural.some((i) => i.tag !== undefined && w.message.includes(`tag: ${i.tag}`))));
+  const issues = [
+    ...warnings.map((w) => ({ ...at(w.pos[0]), message: `YAML: ${describeDiagnostic(w.code, w.message)}` })),
+    ...structural.map(({ offset, field, message }) => ({ ...at(offset), field, message })),
+  ];
+  if (issues.length > 0) return { issues };
+  // structureIssues bounded what aliases copy, so yaml's own (per-anchor) alias limit is not needed.
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: -1 });
+  } catch (e) {
+    // Not expected after the checks above; still a model issue, never an internal error.
+    return { issues: [{ file, line: 1, column: 1, field: '', message: `YAML: ${firstLine(String((e as Error)?.message ?? e))}` }] };
+  }
+  return { source: sourceOf(file, value ?? {}, () => ({ doc, lineCounter })), issues: [] };
 }
+
+/** Only YAML 1.2, its core schema, and none of the YAML 1.1 tags `yaml` knows by default. */
+const PARSE_OPTIONS = { uniqueKeys: true, prettyErrors: false, strict: true, version: '1.2', schema: 'core', resolveKnownTags: false } as const;
 
 function parseWithPositions(text: string): { doc: Document; lineCounter: LineCounter } {
   const lineCounter = new LineCounter();
-  return { doc: parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true }), lineCounter };
+  const doc = parseDocument(text, { lineCounter, ...PARSE_OPTIONS });
+  return { doc, lineCounter };
+}
+
+function describeDiagnostic(code: string, message: string): string {
+  if (code === 'RESOURCE_EXHAUSTION') return 'the file is too complex to parse (nested or aliased too deeply)';
+  return firstLine(message);
 }
 
 /** A file parsed fast: positions are needed only for errors, so `yaml` parses it only then. */
@@ -91,12 +133,6 @@ function nodeAt(doc: Document, path: FieldPath): Node | undefined {
     }
   }
   return node as Node;
-}
-
-function positionOf(text: string, offset: number): { line: number; column: number } {
-  const before = text.slice(0, offset);
-  const line = before.split('\n').length;
-  return { line, column: offset - before.lastIndexOf('\n') };
 }
 
 /** The parser repeats the position in its message; the issue carries it already. */

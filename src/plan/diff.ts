@@ -3,6 +3,7 @@ import { itemId } from '../manifest/types.ts';
 import { topologicalOrder } from '../graph.ts';
 import { envPrefix } from '../model/names.ts';
 import type { Change, PendingRestore, Plan, Step, StepPhase } from './types.ts';
+import { own, table } from '../model/table.ts';
 
 /** The recorded state a plan starts from; undefined for a first deployment. */
 export interface RecordedState {
@@ -198,14 +199,14 @@ function itemsById(m: Manifest | undefined): Map<string, Item> {
 }
 
 function uploadsFor(recorded: Manifest | undefined, desired: Manifest, steps: Step[]): Plan['uploads'] {
-  const out: Plan['uploads'] = {};
+  const out: Plan['uploads'] = table();
   const had = new Map<string, Set<string>>();
   for (const m of Object.values(recorded?.machines ?? {})) had.set(m.name, new Set(m.items.flatMap((i) => (i.artifact ? [i.artifact] : []))));
   for (const s of steps) {
     const hash = s.item.artifact;
     if (s.action !== 'activate' || !hash || had.get(s.machine)?.has(hash)) continue;
-    const list = (out[s.machine] ??= []);
-    if (!list.some((u) => u.hash === hash)) list.push({ hash, size: desired.artifacts[hash]?.size ?? 0 });
+    const list = (own(out, s.machine) ?? (out[s.machine] = []));
+    if (!list.some((u) => u.hash === hash)) list.push({ hash, size: own(desired.artifacts, hash)?.size ?? 0 });
   }
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
 }

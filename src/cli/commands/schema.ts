@@ -10,7 +10,7 @@ export const help = `strata schema [root|network|services|distribution]
 export async function run(argv: string[], io: Io): Promise<number> {
   const { positionals } = parse(argv, {});
   const kind = positionals[0];
-  if (kind !== undefined && !(kind in schemas)) throw new UsageError(`unknown model kind "${kind}"; expected root, network, services or distribution`);
+  if (kind !== undefined && !Object.hasOwn(schemas, kind)) throw new UsageError(`unknown model kind "${kind}"; expected root, network, services or distribution`);
   const doc = kind
     ? { title: `strata ${kind} model`, ...z.toJSONSchema(schemas[kind as keyof typeof schemas], { io: 'input' }) }
     : {
