@@ -171,6 +171,27 @@ describe('FileStateStore: damaged state is STATE_CORRUPT naming the file', () =>
   });
 });
 
+describe('FileStateStore: a valid state file is read as recorded', () => {
+  it('keeps every key, builtin names and a __proto__ key among them', () => {
+    const { store, dep } = stateWith(1);
+    const file = join(dep, 'generations', '1.json');
+    const good = JSON.parse(readFileSync(file, 'utf8'));
+    const item = { key: 's.app', machine: 'constructor', layer: 'service', name: 'app', module: 'process', spec: { start: 'x', ['__proto__']: { a: 1 }, env: { ['__proto__']: 'kept', toString: 'too' } }, dependsOn: [], stateful: false, hash: 'i1' };
+    const machines = { constructor: { name: 'constructor', address: '127.0.0.1', target: { kind: 'local' }, items: [item] } };
+    // (a computed key is an own property, so JSON.stringify writes it, as strata would have)
+    writeFileSync(file, JSON.stringify({ ...good, manifest: { ...good.manifest, machines } }));
+    expect(readFileSync(file, 'utf8')).toContain('"env":{"__proto__":"kept","toString":"too"}');
+    const read = store.current('web')!.manifest;
+    expect(Object.keys(read.machines)).toEqual(['constructor']);
+    const spec = read.machines['constructor' as string]!.items[0]!.spec;
+    const env = (spec as { env: Record<string, string> }).env;
+    expect(Object.hasOwn(env, '__proto__')).toBe(true);
+    expect(Object.keys(env)).toEqual(['__proto__', 'toString']);
+    // a key a schema's copy would drop (spec is checked as an object): read as recorded
+    expect(Object.keys(spec)).toEqual(['start', '__proto__', 'env']);
+  });
+});
+
 describe('FileStateStore: generation numbers are never reused', () => {
   it('the next number is above every number ever recorded, even after files are deleted', () => {
     const { store, dep } = stateWith(3);

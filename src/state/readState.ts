@@ -36,9 +36,14 @@ export function parseStateJson(file: string, text: string, where = ''): unknown 
   }
 }
 
+/**
+ * The value as it was read, once it has the schema's shape. Not the schema's copy: that would
+ * silently drop keys it cannot hold (such as a `__proto__` key JSON.parse keeps as data), and a
+ * state file is never read as less than it records. The schemas transform nothing.
+ */
 export function checkShape<T>(file: string, value: unknown, schema: z.ZodType<T>, where = ''): T {
   const r = schema.safeParse(value);
-  if (r.success) return r.data;
+  if (r.success) return value as T;
   const issue = r.error.issues[0]!;
   const field = issue.path.length ? issue.path.map(String).join('.') : '(the whole file)';
   const more = r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more problem${r.error.issues.length === 2 ? '' : 's'})` : '';
