@@ -3,6 +3,7 @@ import { hashOf } from '../manifest/hash.ts';
 import type { ArtifactRef, MachineManifest, Manifest } from '../manifest/types.ts';
 import type { MachineRecord } from '../targets/machineRuntime.ts';
 import { stateStore, type Context } from './context.ts';
+import { own, table } from '../model/table.ts';
 import { askMachines, type RecordAnswer } from './machineRecords.ts';
 
 export interface AdoptOptions {
@@ -86,7 +87,7 @@ export async function adoptDeployment(desired: Manifest, ctx: Context, opts: Ado
     const parts = await recordsOf(deployment, n, mine, machines, ctx);
     const hash = chooseHash(deployment, n, parts, opts.manifestHash);
 
-    const found: Record<string, MachineManifest> = {};
+    const found = table<MachineManifest>();
     const report: AdoptedMachine[] = [];
     for (const a of answers) {
       const r = parts.get(a.machine);
@@ -103,7 +104,7 @@ export async function adoptDeployment(desired: Manifest, ctx: Context, opts: Ado
         report.push({ machine: a.machine, generation: r.generation, used: true });
       }
     }
-    const machinesSorted = Object.fromEntries(Object.keys(found).sort().map((k) => [k, found[k]!]));
+    const machinesSorted = table(Object.keys(found).sort().map((k) => [k, found[k]!] as const));
     const rebuilt = hashOf({ machines: machinesSorted });
     if (rebuilt !== hash && !opts.partial) {
       throw new StateError(
@@ -112,13 +113,13 @@ export async function adoptDeployment(desired: Manifest, ctx: Context, opts: Ado
         { deployment, generation: n, rebuilt, recorded: hash },
       );
     }
-    const artifacts: Record<string, ArtifactRef> = {};
-    for (const m of Object.values(machinesSorted)) for (const i of m.items) if (i.artifact && desired.artifacts[i.artifact]) artifacts[i.artifact] = desired.artifacts[i.artifact]!;
+    const artifacts = table<ArtifactRef>();
+    for (const m of Object.values(machinesSorted)) for (const i of m.items) if (i.artifact && own(desired.artifacts, i.artifact)) artifacts[i.artifact] = own(desired.artifacts, i.artifact)!;
     const manifest: Manifest = {
       version: 1,
       deployment,
       machines: machinesSorted,
-      artifacts: Object.fromEntries(Object.keys(artifacts).sort().map((k) => [k, artifacts[k]!])),
+      artifacts: table(Object.keys(artifacts).sort().map((k) => [k, artifacts[k]!] as const)),
       ...(desired.snapshotsKept !== undefined ? { snapshotsKept: desired.snapshotsKept } : {}),
       hash: rebuilt,
     };
