@@ -31,10 +31,11 @@ const files: Record<string, string> = {
     '      - { path: /tmp/allowed/made, mode: "0750" }',
     '    files:',
     '      - { path: /tmp/allowed/etc/app.conf, content: "secret = 1\\n", mode: "0600" }',
-    // Its runtime root lies under its allowed path: a tree placed at /tmp must not reach into it.
+    // Its runtime root lies beside its allowed path; a model that widens the allowed path over
+    // the root is refused before anything reaches a machine.
     '  m2:',
     '    root: /tmp/r2',
-    '    allowedPaths: [/tmp]',
+    '    allowedPaths: [/tmp/m2]',
     '',
   ].join('\n'),
   'services.yaml': [
@@ -211,7 +212,7 @@ describe('writes on a machine stay inside allowedPaths', () => {
     symlinkSync('/tmp/sentinel', on('/tmp/allowed2'));
     const sentinelMode = mode(on('/tmp/sentinel'));
     const service = (path: string): [string, string, string] => ['services.yaml', 'path: /tmp/allowed/site', `path: ${path}`];
-    const cases: { edits: [string, string, string][]; message: RegExp; link?: [string, string] }[] = [
+    const cases: { edits: [string, string, string][]; message: RegExp; link?: [string, string]; code?: number }[] = [
       // A link where a machine directory is to be made is refused (its target keeps its mode).
       { edits: [], link: ['/tmp/sentinel', '/tmp/allowed/made'], message: /refusing path "\/tmp\/allowed\/made": \/tmp\/allowed\/made is a symbolic link/ },
       // A link where a machine file is to be placed is refused too (not replaced, not written through).
@@ -220,24 +221,27 @@ describe('writes on a machine stay inside allowedPaths', () => {
       { edits: [['network.yaml', 'path: /tmp/allowed/made,', 'path: /tmp/allowed/deep/made,']], message: /refusing path "\/tmp\/allowed\/deep\/made": \/tmp\/allowed\/deep is a symbolic link/ },
       { edits: [['network.yaml', 'path: /tmp/allowed/etc/app.conf', 'path: /tmp/allowed/deep/app.conf']], message: /\/tmp\/allowed\/deep is a symbolic link/ },
       { edits: [service('/tmp/allowed2/site')], message: /refusing path "\/tmp\/allowed2\/site": the allowed path \/tmp\/allowed2 is a symbolic link/ },
-      // An allowed path that holds the runtime root does not open strata's own records (the
-      // models cannot name a path inside it: validation refuses that; a tree can still lead there).
+      // An allowed path that holds the runtime root would open strata's own records to a tree
+      // placed there: validation refuses it (exit 2, before any machine); the runtime refuses a
+      // write inside its root too, as a second line.
       {
         edits: [
+          ['network.yaml', 'allowedPaths: [/tmp/m2]', 'allowedPaths: [/tmp]'],
           ['services.yaml', 'services:\n', 'services:\n  planter:\n    type: file\n    artifact: planter\n    path: /tmp\n'],
           ['distribution.yaml', 'distribution:\n', 'distribution:\n  planter: m2\n'],
         ],
-        message: /refusing path "\/tmp\/r2\/planted": \/tmp\/r2 is inside strata's own root \/tmp\/r2/,
+        code: 2,
+        message: /machines\.m2\.allowedPaths\[0\]: "\/tmp" overlaps the runtime root \/tmp\/r2/,
       },
     ];
-    for (const { edits, message, link } of cases) {
+    for (const { edits, message, link, code } of cases) {
       for (const [file, from, to] of edits) edit(file, from, to);
       if (link) {
         mkdirSync(on(join(link[1], '..')), { recursive: true });
         symlinkSync(link[0], on(link[1]));
       }
       const r = await apply();
-      expect(r.code, r.err).toBe(1);
+      expect(r.code, r.err).toBe(code ?? 1);
       expect(r.err).toMatch(message);
       expect(readdirSync(on('/tmp/sentinel')).sort()).toEqual(['keep', 'passwd']);
       sentinelUntouched();

@@ -8,7 +8,7 @@ import type { RecordedState } from '../plan/diff.ts';
 import type { PendingRestore } from '../plan/types.ts';
 import { fsyncDir, writeFileAtomic } from './atomicFile.ts';
 import { processAlive, processStartTime } from './process.ts';
-import { checkShape, corrupt, parseStateJson, readStateJson, readStateText } from './readState.ts';
+import { checkShape, corrupt, listStateDir, parseStateJson, readStateJson, readStateText } from './readState.ts';
 import { controllerNotesSchema, deploymentLockSchema, generationRecordSchema, journalEntrySchema } from './schemas.ts';
 import { pathName } from './stateNames.ts';
 
@@ -119,14 +119,7 @@ export class FileStateStore {
 
   generations(deployment: string): number[] {
     const dir = join(this.deploymentDir(deployment), 'generations');
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return [];
-      throw corrupt(dir, `cannot be listed (${code ?? (e as Error).message})`, { deployment });
-    }
+    const names = listStateDir(dir, { deployment });
     return names
       .map((f) => /^(\d+)\.json$/.exec(f)?.[1])
       .filter((x): x is string => x !== undefined)

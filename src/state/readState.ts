@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { StateError } from '../errors.ts';
 
@@ -52,4 +52,15 @@ export function checkShape<T>(file: string, value: unknown, schema: z.ZodType<T>
 
 export function corrupt(file: string, what: string, data: Record<string, unknown> = {}): StateError {
   return new StateError('STATE_CORRUPT', `the state file ${file} ${what}; strata will not guess what it recorded (restore it from a backup, or rebuild the deployment's state from its machines with strata adopt --force, which sets damaged files aside)`, { file, ...data });
+}
+
+/** The names in a state directory; none when it does not exist, STATE_CORRUPT when it cannot be listed. */
+export function listStateDir(dir: string, data: Record<string, unknown> = {}): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    throw corrupt(dir, `cannot be listed (${code ?? (e as Error).message})`, data);
+  }
 }

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { StateError } from '../errors.ts';
 import { isName } from '../model/names.ts';
 import { fsyncDir, writeFileAtomic } from './atomicFile.ts';
-import { corrupt } from './readState.ts';
+import { corrupt, listStateDir } from './readState.ts';
 import { readRegularFile, regularFile, shownPath, type ReadRefusal } from './regularFile.ts';
 import { pathName } from './stateNames.ts';
 
@@ -92,14 +92,7 @@ export class SnapshotStore {
   /** A service's snapshots, newest first. */
   list(deployment: string, service: string): StoredSnapshot[] {
     const dir = this.serviceDir(deployment, service);
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return [];
-      throw corrupt(dir, `cannot be listed (${code ?? (e as Error).message})`);
-    }
+    const names = listStateDir(dir);
     return names
       .filter((f) => f.endsWith('.snap'))
       .sort()
