@@ -139,7 +139,7 @@ describe('each deployment reaches its machines only with what the controller con
       knownHosts: ${JSON.stringify(join(bKeys, 'known_hosts'))}
       identity: ${JSON.stringify(join(bKeys, 'id_ed25519'))}
   probe:
-    address: ${host('a1').address}
+    address: ${SUBNET}.8
     ssh:
       hostKey: ${JSON.stringify(host('a1').hostKey)}
       identity: ${JSON.stringify(join(bKeys, 'no-such-key'))}
