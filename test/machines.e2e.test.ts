@@ -402,7 +402,7 @@ describe('a frozen machine', () => {
     // Moving the server touches all three machines; test1 (a client's) freezes once its client is stopped.
     edit('distribution.yaml', 'hello-world-server: test2', 'hello-world-server: test3');
     const a = spawnStrata(['apply', root, '--state', fx.stateDir, '--lock-lease', '2', '--command-timeout', '3', '--connect-timeout', '2'], { cwd: fx.work });
-    expect(await a.waitFor((l) => /✓ \d+\. deactivate hello-world-client on test1/.test(l))).toBe(true);
+    expect(await a.waitFor((l) => /✓ \d+\. deactivate hello-world-client on test1/.test(l)), a.stderr()).toBe(true);
     const frozenAt = Date.now() - a.t0;
     expect(signalHost('test1', 'SIGSTOP')).toBeGreaterThan(0);
     let thawedAt = 0;
