@@ -1,5 +1,5 @@
 import { claimSources } from '../manifest/claimSources.ts';
-import { newClaims, type Claim } from '../manifest/claims.ts';
+import { hasNewClaims, newClaims } from '../manifest/claims.ts';
 import type { Manifest } from '../manifest/types.ts';
 import type { Models } from '../model/types.ts';
 import { planTransition } from '../plan/diff.ts';
@@ -27,9 +27,8 @@ export function planFromModels(models: Models, manifest: Manifest, ctx: Context)
  * (an enumerable property, so JSON and spreads carry them), then kept.
  */
 export function withClaimSources(plan: Plan, models: Models, before: Manifest | undefined): Plan {
-  const added = [...newClaims(before, plan.desired).values()].flat();
-  if (added.length === 0) return plan;
-  let from: { models: Models; added: Claim[] } | undefined = { models, added };
+  if (!hasNewClaims(before, plan.desired)) return plan;
+  let from: { models: Models; before: Manifest | undefined; desired: Manifest } | undefined = { models, before, desired: plan.desired };
   let sources: Plan['claimSources'];
   const out: Plan = { ...plan };
   Object.defineProperty(out, 'claimSources', {
@@ -37,7 +36,8 @@ export function withClaimSources(plan: Plan, models: Models, before: Manifest | 
     configurable: true,
     get() {
       if (from) {
-        sources = Object.fromEntries(Object.entries(claimSources(from.models, from.added)));
+        const added = [...newClaims(from.before, from.desired).values()].flat();
+        sources = Object.fromEntries(Object.entries(claimSources(from.models, added)));
         from = undefined;
       }
       return sources;
