@@ -43,17 +43,18 @@ function itemClaims(m: MachineManifest, item: Item): Claim[] {
     case 'process':
     case 'script': {
       const spec = item.spec as ProcessSpec | ScriptSpec;
-      const ports = new Set<number>();
+      const ports: number[] = [];
       // strata sets PORT and PORT_<NAME> from the item's declared ports (src/manifest/resolve.ts).
       const env = spec.env ?? {};
       for (const k of Object.keys(env)) {
         if (!k.startsWith('PORT') || (k.length > 4 && k[4] !== '_')) continue;
         const v = env[k]!;
-        if (PORT_VALUE.test(v)) ports.add(Number(v));
+        if (PORT_VALUE.test(v) && !ports.includes(Number(v))) ports.push(Number(v));
       }
       const ready = (spec as ProcessSpec).ready?.port;
-      if (ready !== undefined) ports.add(ready);
-      return [...ports].sort((a, b) => a - b).map((port) => ({ kind: 'port', machine: m.name, item, address: m.address, port }));
+      if (ready !== undefined && !ports.includes(ready)) ports.push(ready);
+      if (ports.length > 1) ports.sort((a, b) => a - b);
+      return ports.map((port) => ({ kind: 'port', machine: m.name, item, address: m.address, port }));
     }
     case 'file':
       // A file service places a tree under its path; a machine file (infrastructure) is the one file its name says.
