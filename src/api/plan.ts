@@ -1,7 +1,7 @@
 import { checkMachinesKnown } from '../apply/recordedCheck.ts';
 import { StateError } from '../errors.ts';
 import { claimSources } from '../manifest/claimSources.ts';
-import { claimId, newClaims } from '../manifest/claims.ts';
+import { hasNewClaims, newClaims } from '../manifest/claims.ts';
 import type { Manifest } from '../manifest/types.ts';
 import type { Models } from '../model/types.ts';
 import { planTransition } from '../plan/diff.ts';
@@ -29,13 +29,34 @@ export function planFromModels(models: Models, manifest: Manifest, ctx: Context)
   return withClaimSources(numbered, models, current?.manifest);
 }
 
-/** The plan with `claimSources`: where `models` make each claim the plan adds to those of `before`. */
+/**
+ * The plan with `claimSources`: where `models` make each claim the plan adds to those of `before`.
+ * js-yaml read the model files without positions, so finding them costs a `yaml` parse of each
+ * file, and only a refusal or a written plan (JSON) reads them: they are computed on first read
+ * (an enumerable property, so JSON and spreads carry them), then kept.
+ */
 export function withClaimSources(plan: Plan, models: Models, before: Manifest | undefined): Plan {
-  const added = [...newClaims(before, plan.desired).values()].flat().map(claimId);
-  if (added.length === 0) return plan;
-  const all = claimSources(models, plan.desired);
-  const sources = Object.fromEntries(added.flatMap((id) => (all[id] ? [[id, all[id]]] : [])));
-  return { ...plan, claimSources: sources };
+  if (!hasNewClaims(before, plan.desired)) return plan;
+  let from: { models: Models; before: Manifest | undefined; desired: Manifest } | undefined = { models, before, desired: plan.desired };
+  let sources: Plan['claimSources'];
+  const out: Plan = { ...plan };
+  Object.defineProperty(out, 'claimSources', {
+    enumerable: true,
+    configurable: true,
+    get() {
+      if (from) {
+        const added = [...newClaims(from.before, from.desired).values()].flat();
+        sources = Object.fromEntries(Object.entries(claimSources(from.models, added)));
+        from = undefined;
+      }
+      return sources;
+    },
+    set(value: Plan['claimSources']) {
+      sources = value;
+      from = undefined;
+    },
+  });
+  return out;
 }
 
 /**

@@ -1,19 +1,16 @@
 import type { SourcePos } from '../errors.ts';
 import type { Models } from '../model/types.ts';
-import { claimId, machineClaims, type Claim } from './claims.ts';
-import type { Manifest } from './types.ts';
+import { claimId, type Claim } from './claims.ts';
 
 /**
- * Where the models make each claim of the manifest (claimId → model field position), so a
- * refusal names the line to change. Pure; positions are computed here, when a plan is made.
+ * Where the models make each of `claims` (claimId → model field position), so a refusal names
+ * the line to change. Pure; positions are computed here, when they are asked for.
  */
-export function claimSources(models: Models, manifest: Manifest): Record<string, SourcePos & { field: string }> {
+export function claimSources(models: Models, claims: Iterable<Claim>): Record<string, SourcePos & { field: string }> {
   const out: Record<string, SourcePos & { field: string }> = Object.create(null);
-  for (const m of Object.values(manifest.machines)) {
-    for (const c of machineClaims(m)) {
-      const path = fieldOf(models, c);
-      if (path) out[claimId(c)] = { ...models.locate(path.kind, path.at), field: path.at.join('.') };
-    }
+  for (const c of claims) {
+    const path = fieldOf(models, c);
+    if (path) out[claimId(c)] = { ...models.locate(path.kind, path.at), field: path.at.join('.') };
   }
   return out;
 }

@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { own } from '../model/table.ts';
 import type { FileSpec, Item, MachineManifest, Manifest, ProcessSpec, ScriptSpec } from './types.ts';
 
 /**
@@ -35,17 +36,25 @@ export function machineClaims(m: MachineManifest): Claim[] {
   return m.items.flatMap((item) => itemClaims(m, item));
 }
 
+const PORT_VALUE = /^\d{1,5}$/;
+
 function itemClaims(m: MachineManifest, item: Item): Claim[] {
   switch (item.module) {
     case 'process':
     case 'script': {
       const spec = item.spec as ProcessSpec | ScriptSpec;
-      const ports = new Set<number>();
+      const ports: number[] = [];
       // strata sets PORT and PORT_<NAME> from the item's declared ports (src/manifest/resolve.ts).
-      for (const [k, v] of Object.entries(spec.env ?? {})) if ((k === 'PORT' || k.startsWith('PORT_')) && /^\d{1,5}$/.test(v)) ports.add(Number(v));
+      const env = spec.env ?? {};
+      for (const k of Object.keys(env)) {
+        if (!k.startsWith('PORT') || (k.length > 4 && k[4] !== '_')) continue;
+        const v = env[k]!;
+        if (PORT_VALUE.test(v) && !ports.includes(Number(v))) ports.push(Number(v));
+      }
       const ready = (spec as ProcessSpec).ready?.port;
-      if (ready !== undefined) ports.add(ready);
-      return [...ports].sort((a, b) => a - b).map((port) => ({ kind: 'port', machine: m.name, item, address: m.address, port }));
+      if (ready !== undefined && !ports.includes(ready)) ports.push(ready);
+      if (ports.length > 1) ports.sort((a, b) => a - b);
+      return ports.map((port) => ({ kind: 'port', machine: m.name, item, address: m.address, port }));
     }
     case 'file':
       // A file service places a tree under its path; a machine file (infrastructure) is the one file its name says.
@@ -63,12 +72,23 @@ function itemClaims(m: MachineManifest, item: Item): Claim[] {
 export function newClaims(recorded: Manifest | undefined, desired: Manifest): Map<string, Claim[]> {
   const out = new Map<string, Claim[]>();
   for (const m of Object.values(desired.machines)) {
-    const before = recorded?.machines[m.name];
-    const had = new Set(before ? machineClaims(before).map(claimId) : []);
-    const added = machineClaims(m).filter((c) => !had.has(claimId(c)));
+    const added = machineNewClaims(own(recorded?.machines, m.name), m);
     if (added.length) out.set(m.name, added);
   }
   return out;
+}
+
+/** Whether `newClaims(recorded, desired)` has any: stops at the first machine that makes one. */
+export function hasNewClaims(recorded: Manifest | undefined, desired: Manifest): boolean {
+  for (const m of Object.values(desired.machines)) if (machineNewClaims(own(recorded?.machines, m.name), m).length > 0) return true;
+  return false;
+}
+
+function machineNewClaims(before: MachineManifest | undefined, m: MachineManifest): Claim[] {
+  const claims = machineClaims(m);
+  if (!before || claims.length === 0) return claims;
+  const had = new Set(machineClaims(before).map(claimId));
+  return claims.filter((c) => !had.has(claimId(c)));
 }
 
 const WILDCARD = new Set(['0.0.0.0', '::', '[::]', '*']);

@@ -85,21 +85,30 @@ function spansLines(text: string): boolean {
 
 /** Walks the value without recursion: the depth it checks is the one js-yaml may have exceeded. */
 function plainEnough(root: unknown): boolean {
-  const stack: [unknown, number][] = [[root, 0]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
+  // Two parallel stacks (value, depth): no array allocated per value.
+  const values: unknown[] = [root];
+  const depths: number[] = [0];
+  while (values.length > 0) {
+    const v = values.pop();
+    const depth = depths.pop()!;
     if (typeof v === 'string') {
       if (v.includes('\u0000')) return false;
       continue;
     }
     if (typeof v !== 'object' || v === null) continue;
     if (depth >= MAX_DEPTH) return false;
-    if (Array.isArray(v)) for (const x of v) stack.push([x, depth + 1]);
-    else
-      for (const [k, x] of Object.entries(v)) {
-        if (k === '' || k === 'null' || k === '__proto__' || k.includes('\u0000')) return false;
-        stack.push([x, depth + 1]);
+    if (Array.isArray(v)) {
+      for (const x of v) {
+        values.push(x);
+        depths.push(depth + 1);
       }
+    } else {
+      for (const k of Object.keys(v)) {
+        if (k === '' || k === 'null' || k === '__proto__' || k.includes('\u0000')) return false;
+        values.push((v as Record<string, unknown>)[k]);
+        depths.push(depth + 1);
+      }
+    }
   }
   return true;
 }

@@ -1,4 +1,4 @@
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { ModelIssue, SourcePos } from '../errors.ts';
 import { fastParse } from './fastYaml.ts';
 import { structureIssues } from './yamlStructure.ts';
@@ -120,7 +120,7 @@ function nodeAt(doc: Document, path: FieldPath): Node | undefined {
     const seg = path[i];
     const last = i === path.length - 1;
     if (isMap(node)) {
-      const pair = node.items.find((it) => isScalar(it.key) && String(it.key.value) === String(seg));
+      const pair = pairOf(node, String(seg));
       if (!pair) return undefined;
       if (last) return (pair.key as Node) ?? undefined;
       node = pair.value;
@@ -133,6 +133,25 @@ function nodeAt(doc: Document, path: FieldPath): Node | undefined {
     }
   }
   return node as Node;
+}
+
+/** Key → first pair with that scalar key, per map: a plan locates every claim, so no scan of a map per lookup. */
+const pairIndex = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+/** The first pair of `map` whose key is a scalar that reads as `key` (as a linear search finds it). */
+function pairOf(map: YAMLMap, key: string): Pair | undefined {
+  if (map.items.length < 16) return map.items.find((it) => isScalar(it.key) && String(it.key.value) === key);
+  let index = pairIndex.get(map);
+  if (!index) {
+    index = new Map();
+    for (const it of map.items) {
+      if (!isScalar(it.key)) continue;
+      const k = String(it.key.value);
+      if (!index.has(k)) index.set(k, it);
+    }
+    pairIndex.set(map, index);
+  }
+  return index.get(key);
 }
 
 /** The parser repeats the position in its message; the issue carries it already. */

@@ -69,6 +69,7 @@ export function planTransition(recorded: RecordedState | undefined, desired: Man
 function restoresOfLostData(added: Item[], moves: Map<Item, Item>, lost: readonly PendingRestore[]): { restores: Map<Item, PendingRestore>; pending: PendingRestore[] } {
   const restores = new Map<Item, PendingRestore>();
   const pending: PendingRestore[] = [];
+  if (lost.length === 0) return { restores, pending };
   const candidates = added.filter((i) => i.layer === 'service' && i.stateful && !moves.has(i));
   for (const p of lost) {
     const to = candidates.find((i) => i.name === p.service && i.module === p.module && !restores.has(i));
