@@ -21,7 +21,7 @@ export interface Fixture {
 
 export async function helloWorldFixture(subnet: string, machines: string[]): Promise<Fixture> {
   const work = mkdtempSync(join(tmpdir(), 'strata-e2e-'));
-  cpSync(new URL('../../examples/hello-world', import.meta.url), work, { recursive: true, filter: (src) => !src.includes('/testnet') });
+  cpSync(new URL('../../examples/hello-world', import.meta.url), work, { recursive: true, filter: (src) => !src.includes('/testnet') && !src.includes('/.strata') });
   const net = await testnetUp({ dir: join(work, 'testnet'), machines, subnet });
   const host = (name: string) => {
     const h = net.hosts.find((x) => x.name === name);
