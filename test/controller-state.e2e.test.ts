@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -189,7 +189,8 @@ describe('a damaged state file of one deployment', () => {
     await deployed('alpha', alpha.head());
     const before = await api.history('alpha');
     // alpha's recorded state is lost (its machines keep their records: their roots are elsewhere)
-    rmSync(join(stateDir, 'deployments', 'alpha'), { recursive: true, force: true });
+    // (Moved away in one rename: the running controller may be writing a file there meanwhile.)
+    renameSync(join(stateDir, 'deployments', 'alpha'), join(base, 'alpha-state-lost'));
     expect((await api.post('alpha', 'sync')).status).toBe(202);
     const refused = await until(
       async () => {
