@@ -11,7 +11,7 @@ import { WorkRepo } from './support/gitServer.ts';
 import { spawnStrata } from './support/strataProcess.ts';
 import { helloWorldFixture, type Fixture } from './support/testnet.ts';
 
-// Crash recovery (BRIEF.md, Semantics 3: "a crash at any point is recovered on restart"): the
+// Crash recovery (docs/reliability.md, "The transition and what it promises", 2: "a crash at any point is recovered on restart"): the
 // real CLI (`node bin/strata.js apply`) is killed with SIGKILL at randomised moments of a
 // transition of hello-world on real sshd hosts; a fresh `strata apply` (which recovers first)
 // must then end converged: exit 0, every service answers where the models put it and nowhere

@@ -67,8 +67,8 @@ export class StalePlanError extends StrataError {
 }
 
 /**
- * The transition (BRIEF.md, Semantics 3): lock the machines, upload missing artifacts, run
- * the plan's phases in order, each along its graph, record the generation on the machines
+ * The transition (docs/reliability.md, "The transition and what it promises"): lock the
+ * machines, upload missing artifacts, run the plan's phases in order, each along its graph, record the generation on the machines
  * and in the state store, unlock. A failure undoes every completed step in reverse, so the
  * previous generation runs again, and throws ApplyError naming the step, machine and output.
  */

@@ -198,8 +198,8 @@ export interface RecoverOptions {
 }
 
 /**
- * Recovers a transition that a crash interrupted (BRIEF.md, Semantics 3: "a crash at any point
- * is recovered on restart"). Reads the journal; with no journal there is nothing to do. When
+ * Recovers a transition that a crash interrupted (docs/reliability.md, "The transition and
+ * what it promises", 2: "a crash at any point is recovered on restart"). Reads the journal; with no journal there is nothing to do. When
  * it has `begin` but no outcome:
  *
  * - if every machine the plan touches has recorded the new generation (the crash came after

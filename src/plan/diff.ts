@@ -121,8 +121,8 @@ export function dataLocation(item: Item): string {
 }
 
 /**
- * The snapshot and restore steps that keep a stateful service's data (BRIEF: no data lost when
- * a stateful service moves). A stateful service whose data changes place (moved, or a database
+ * The snapshot and restore steps that keep a stateful service's data (docs/reliability.md,
+ * "The transition and what it promises", 3: no data lost when a stateful service moves). A stateful service whose data changes place (moved, or a database
  * put into another server) is snapshotted before it is deactivated where it was, and the
  * snapshot is restored after it is activated where it goes, before its dependents start. A
  * removed stateful service is snapshotted before it is deactivated, and the snapshot is kept.
