@@ -1,3 +1,4 @@
+import { nameProblem } from '../model/names.ts';
 import { join, resolve } from 'node:path';
 import { lostStatefulServices, recordWithoutMachine } from '../apply/abandoned.ts';
 import { parseJournal, recoverTransition, type RecoveryResult } from '../apply/recover.ts';
@@ -45,11 +46,12 @@ export interface AbandonResult extends AbandonPreview {
   message: string;
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
 function validate(req: AbandonRequest): void {
-  if (!NAME.test(req.deployment)) throw new UsageError(`not a deployment name: ${JSON.stringify(req.deployment)}`);
-  if (!NAME.test(req.machine)) throw new UsageError(`not a machine name: ${JSON.stringify(req.machine)}`);
+  // The models' own name rule (src/model/names.ts), as every other name option is checked.
+  for (const [kind, name] of [['deployment', req.deployment], ['machine', req.machine]] as const) {
+    const problem = nameProblem(name);
+    if (problem !== undefined) throw new UsageError(`not a ${kind} name: ${JSON.stringify(name)} (${problem})`);
+  }
   for (const [field, v] of [['reason', req.reason], ['by', req.by]] as const) {
     if (typeof v !== 'string' || !v.trim() || v.length > 500 || /[\u0000-\u001f\u007f]/.test(v)) {
       throw new UsageError(`abandoning a machine needs a ${field}: one line of text, at most 500 characters`);

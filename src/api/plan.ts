@@ -5,6 +5,7 @@ import { hasNewClaims, newClaims } from '../manifest/claims.ts';
 import type { Manifest } from '../manifest/types.ts';
 import type { Models } from '../model/types.ts';
 import { planTransition } from '../plan/diff.ts';
+import { numberedFrom } from '../plan/numbering.ts';
 import type { Plan } from '../plan/types.ts';
 import type { Tree } from '../source/tree.ts';
 import { stateStore, type Context } from './context.ts';
@@ -23,10 +24,7 @@ export function planFromModels(models: Models, manifest: Manifest, ctx: Context)
   const store = stateStore(ctx);
   const current = store.current(manifest.deployment);
   const plan = planTransition(current, manifest);
-  // Numbers are never reused, even when generation files were deleted (src/state/fileState.ts).
-  const next = store.nextGeneration(manifest.deployment);
-  const numbered = plan.generation < next && plan.generation !== plan.basis.generation ? { ...plan, generation: next } : plan;
-  return withClaimSources(numbered, models, current?.manifest);
+  return withClaimSources(numberedFrom(plan, store.nextGeneration(manifest.deployment)), models, current?.manifest);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { numberedFrom } from '../plan/numbering.ts';
 import { posix } from 'node:path';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -79,12 +80,8 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
   const basis = { generation: recorded?.generation ?? null, manifestHash: recorded?.manifest.hash ?? null };
   if (basis.generation !== plan.basis.generation || basis.manifestHash !== plan.basis.manifestHash) throw new StalePlanError(plan, basis);
   if (isEmptyPlan(plan)) return { generation: basis.generation ?? 0, steps: 0, uploaded: {}, bytesSent: 0, durationMs: Date.now() - started };
-  // A new generation's number is above every number this state directory ever used (a deleted
-  // generation file does not free its number); a repair plan keeps the one the machines have.
-  if (plan.generation !== plan.basis.generation) {
-    const next = opts.state.nextGeneration(plan.deployment);
-    if (plan.generation < next) plan = { ...plan, generation: next };
-  }
+  // A saved plan may have been made before other generations were recorded.
+  plan = numberedFrom(plan, opts.state.nextGeneration(plan.deployment));
 
   const machineConcurrency = opts.machineConcurrency ?? 32;
   const owner = opts.owner ?? opts.state.identity();

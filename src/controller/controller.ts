@@ -54,7 +54,6 @@ export class Controller {
     readonly config: ControllerConfig,
     private readonly opts: ControllerOptions,
   ) {
-    const store = stateStore({ stateDir: config.stateDir });
     for (const d of config.deployments) {
       const source = opts.sourceFor(d, config.stateDir);
       const status = newStatus(d.name, source.label, d.suspended);

@@ -221,8 +221,9 @@ export class SshTarget implements Target {
     if (this.opts.privateKey !== undefined) return this.opts.privateKey;
     const own = this.opts.credentials?.identity;
     if (this.opts.identity === undefined && own) return own();
-    const configured = this.opts.identity !== undefined ? this.modelFile('ssh.identity', this.opts.identity) : process.env.STRATA_SSH_KEY_FILE;
-    const file = configured === undefined ? undefined : expandHome(configured);
+    const fromEnv = process.env.STRATA_SSH_KEY_FILE;
+    // modelFile expands ~ itself (and checks the policy first).
+    const file = this.opts.identity !== undefined ? this.modelFile('ssh.identity', this.opts.identity) : fromEnv === undefined ? undefined : expandHome(fromEnv);
     if (file) {
       // The path may come from a model: only a regular file of key size is read (never a FIFO or /dev/zero).
       const read = readRegularFile(file, MAX_IDENTITY_BYTES);
