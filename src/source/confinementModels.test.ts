@@ -8,7 +8,7 @@ import { readArtifact } from '../artifact/read.ts';
 import { StrataError } from '../errors.ts';
 import { fsTree } from './fsTree.ts';
 import { DeploymentDir } from './realPath.ts';
-import { base, ROOT, gitTreeOf, issuesOf, makeDeployment, outside, refusedBoth, useSandbox } from './confinementFixtures.ts';
+import { base, ROOT, gitTreeOf, issuesOf, makeDeployment, outside, refusedBoth, useSandbox } from '../../test/support/confinementFixtures.ts';
 
 // Model files are read through their real paths inside the deployment directory; modes are
 // kept; an unreadable or swapped path is refused (real files, real git, the CLI as nobody).
