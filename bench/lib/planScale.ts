@@ -47,7 +47,7 @@ export interface PlanScaleRun {
   againstRecorded: PlanResult;
 }
 
-const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const BENCH_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const CHILD = path.join(BENCH_DIR, 'planChild.ts');
 
 export function generatePlanModel(dir: string, o: { machines: number; instances: number; replicas: number; artifacts: number }): ScaleModel {

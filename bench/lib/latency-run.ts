@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { deploymentStatus } from '../src/api/status.ts';
-import type { StepProgress } from '../src/controller/status.ts';
-import type { Testnet } from '../src/testnet/index.ts';
+import { deploymentStatus } from '../../src/api/status.ts';
+import type { StepProgress } from '../../src/controller/status.ts';
+import type { Testnet } from '../../src/testnet/index.ts';
 import { greeting, sshLogins } from './deploy.ts';
 import {
   CLIENT_PORT,

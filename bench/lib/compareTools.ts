@@ -3,12 +3,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { applyDeployment } from '../src/api/apply.ts';
-import type { Context } from '../src/api/context.ts';
-import { planDeployment } from '../src/api/plan.ts';
-import { deploymentStatus, driftOf } from '../src/api/status.ts';
-import { isEmptyPlan } from '../src/plan/diff.ts';
-import type { Testnet } from '../src/testnet/index.ts';
+import { applyDeployment } from '../../src/api/apply.ts';
+import type { Context } from '../../src/api/context.ts';
+import { planDeployment } from '../../src/api/plan.ts';
+import { deploymentStatus, driftOf } from '../../src/api/status.ts';
+import { isEmptyPlan } from '../../src/plan/diff.ts';
+import type { Testnet } from '../../src/testnet/index.ts';
 import { onCleanup } from './cleanup.ts';
 import type { GeneratedService, TestnetDeployment } from './generate.ts';
 import { msSince } from './stats.ts';
@@ -20,7 +20,7 @@ import { msSince } from './stats.ts';
  * returns its wall time in ms; only the operation itself is inside the timer.
  */
 
-export const ANSIBLE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'ansible');
+export const ANSIBLE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'ansible');
 const FLOOR_ROOT = '/root/bench-floor';
 
 // ------------------------------------------------------------------ child processes

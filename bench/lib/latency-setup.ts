@@ -5,16 +5,16 @@ import path from 'node:path';
 import { watch } from 'chokidar';
 import pino from 'pino';
 import YAML from 'yaml';
-import { controllerConfig } from '../src/controller/config.ts';
-import { Controller } from '../src/controller/controller.ts';
-import { createApiServer, listen } from '../src/controller/httpApi.ts';
-import type { DeploymentSource } from '../src/controller/source.ts';
-import { sourceFor } from '../src/controller/sources.ts';
-import type { DeploymentStatus } from '../src/controller/status.ts';
-import { findGitdir } from '../src/git/localRepo.ts';
-import { GitSource } from '../src/git/source.ts';
-import type { Testnet } from '../src/testnet/index.ts';
-import { createBareRepo, GIT, gitEnv, startGitServer, WorkRepo, type GitServer } from '../test/support/gitServer.ts';
+import { controllerConfig } from '../../src/controller/config.ts';
+import { Controller } from '../../src/controller/controller.ts';
+import { createApiServer, listen } from '../../src/controller/httpApi.ts';
+import type { DeploymentSource } from '../../src/controller/source.ts';
+import { sourceFor } from '../../src/controller/sources.ts';
+import type { DeploymentStatus } from '../../src/controller/status.ts';
+import { findGitdir } from '../../src/git/localRepo.ts';
+import { GitSource } from '../../src/git/source.ts';
+import type { Testnet } from '../../src/testnet/index.ts';
+import { createBareRepo, GIT, gitEnv, startGitServer, WorkRepo, type GitServer } from '../../test/support/gitServer.ts';
 import { onCleanup } from './cleanup.ts';
 
 /**
@@ -201,7 +201,7 @@ export function servicesYaml(text: string, greeting: string): string {
  * the physical network file testnetUp wrote, and the server's GREETING in services.yaml.
  */
 export function writeModels(dir: string, testnet: Testnet, greeting: string): void {
-  const example = path.resolve(import.meta.dirname, '..', 'examples', 'hello-world');
+  const example = path.resolve(import.meta.dirname, '..', '..', 'examples', 'hello-world');
   for (const f of ['network.yaml', 'distribution.yaml', ROOT_FILE, 'services/server', 'services/client']) {
     cpSync(path.join(example, f), path.join(dir, f), { recursive: true });
   }
