@@ -7,12 +7,12 @@
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseBenchArgs, USAGE, type BenchOptions } from './args.ts';
-import { installSignalHandlers, onCleanup, runAllCleanups } from './cleanup.ts';
-import { deployRun, type DeployRun } from './deploy.ts';
-import { generatePlanModel, planScaleRun, recordScaleState, type PlanScaleRun } from './planScale.ts';
-import { deploySection, planSection, renderTable, type Results, type Section } from './report.ts';
-import { listenersOn, systemInfo } from './system.ts';
+import { parseBenchArgs, USAGE, type BenchOptions } from './lib/args.ts';
+import { installSignalHandlers, onCleanup, runAllCleanups } from './lib/cleanup.ts';
+import { deployRun, type DeployRun } from './lib/deploy.ts';
+import { generatePlanModel, planScaleRun, recordScaleState, type PlanScaleRun } from './lib/planScale.ts';
+import { deploySection, planSection, renderTable, type Results, type Section } from './lib/report.ts';
+import { listenersOn, systemInfo } from './lib/system.ts';
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 

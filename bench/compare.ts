@@ -11,13 +11,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Context } from '../src/api/context.ts';
 import { testnetDown, testnetUp } from '../src/testnet/index.ts';
-import { installSignalHandlers, onCleanup, runAllCleanups } from './cleanup.ts';
-import { ansibleEnv, ansiblePlaybook, closeMasters, floorDeploy, floorProbe, run, strataApply, strataNoChange, strataProbe, writeInventory, writeKnownHosts, type SshEnv } from './compareTools.ts';
-import { greeting, sshLogins } from './deploy.ts';
-import { generateTestnetDeployment, writeFiller, type ServiceProgram, type TestnetDeployment } from './generate.ts';
-import { median, msSince, round1, summarise, type Summary } from './stats.ts';
-import { scalingPlot } from './plot.ts';
-import { listenersOn, systemInfo } from './system.ts';
+import { installSignalHandlers, onCleanup, runAllCleanups } from './lib/cleanup.ts';
+import { ansibleEnv, ansiblePlaybook, closeMasters, floorDeploy, floorProbe, run, strataApply, strataNoChange, strataProbe, writeInventory, writeKnownHosts, type SshEnv } from './lib/compareTools.ts';
+import { greeting, sshLogins } from './lib/deploy.ts';
+import { generateTestnetDeployment, writeFiller, type ServiceProgram, type TestnetDeployment } from './lib/generate.ts';
+import { median, msSince, round1, summarise, type Summary } from './lib/stats.ts';
+import { scalingPlot } from './lib/plot.ts';
+import { listenersOn, systemInfo } from './lib/system.ts';
 
 const log = (msg: string) => process.stderr.write(`compare: ${msg}\n`);
 const TOOLS = ['strata', 'ansible', 'floor'] as const;
@@ -201,7 +201,7 @@ function slope(xs: number[], ys: number[]): number {
   return den ? num / den : NaN;
 }
 
-async function startupCosts(): Promise<{ strataCli: Summary; ansiblePlaybook: Summary }> {
+async function startupCosts(ansible: boolean): Promise<{ strataCli: Summary; ansiblePlaybook?: Summary }> {
   const time = async (cmd: string, args: string[]) => {
     const xs: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -211,7 +211,8 @@ async function startupCosts(): Promise<{ strataCli: Summary; ansiblePlaybook: Su
     }
     return summarise(xs);
   };
-  return { strataCli: await time(process.execPath, ['bin/strata.js', '--help']), ansiblePlaybook: await time('ansible-playbook', ['--version']) };
+  const strataCli = await time(process.execPath, ['bin/strata.js', '--help']);
+  return ansible ? { strataCli, ansiblePlaybook: await time('ansible-playbook', ['--version']) } : { strataCli };
 }
 
 async function main(): Promise<number> {
@@ -228,7 +229,9 @@ async function main(): Promise<number> {
   }
   installSignalHandlers();
   const system = systemInfo();
-  const ansibleVersion = (await run('ansible', ['--version'])).stdout.split('\n')[0] ?? '';
+  // Without ansible in --tools, the machine need not have it installed.
+  const ansible = o.tools.includes('ansible');
+  const ansibleVersion = ansible ? ((await run('ansible', ['--version'])).stdout.split('\n')[0] ?? '') : 'ansible not run';
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'strata-compare-'));
   onCleanup(`temp dir ${tmp}`, () => rmSync(tmp, { recursive: true, force: true }));
   const t0 = performance.now();
@@ -236,7 +239,7 @@ async function main(): Promise<number> {
   const scale: Record<number, Record<Tool, Timings[]>> = {};
   let startup: Awaited<ReturnType<typeof startupCosts>>;
   try {
-    startup = await startupCosts();
+    startup = await startupCosts(ansible);
     if (!o.skipScenarios) {
       log(`scenarios: ${o.hosts} hosts × ${o.services} services, ${o.artifactKb} KiB filler each, ${o.runs} runs per tool`);
       scenarios = await series(tmp, o.hosts, o, o.runs, false);
@@ -295,7 +298,7 @@ async function main(): Promise<number> {
     mkdirSync(o.out, { recursive: true });
     writeFileSync(path.join(o.out, 'compare-scaling.svg'), scalingPlot(pts, `first deployment, ${o.services} ${o.service} services per host`));
   }
-  p(`\nprocess start-up, not in the figures above: \`node bin/strata.js --help\` ${fmtSum(startup.strataCli)}; \`ansible-playbook --version\` ${fmtSum(startup.ansiblePlaybook)}`);
+  p(`\nprocess start-up, not in the figures above: \`node bin/strata.js --help\` ${fmtSum(startup.strataCli)}; \`ansible-playbook --version\` ${startup.ansiblePlaybook ? fmtSum(startup.ansiblePlaybook) : 'not run'}`);
   const leaks = listenersOn(o.subnet);
   json.leaks = leaks;
   json.totalMs = msSince(t0);

@@ -15,10 +15,10 @@ import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { testnetDown, testnetUp } from '../src/testnet/index.ts';
 import { runGit } from '../test/support/gitServer.ts';
-import { installSignalHandlers, onCleanup, runAllCleanups } from './cleanup.ts';
-import { BENCH_DEPLOYMENT, generateTestnetDeployment } from './generate.ts';
-import { median, msSince, round1 } from './stats.ts';
-import { systemInfo } from './system.ts';
+import { installSignalHandlers, onCleanup, runAllCleanups } from './lib/cleanup.ts';
+import { BENCH_DEPLOYMENT, generateTestnetDeployment } from './lib/generate.ts';
+import { median, msSince, round1 } from './lib/stats.ts';
+import { systemInfo } from './lib/system.ts';
 
 const USAGE = `npm run bench:footprint -- [options]
   --machines N     test hosts, one service each (default 100)

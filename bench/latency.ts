@@ -11,12 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { testnetDown, testnetUp, type Testnet } from '../src/testnet/index.ts';
-import { installSignalHandlers, onCleanup, runAllCleanups } from './cleanup.ts';
-import { summarisePath, renderLatencyTable, type LatencyOptions, type LatencyResults } from './latency-report.ts';
-import { latencyRun, pidsOf, type LatencyFixture, type LatencyRun } from './latency-run.ts';
-import { getStatus, MACHINES, makeRepositories, observeRefs, sleep, startController, waitApplied, type ControllerHandle, type PathKind } from './latency-setup.ts';
-import { round1 } from './stats.ts';
-import { listenersOn, systemInfo } from './system.ts';
+import { installSignalHandlers, onCleanup, runAllCleanups } from './lib/cleanup.ts';
+import { summarisePath, renderLatencyTable, type LatencyOptions, type LatencyResults } from './lib/latency-report.ts';
+import { latencyRun, pidsOf, type LatencyFixture, type LatencyRun } from './lib/latency-run.ts';
+import { getStatus, MACHINES, makeRepositories, observeRefs, sleep, startController, waitApplied, type ControllerHandle, type PathKind } from './lib/latency-setup.ts';
+import { round1 } from './lib/stats.ts';
+import { listenersOn, systemInfo } from './lib/system.ts';
 
 const USAGE = `npm run bench:latency -- [options]
 

@@ -14,10 +14,10 @@ import type { ApplyEvent } from '../src/apply/events.ts';
 import { applyDeployment } from '../src/api/apply.ts';
 import { planDeployment } from '../src/api/plan.ts';
 import { testnetDown, testnetUp } from '../src/testnet/index.ts';
-import { installSignalHandlers, onCleanup, runAllCleanups } from './cleanup.ts';
-import { closeMasters, floorDeploy, writeKnownHosts } from './compareTools.ts';
-import { generateTestnetDeployment } from './generate.ts';
-import { median, msSince, round1 } from './stats.ts';
+import { installSignalHandlers, onCleanup, runAllCleanups } from './lib/cleanup.ts';
+import { closeMasters, floorDeploy, writeKnownHosts } from './lib/compareTools.ts';
+import { generateTestnetDeployment } from './lib/generate.ts';
+import { median, msSince, round1 } from './lib/stats.ts';
 
 const USAGE = `npm run bench:profile -- [--hosts N] [--services S] [--artifact-kb K] [--runs R] [--service perl|node] [--subnet 127.0.63] [--cpu-profile FILE]
   --cpu-profile FILE   write a V8 CPU profile of the controller during strata's first run (open it in Chrome DevTools)`;

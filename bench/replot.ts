@@ -3,7 +3,7 @@
  * from a bench:compare result file (bench/results/compare.json), without measuring anything.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { scalingPlot, type PlotPoint } from './plot.ts';
+import { scalingPlot, type PlotPoint } from './lib/plot.ts';
 
 const [input, output, title] = process.argv.slice(2);
 if (!input || !output) {

@@ -15,7 +15,8 @@ const DEFAULT_READY_TIMEOUT = 30;
 /**
  * Resolves validated models into the desired manifest: one item per machine file, directory
  * and daemon, and one per service instance, with dependency addresses bound into each
- * dependent's environment. Deterministic: equal inputs give byte-equal output.
+ * dependent's environment. Deterministic: equal inputs give byte-equal output
+ * (docs/design.md#the-manifest).
  */
 export function resolveManifest(models: Models, hashArtifact: HashArtifact): Manifest {
   const artifacts = table<ArtifactRef>();

@@ -47,7 +47,7 @@ export interface Item {
   /** Services whose address this item is given (its dependsOn and connectsTo), by name. */
   bindings?: string[];
   stateful: boolean;
-  /** Hash over everything that affects this item; unchanged hash, nothing to do. */
+  /** Hash over everything that affects this item; unchanged hash, nothing to do (docs/design.md#the-manifest). */
   hash: string;
 }
 

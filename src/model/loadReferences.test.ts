@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadModels } from './load.ts';
-import { deployment, issuesOf, load, only, pos, ROOT_TEXT, NETWORK, ON_M1, type Files } from './loadFixtures.ts';
+import { deployment, issuesOf, load, only, pos, ROOT_TEXT, NETWORK, ON_M1, type Files } from '../../test/support/loadFixtures.ts';
 
 describe('loadModels: references', () => {
   const twoServices = ['services:', '  db:', '    type: process', '    start: run-db', '    ports: { main: 5432 }', '  web:', '    type: process', '    start: run-web', '    dependsOn: [db]', ''].join('\n');

@@ -8,8 +8,9 @@ import { fieldName } from './zodIssues.ts';
 type Path = (string | number)[];
 
 /**
- * Merges several network files (a logical and a physical one, as NixOps does). Maps merge
- * key by key; a field set in two files to different values is a conflict naming both.
+ * Merges several network files (a logical and a physical one, as NixOps does:
+ * docs/design.md#the-models). Maps merge key by key; a field set in two files to different
+ * values is a conflict naming both.
  */
 export function mergeNetwork(files: ParsedFile[], baseDir: string, issues: ModelIssue[]): Record<string, Machine> {
   const merged = table<any>();

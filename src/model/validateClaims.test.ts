@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deployment, issuesOf, load, only } from './loadFixtures.ts';
+import { deployment, issuesOf, load, only } from '../../test/support/loadFixtures.ts';
 
 const web = (port: number) => `services:\n  web:\n    type: process\n    start: node web.js\n    ports: { main: ${port} }\n`;
 

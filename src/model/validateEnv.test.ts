@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deployment, issuesOf, load, only } from './loadFixtures.ts';
+import { deployment, issuesOf, load, only } from '../../test/support/loadFixtures.ts';
 
 const twoServices = (env: string, extra = '') =>
   `services:\n  cache:\n    type: process\n    start: node c.js\n    ports: { main: 6379 }\n  web:\n    type: process\n    start: node web.js\n    dependsOn: [cache]\n${extra}    env: ${env}\n`;

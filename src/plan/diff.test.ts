@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isEmptyPlan, planTransition } from './diff.ts';
-import { DIST, hashArtifact, indexOf, manifest, MOTD, NETWORK, order, recorded, stepOf } from './diffFixtures.ts';
+import { DIST, hashArtifact, indexOf, manifest, MOTD, NETWORK, order, recorded, stepOf } from '../../test/support/diffFixtures.ts';
 
 describe('planTransition', () => {
   it('activates everything in dependency order on a first deployment', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planTransition, type RecordedState } from './diff.ts';
 import { renderPlan } from './render.ts';
-import { indexOf, manifest, order, recorded, stepOf } from './diffFixtures.ts';
+import { indexOf, manifest, order, recorded, stepOf } from '../../test/support/diffFixtures.ts';
 
 describe('planTransition: stateful services', () => {
   const PG_NETWORK = [

@@ -11,7 +11,7 @@ import { ModelError } from '../errors.ts';
 import { GitTree } from '../git/gitTree.ts';
 import { fsTree } from './fsTree.ts';
 import { DeploymentDir } from './realPath.ts';
-import { ARTIFACT_AT, NETWORK, ROOT, gitTreeOf, issuesOf, makeDeployment, outside, refusedBoth, servicesNaming, sockets, useSandbox } from './confinementFixtures.ts';
+import { ARTIFACT_AT, NETWORK, ROOT, gitTreeOf, issuesOf, makeDeployment, outside, refusedBoth, servicesNaming, sockets, useSandbox } from '../../test/support/confinementFixtures.ts';
 
 // Artifacts and machine-file sources are read through their real paths, inside the deployment
 // directory (the root file's), from real files and symlinks on disk and from real git commits.

@@ -8,7 +8,7 @@ import { readArtifact } from '../artifact/read.ts';
 import { StrataError } from '../errors.ts';
 import { fsTree } from './fsTree.ts';
 import { DeploymentDir } from './realPath.ts';
-import { base, ROOT, gitTreeOf, issuesOf, makeDeployment, outside, refusedBoth, useSandbox } from './confinementFixtures.ts';
+import { base, ROOT, gitTreeOf, issuesOf, makeDeployment, outside, refusedBoth, useSandbox } from '../../test/support/confinementFixtures.ts';
 
 // Model files are read through their real paths inside the deployment directory; modes are
 // kept; an unreadable or swapped path is refused (real files, real git, the CLI as nobody).
@@ -87,16 +87,20 @@ describe('file modes', () => {
 });
 
 describe('a path that cannot be read', () => {
-  it('is a model error at its field, never an internal error nor a file silently left out (the CLI run as nobody)', () => {
+  it('is a model error at its field, never an internal error nor a file silently left out (the CLI run unprivileged)', () => {
     chmodSync(base, 0o755);
     const cli = fileURLToPath(new URL('../../bin/strata.js', import.meta.url));
-    // 0700: the directory cannot be opened; 0744: it can be listed, but its entries not looked at.
-    for (const [mode, unreadable] of [[0o700, 'app'], [0o744, 'app/run']] as const) {
+    // Run as root, the CLI runs as nobody, for whom the other bits count; run unprivileged (npm
+    // run test:unit), the owner's bits do. Either way: first the directory cannot be opened,
+    // then it can be listed, but its entries not looked at.
+    const asRoot = process.getuid?.() === 0;
+    const modes = asRoot ? ([[0o700, 'app'], [0o744, 'app/run']] as const) : ([[0o000, 'app'], [0o400, 'app/run']] as const);
+    for (const [mode, unreadable] of modes) {
       const dir = makeDeployment(`eacces-${mode.toString(8)}`, (d) => chmodSync(join(d, 'app'), mode));
-      const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, cli, 'plan', join(dir, 'strata.yaml'), '--state', join(dir, 'state-of-nobody')], {
-        encoding: 'utf8',
-        env: { PATH: process.env.PATH, HOME: '/tmp' },
-      });
+      const argv = [process.execPath, cli, 'plan', join(dir, 'strata.yaml'), '--state', join(dir, 'state-of-nobody')];
+      const [command, ...args] = asRoot ? ['runuser', '-u', 'nobody', '--', ...argv] : argv;
+      const r = spawnSync(command!, args, { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: '/tmp' } });
+      chmodSync(join(dir, 'app'), 0o755); // so the sandbox can be removed by its owner
       expect(r.status, r.stderr).toBe(2);
       expect(r.stderr).toContain(`${join(dir, 'services.yaml')}:4:5: services.api.artifact: ${join(dir, unreadable)} cannot be read from local files (EACCES)`);
     }

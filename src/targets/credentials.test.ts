@@ -6,7 +6,7 @@ import { credentialIssues } from '../api/credentialIssues.ts';
 import { credentialPolicy } from '../controller/config.ts';
 import { parseControllerConfig } from '../controller/loadConfig.ts';
 import { ModelError } from '../errors.ts';
-import { deployment, load, pos } from '../model/loadFixtures.ts';
+import { deployment, load, pos } from '../../test/support/loadFixtures.ts';
 import { allowedFile, isInside, refusedFileMessage, type CredentialPolicy } from './credentials.ts';
 import type { MachineManifest } from '../manifest/types.ts';
 import { openRuntime } from './connect.ts';
