@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { deploymentHistory } from '../api/history.ts';
 import { StrataError } from '../errors.ts';
+import { classOf } from '../errors/codes.ts';
 import { httpLimits, type HttpLimits } from './config.ts';
 import type { Controller } from './controller.ts';
 import { closeAfter, lingeringClose, rawAnswer } from './httpClose.ts';
@@ -119,7 +120,7 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
           controller.get(name!); // an unknown deployment is a 404 before anything waits
           const caller = `api ${req.socket.remoteAddress ?? 'unknown'}`;
           const r = await controller.abandonMachine(name!, machine!, reason, by ? `${by} (${caller})` : caller);
-          return json(res, r.ok ? 200 : r.code === 'USAGE' || r.code === 'MACHINE_NOT_FOUND' ? 400 : 409, r);
+          return json(res, failureStatus(r), r);
         }
       }
       // The mutating endpoints: a bearer token first, then the body.
@@ -137,7 +138,7 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
       const { to } = parseRollbackBody(await body());
       controller.get(name!); // an unknown deployment is a 404 before anything waits
       const r = await controller.rollback(name!, to);
-      return json(res, r.ok ? 200 : 409, r);
+      return json(res, failureStatus(r), r);
     } catch (e) {
       answerError(req, res, e);
     }
@@ -159,8 +160,7 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
       return json(res, e.status, { error: { code: e.code, message: e.message } });
     }
     if (e instanceof StrataError) {
-      const status = e.code === 'DEPLOYMENT_NOT_FOUND' ? 404 : e.code === 'USAGE' ? 400 : 409;
-      return json(res, status, { error: e.toJSON() });
+      return json(res, classOf(e.code).http, { error: e.toJSON() });
     }
     log.error({ err: e }, 'API request failed');
     json(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
@@ -263,4 +263,10 @@ export function listen(server: Server, address: string): Promise<{ host: string;
       resolve({ host: a.address, port: a.port });
     });
   });
+}
+
+/** A queued operation's answer: 200 when it was done, else the status of its error's code (src/errors/codes.ts). */
+function failureStatus(r: { ok: boolean; code?: string }): number {
+  if (r.ok) return 200;
+  return r.code ? classOf(r.code).http : 409;
 }
