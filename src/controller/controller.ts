@@ -12,7 +12,7 @@ import { ControllerMetrics } from './metrics.ts';
 import { KeyedQueue } from './queue.ts';
 import { abandonMachine } from '../api/abandon.ts';
 import { reconcileDeployment, recordApplied, withAbandonRoute, type AbandonOutcome, type DeploymentRuntime } from './reconciler.ts';
-import { readSecret } from './secrets.ts';
+import { readSecret } from '../git/secrets.ts';
 import type { DeploymentSource } from './source.ts';
 import { newStatus, setCondition, type DeploymentStatus } from './status.ts';
 import { DeliveryLog } from './deliveryLog.ts';

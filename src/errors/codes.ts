@@ -63,7 +63,7 @@ const TABLE: Record<string, ErrorClass> = {
   CONFIRMATION_REQUIRED: bad(),
   PLAN_INVALID: bad(),
   STALE_PLAN: row(EXIT.stalePlan, 'StatePending'),
-  SECRET_MISSING: bad(),
+  SECRET_MISSING: bad('SecretMissing'),
   // the recorded state
   STATE_CORRUPT: bad('StateCorrupt'),
   STATE_UNKNOWN_GENERATION: bad('StateUnknown'),
@@ -131,7 +131,6 @@ const TABLE: Record<string, ErrorClass> = {
   GIT_AUTH_FAILED: source,
   GIT_HOST_KEY_MISMATCH: source,
   GIT_HOST_KEY_UNKNOWN: source,
-  GIT_SECRET_MISSING: source,
   GIT_OBJECT_MISSING: source,
   // the controller and its API
   DEPLOYMENT_NOT_FOUND: failed('ReconcileFailed', { http: 404 }),

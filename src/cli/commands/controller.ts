@@ -2,7 +2,7 @@ import { createApiServer, listen } from '../../controller/httpApi.ts';
 import { Controller } from '../../controller/controller.ts';
 import { loadControllerConfig } from '../../controller/loadConfig.ts';
 import { createLogger } from '../../controller/logger.ts';
-import { readSecret } from '../../controller/secrets.ts';
+import { readSecret } from '../../git/secrets.ts';
 import { sourceFor } from '../../controller/sources.ts';
 import { UsageError } from '../../errors.ts';
 import { parse, type Io } from '../io.ts';
