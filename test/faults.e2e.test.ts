@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentStatus } from '../src/api/status.ts';
 import { Controller } from '../src/controller/controller.ts';
 import { parseControllerConfig } from '../src/controller/loadConfig.ts';
-import { sourceFor } from '../src/controller/sources.ts';
+import { gitSourceFor } from '../src/controller/gitSource.ts';
 import { cli } from './support/cli.ts';
 import { until } from './support/controller.ts';
 import { WorkRepo } from './support/gitServer.ts';
@@ -149,7 +149,7 @@ deployments:
     ssh: { allowedFiles: [${JSON.stringify(fx.net.dir)}] }
 `,
     );
-    controller = new Controller(config, { log, sourceFor });
+    controller = new Controller(config, { log, sourceFor: gitSourceFor });
     controller.start();
     const head = repo.head();
     await until(() => controller!.get('hello-world').lastAppliedRevision === head, 30_000, 'the controller to see the deployed commit');

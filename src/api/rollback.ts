@@ -12,6 +12,8 @@ export interface PlannedRollback {
   plan: Plan;
   /** The generation rolled back to. */
   target: number;
+  /** The commit the target generation's models were read from, if they came from Git. */
+  commit?: GenerationRecord['commit'];
 }
 
 export interface RollbackResult extends ApplyResult {
@@ -38,7 +40,8 @@ export function planRollback(deployment: string, ctx: Context, to?: number): Pla
   if (target === undefined) throw new StateError('NO_PREVIOUS_GENERATION', `deployment ${deployment} has no generation before ${current.generation}`, { deployment });
   if (target === current.generation) throw new StateError('ALREADY_CURRENT', `generation ${target} is already the current one`, { deployment });
   const old = store.generation(deployment, target);
-  return { plan: planTransition(current, withoutAbandoned(old.manifest, abandonedSince(deployment, target, current.manifest, ctx))), target };
+  const plan = planTransition(current, withoutAbandoned(old.manifest, abandonedSince(deployment, target, current.manifest, ctx)));
+  return { plan, target, ...(old.commit ? { commit: old.commit } : {}) };
 }
 
 /**
@@ -48,8 +51,7 @@ export function planRollback(deployment: string, ctx: Context, to?: number): Pla
  */
 export async function applyRollback(planned: PlannedRollback, ctx: Context, opts: RollbackOptions = {}): Promise<RollbackResult> {
   const { apply = applyDeployment, ...rest } = opts;
-  const { plan, target } = planned;
-  const commit = stateStore(ctx).generation(plan.deployment, target).commit;
+  const { plan, target, commit } = planned;
   const result = await apply(plan, ctx, { ...rest, rolledBackTo: target, source: `rollback to generation ${target}`, ...(commit ? { commit } : {}) });
   return { ...result, rolledBackTo: target, ...(commit ? { commit } : {}) };
 }
