@@ -7,7 +7,6 @@ import { stateStore } from '../api/context.ts';
 import { loadDeployment } from '../api/load.ts';
 import { formatDuration } from './backoff.ts';
 import { ModelError, StrataError } from '../errors.ts';
-import { classOf } from '../errors/codes.ts';
 import { runAbandon } from './abandonIntent.ts';
 import { markRecoveryFailed, markStateUnreadable, markSuspended } from './conditions.ts';
 import { connectionSettings, type ControllerConfig, type DeploymentConfig } from './config.ts';
@@ -133,7 +132,7 @@ export class Controller {
           } catch (e) {
             failed.push(name);
             const message = withAbandonRoute(name, e, `cannot recover the interrupted transition yet: ${e instanceof Error ? e.message : String(e)}`);
-            markRecoveryFailed(d.status, e instanceof StrataError && e.code === 'STATE_CORRUPT' ? classOf(e.code).reason : 'RecoveryFailed', message);
+            markRecoveryFailed(d.status, e instanceof StrataError && e.code === 'STATE_CORRUPT' ? 'StateCorrupt' : 'RecoveryFailed', message);
             log.error({ code: e instanceof StrataError ? e.code : 'INTERNAL' }, message);
           }
         }),
@@ -199,7 +198,7 @@ export class Controller {
   /**
    * Rebuilds the deployment's recorded state from its machines (src/api/adopt.ts), with the
    * machines named by the models of the branch's current commit; then reconciles. Takes the
-   * deployment's transition lock, so it never runs beside a reconcile (MACHINE_LOCKED: 409).
+   * deployment's transition lock, so it never runs beside a reconcile (STATE_LOCKED: 409).
    */
   async adopt(name: string, opts: AdoptOptions): Promise<AdoptResult> {
     const d = this.record(name);
