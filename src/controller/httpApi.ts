@@ -83,9 +83,9 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
       const body = () => readBody(req, res, { limit: bodyLimit, idleMs: limits.bodyIdleTimeoutMs, expectContinue, abandoned: abandon.signal });
       if (Number(req.headers['content-length'] ?? 0) > bodyLimit) await body(); // refused before anything else
       if (!route) {
-        if (routes.length === 0) throw new HttpError(404, 'NOT_FOUND', `no route for ${show(method)} ${show(path)}`);
+        if (routes.length === 0) throw new HttpError('NOT_FOUND', `no route for ${show(method)} ${show(path)}`);
         res.setHeader('allow', routes.map((r) => (r.method === 'GET' ? 'GET, HEAD' : r.method)).join(', '));
-        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${show(path)} accepts ${routes.map((r) => r.method).join(', ')}, not ${show(method)}`);
+        throw new HttpError('METHOD_NOT_ALLOWED', `${show(path)} accepts ${routes.map((r) => r.method).join(', ')}, not ${show(method)}`);
       }
       switch (route) {
         case 'healthz':
@@ -114,7 +114,7 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
         case 'abandon': {
           if (!authorized(req)) {
             log.warn({ path: show(path, 200) }, 'refused an API call without a valid bearer token');
-            throw new HttpError(401, 'UNAUTHORIZED', opts.apiToken ? 'a valid bearer token is required' : 'mutating endpoints are off: configure apiToken');
+            throw new HttpError('UNAUTHORIZED', opts.apiToken ? 'a valid bearer token is required' : 'mutating endpoints are off: configure apiToken');
           }
           const { reason, by } = parseAbandonBody(await body());
           controller.get(name!); // an unknown deployment is a 404 before anything waits
@@ -126,7 +126,7 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
       // The mutating endpoints: a bearer token first, then the body.
       if (!authorized(req)) {
         log.warn({ path: show(path, 200) }, 'refused an API call without a valid bearer token');
-        throw new HttpError(401, 'UNAUTHORIZED', opts.apiToken ? 'a valid bearer token is required' : 'mutating endpoints are off: configure apiToken');
+        throw new HttpError('UNAUTHORIZED', opts.apiToken ? 'a valid bearer token is required' : 'mutating endpoints are off: configure apiToken');
       }
       if (route === 'sync') return json(res, 202, controller.sync(name!));
       if (route === 'suspend') return json(res, 200, controller.suspend(name!));
@@ -216,7 +216,8 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
         socket.destroy();
         return;
       }
-      const [status, code, message] = clientErrorAnswer(err, limits);
+      const [code, message] = clientErrorAnswer(err, limits);
+      const status = classOf(code).http;
       log.debug({ code: err.code, status }, `refused a request: ${message}`);
       socket.write(rawAnswer(status, STATUS_CODES[status] ?? 'Error', { error: { code, message } }));
       lingeringClose(socket);
@@ -236,18 +237,19 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
   return server;
 }
 
-function clientErrorAnswer(err: NodeJS.ErrnoException, limits: HttpLimits): [number, string, string] {
+/** The code and message for a request Node's parser refused; its status is the code's (src/errors/codes.ts). */
+function clientErrorAnswer(err: NodeJS.ErrnoException, limits: HttpLimits): [string, string] {
   switch (err.code) {
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return [408, 'REQUEST_TIMEOUT', `the request did not arrive in time (headers within ${limits.headersTimeoutMs} ms, the whole request within ${limits.requestTimeoutMs} ms)`];
+      return ['REQUEST_TIMEOUT', `the request did not arrive in time (headers within ${limits.headersTimeoutMs} ms, the whole request within ${limits.requestTimeoutMs} ms)`];
     case 'HPE_HEADER_OVERFLOW':
-      return [431, 'HEADERS_TOO_LARGE', 'the request line and headers are over 16 KiB'];
+      return ['HEADERS_TOO_LARGE', 'the request line and headers are over 16 KiB'];
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
-      return [413, 'BODY_TOO_LARGE', 'chunk extensions are too large'];
+      return ['BODY_TOO_LARGE', 'chunk extensions are too large'];
     case 'HPE_INVALID_METHOD':
-      return [400, 'BAD_REQUEST', 'unknown request method'];
+      return ['BAD_REQUEST', 'unknown request method'];
     default:
-      return [400, 'BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`];
+      return ['BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`];
   }
 }
 

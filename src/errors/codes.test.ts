@@ -16,15 +16,14 @@ function sources(dir: string): string[] {
 const CODE = String.raw`'([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*)'`;
 /**
  * Where src/ names an error code: the first argument of `new XxxError(` or `super(` (also on
- * the next line, and either branch of a `?:` there), a `const code = ` choice, an HttpError's
- * code after its status, and a `[status, 'CODE', message]` answer of the HTTP server.
+ * the next line, and either branch of a `?:` there), a `const code = ` choice, and a
+ * `['CODE', message]` answer of the HTTP server to a request its parser refused.
  */
 const PATTERNS = [
   new RegExp(String.raw`(?:new [A-Za-z]*Error|super)\(\s*${CODE}`, 'g'),
   new RegExp(String.raw`new [A-Za-z]*Error\([^,()]*?\?\s*${CODE}\s*:\s*${CODE}`, 'g'),
   new RegExp(String.raw`const code = [^;\n]*\?\s*${CODE}\s*:\s*${CODE}`, 'g'),
-  new RegExp(String.raw`new HttpError\(\d+,\s*${CODE}`, 'g'),
-  new RegExp(String.raw`return \[\d+,\s*${CODE}`, 'g'),
+  new RegExp(String.raw`return \[${CODE}, (?:\`|'[a-z])`, 'g'),
 ];
 /** A table from a refusal to its code: `const code = { … }` or `const XXX_CODE… = { … }`. */
 const CODE_MAPS = /const (?:code|[A-Z_]*CODES?)\b[^=\n]*= \{([^}]*)\}/g;
