@@ -1,6 +1,6 @@
 /**
  * Every failure strata reports is a StrataError with a stable `code` and structured `data`.
- * Only the CLI maps codes to exit codes (src/cli/exitCodes.ts).
+ * Each code is classified once, in src/errors/codes.ts (exit status, controller reason, HTTP status).
  */
 export class StrataError extends Error {
   readonly code: string;

@@ -8,8 +8,8 @@ import YAML from 'yaml';
 import { controllerConfig } from '../../src/controller/config.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { createApiServer, listen } from '../../src/controller/httpApi.ts';
-import type { DeploymentSource } from '../../src/controller/source.ts';
-import { sourceFor } from '../../src/controller/sources.ts';
+import type { RevisionSource } from '../../src/controller/revisionSource.ts';
+import { gitSourceFor } from '../../src/controller/gitSource.ts';
 import type { DeploymentStatus } from '../../src/controller/status.ts';
 import { findGitdir } from '../../src/git/localRepo.ts';
 import { GitSource } from '../../src/git/source.ts';
@@ -60,9 +60,9 @@ export interface ControllerHandle {
  * (sync is its first call), when the branch was resolved, when the models were read and when
  * the apply began (commitInfo is called right after a non-empty plan). It changes nothing else.
  */
-export function timedSource(inner: DeploymentSource, marks: SourceMark[]): DeploymentSource {
+export function timedSource(inner: RevisionSource, marks: SourceMark[]): RevisionSource {
   const mark = (kind: SourceMark['kind'], commit?: string) => marks.push({ at: performance.now(), kind, ...(commit ? { commit } : {}) });
-  const s: DeploymentSource = {
+  const s: RevisionSource = {
     label: inner.label,
     async sync() {
       mark('syncStart');
@@ -103,7 +103,7 @@ export async function startController(opts: {
   webhookSecretFile?: string;
   /** Directories whose files the models may name as ssh.identity (the testnet's, holding its key). */
   allowedFiles?: string[];
-  /** An experiment: the local source's watch debounce (sourceFor leaves GitSource's default, 100 ms). */
+  /** An experiment: the local source's watch debounce (gitSourceFor leaves GitSource's default, 100 ms). */
   watchDebounceMs?: number;
 }): Promise<ControllerHandle> {
   const config = controllerConfig.parse({
@@ -131,7 +131,7 @@ export async function startController(opts: {
       const cacheStateDir = path.join(stateDir, 'bench-sources', opts.path);
       const inner =
         opts.watchDebounceMs === undefined
-          ? sourceFor(d, cacheStateDir)
+          ? gitSourceFor(d, cacheStateDir)
           : new GitSource(d.repository, path.join(cacheStateDir, 'git', d.name), { watchDebounceMs: opts.watchDebounceMs });
       return timedSource(inner, marks);
     },

@@ -58,7 +58,7 @@ export async function applyDeployment(plan: Plan, ctx: Context, opts: ApplyDeplo
 /**
  * Recovers an interrupted transition of the deployment, if its journal holds one: completes it
  * when every machine recorded the new generation, else rolls it back. Takes the deployment's
- * transition lock; MACHINE_LOCKED when a live process holds it.
+ * transition lock; STATE_LOCKED when a live process holds it.
  */
 export async function recoverDeployment(deployment: string, ctx: Context): Promise<RecoveryResult> {
   const state = stateStore(ctx);

@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
+import { liveTokens, startRenewal, takeLock, type LockSpec } from '../apply/machineLocks.ts';
 import { restoreSnapshot, takeSnapshot } from '../apply/stateful.ts';
-import { StateError, UsageError } from '../errors.ts';
+import { StateError, type StrataError, UsageError } from '../errors.ts';
 import type { Item, MachineManifest } from '../manifest/types.ts';
 import { DEFAULT_SNAPSHOTS_KEPT, SnapshotStore, type SnapshotMeta } from '../state/snapshots.ts';
 import { shownPath } from '../state/regularFile.ts';
@@ -115,22 +115,33 @@ const RESTORE_LEASE_MS = 60_000;
 
 /**
  * Restores the planned snapshot into the running instance, holding its machine's lock meanwhile
- * (a lease, renewed while a long restore runs), so no transition touches the machine during it.
+ * as a transition does (src/apply/machineLocks.ts: the state directory's identity as owner, a
+ * lease renewed while a long restore runs), so no transition touches the machine during it and a
+ * restore that died leaves a lock recovery recognises as its own orphan. A lock taken over
+ * meanwhile fails the restore with LOCK_LOST once the machine has answered.
  */
 export async function restoreService(plan: RestorePlan, ctx: Context): Promise<{ bytes: number }> {
+  const machine = plan.instance.machine.name;
   const rt = openRuntime(plan.instance.machine, plan.deployment, connectOptions(ctx));
-  const owner = `${hostname()}:${process.pid}:restore`;
-  const token = randomUUID().slice(0, 8);
+  const lock: LockSpec = { owner: stateStore(ctx).identity(), token: randomBytes(6).toString('hex'), leaseMs: ctx.lockLeaseMs ?? RESTORE_LEASE_MS };
+  let lost: StrataError | undefined;
+  liveTokens.add(lock.token);
   try {
-    await rt.lock({ owner, token, leaseMs: RESTORE_LEASE_MS });
-    const renewal = setInterval(() => void rt.renew(owner, token, RESTORE_LEASE_MS).catch(() => undefined), RESTORE_LEASE_MS / 3);
+    await takeLock(rt, lock, (b) => ctx.onEvent?.({ kind: 'lock-broken', machine, holder: b, why: b.why }));
+    const stopRenewal = startRenewal(() => [rt], lock, (_, e) => {
+      lost = e;
+      ctx.onEvent?.({ kind: 'lock-lost', machine, error: e.message });
+    });
     try {
-      return await restoreSnapshot(rt, plan.instance.item, new SnapshotStore(resolve(ctx.stateDir)), plan.file);
+      const restored = await restoreSnapshot(rt, plan.instance.item, new SnapshotStore(resolve(ctx.stateDir)), plan.file);
+      if (lost) throw lost;
+      return restored;
     } finally {
-      clearInterval(renewal);
-      await rt.unlock(owner, token).catch(() => undefined);
+      stopRenewal();
+      await rt.unlock(lock.owner, lock.token).catch(() => undefined);
     }
   } finally {
+    liveTokens.delete(lock.token);
     await rt.target.close();
   }
 }

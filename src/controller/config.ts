@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { identifier } from '../model/schema.ts';
 import type { CredentialPolicy } from '../targets/credentials.ts';
-import { readSecret } from './secrets.ts';
+import { readSecret } from '../git/secrets.ts';
 
 /**
  * The controller's configuration file (`strata controller --config FILE`): where its state

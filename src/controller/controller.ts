@@ -5,32 +5,28 @@ import { credentialIssues } from '../api/credentialIssues.ts';
 import { recoverDeployment } from '../api/apply.ts';
 import { stateStore } from '../api/context.ts';
 import { loadDeployment } from '../api/load.ts';
-import { backoffDelay, formatDuration } from './backoff.ts';
+import { formatDuration } from './backoff.ts';
 import { ModelError, StrataError } from '../errors.ts';
+import { runAbandon } from './abandonIntent.ts';
+import { markRecoveryFailed, markStateUnreadable, markSuspended } from './conditions.ts';
 import { connectionSettings, type ControllerConfig, type DeploymentConfig } from './config.ts';
+import { newRecord, queueIntent, retryAfter, retrySucceeded, takeIntent, type DeploymentRecord, type IntentOutcome } from './deploymentRecord.ts';
+import { withAbandonRoute } from './failure.ts';
 import { ControllerMetrics } from './metrics.ts';
+import { persistNotes, restoreNotes } from './notes.ts';
 import { KeyedQueue } from './queue.ts';
-import { abandonMachine } from '../api/abandon.ts';
-import { reconcileDeployment, recordApplied, withAbandonRoute, type AbandonOutcome, type DeploymentRuntime } from './reconciler.ts';
-import { readSecret } from './secrets.ts';
-import type { DeploymentSource } from './source.ts';
-import { newStatus, setCondition, type DeploymentStatus } from './status.ts';
-import { DeliveryLog } from './deliveryLog.ts';
-import { deliveryId, hasCredentials, MAX_DELIVERY_ID, verifyWebhook } from './webhook.ts';
+import { reconcileDeployment } from './reconciler.ts';
+import { CRASH_RETRY_MS } from './retry.ts';
+import type { RevisionSource } from './revisionSource.ts';
+import type { DeploymentStatus } from './status.ts';
+import { WebhookIntake } from './webhookIntake.ts';
 
 export interface ControllerOptions {
   log: Logger;
-  /** Makes the source of a deployment (src/git in production; tests may pass others). */
-  sourceFor: (d: DeploymentConfig, stateDir: string) => DeploymentSource;
+  /** Makes the revision source of a deployment (src/controller/gitSource.ts in production; tests may pass others). */
+  sourceFor: (d: DeploymentConfig, stateDir: string) => RevisionSource;
   /** Deployments reconciled at once (default 4); one deployment never runs twice at once. */
   workers?: number;
-}
-
-interface Notes {
-  suspended?: boolean;
-  lastFailure?: DeploymentStatus['lastFailure'];
-  lastFailedRevision?: string;
-  lastAppliedRevision?: string;
 }
 
 export class NotFoundError extends StrataError {}
@@ -42,9 +38,8 @@ export class NotFoundError extends StrataError {}
 export class Controller {
   readonly metrics = new ControllerMetrics();
   private readonly queue = new KeyedQueue();
-  /** Webhook deliveries seen in the last hour, by deployment and delivery id. */
-  private readonly deliveries = new DeliveryLog();
-  private readonly deployments = new Map<string, DeploymentRuntime>();
+  private readonly webhooks = new WebhookIntake({ metrics: this.metrics, log: () => this.opts.log, enqueue: (name, why) => this.enqueue(name, why) });
+  private readonly deployments = new Map<string, DeploymentRecord>();
   private readonly stopWatches: (() => void)[] = [];
   private workers: Promise<void>[] = [];
   private started = false;
@@ -55,42 +50,23 @@ export class Controller {
     private readonly opts: ControllerOptions,
   ) {
     for (const d of config.deployments) {
-      const source = opts.sourceFor(d, config.stateDir);
-      const status = newStatus(d.name, source.label, d.suspended);
-      setCondition(status, 'Ready', 'Unknown', 'Starting', 'not reconciled yet');
-      const runtime: DeploymentRuntime = { config: d, source, status };
-      this.deployments.set(d.name, runtime);
+      const record = newRecord(d, opts.sourceFor(d, config.stateDir));
+      this.deployments.set(d.name, record);
       // A damaged state file fails this deployment only; the others and the API keep running.
       try {
-        this.restoreNotes(runtime);
+        restoreNotes(record, config.stateDir, this.metrics);
       } catch (e) {
-        this.markStateFailed(runtime, e);
+        this.markStateFailed(record, e);
       }
     }
   }
 
-  /** Takes up what the state directory recorded of a deployment: its notes and current generation. */
-  private restoreNotes(d: DeploymentRuntime): void {
-    const store = stateStore({ stateDir: this.config.stateDir });
-    const name = d.config.name;
-    const notes = store.readControllerNotes<Notes>(name) ?? {};
-    if (notes.suspended !== undefined) d.status.suspended = notes.suspended;
-    d.status.lastFailure = notes.lastFailure;
-    d.status.lastFailedRevision = notes.lastFailedRevision;
-    const current = store.current(name);
-    if (current) {
-      const revision = store.generation(name, current.generation).commit?.sha ?? notes.lastAppliedRevision;
-      if (revision) recordApplied(d, this.metrics, revision, current.generation);
-      else d.status.generation = current.generation;
-      this.metrics.machines.set({ deployment: name }, Object.keys(current.manifest.machines).length);
-    }
-  }
-
   /** Reads a damaged deployment's state again: true (and the failure cleared) once it reads. */
-  private stateReadable(d: DeploymentRuntime): boolean {
+  private stateReadable(d: DeploymentRecord): boolean {
     try {
-      this.restoreNotes(d);
+      restoreNotes(d, this.config.stateDir, this.metrics);
       d.stateDamaged = false;
+      retrySucceeded(d, 'state');
       return true;
     } catch (e) {
       this.markStateFailed(d, e);
@@ -99,13 +75,11 @@ export class Controller {
   }
 
   /** Marks a deployment failed because its state cannot be read (StateCorrupt names the file). */
-  private markStateFailed(d: DeploymentRuntime, e: unknown): void {
+  private markStateFailed(d: DeploymentRecord, e: unknown): void {
     d.stateDamaged = true;
     const code = e instanceof StrataError ? e.code : 'INTERNAL';
     const message = `its recorded state cannot be read: ${e instanceof Error ? e.message : String(e)}`;
-    const reason = code === 'STATE_CORRUPT' ? 'StateCorrupt' : 'StateUnreadable';
-    setCondition(d.status, 'Ready', 'False', reason, message);
-    setCondition(d.status, 'Reconciling', 'False', reason, message);
+    markStateUnreadable(d.status, code === 'STATE_CORRUPT' ? 'StateCorrupt' : 'StateUnreadable', message);
     this.opts.log.error({ deployment: d.config.name, code, file: e instanceof StrataError ? e.data.file : undefined }, message);
   }
 
@@ -153,11 +127,12 @@ export class Controller {
           const log = this.opts.log.child({ deployment: name });
           try {
             const r = await recoverDeployment(name, { stateDir: this.config.stateDir, ...connectionSettings(d.config) });
+            retrySucceeded(d, 'recovery');
             if (r.action !== 'none') log.warn({ recovery: r.action, generation: r.generation }, `recovery: ${r.message}`);
           } catch (e) {
             failed.push(name);
             const message = withAbandonRoute(name, e, `cannot recover the interrupted transition yet: ${e instanceof Error ? e.message : String(e)}`);
-            setCondition(d.status, 'Ready', 'False', e instanceof StrataError && e.code === 'STATE_CORRUPT' ? 'StateCorrupt' : 'RecoveryFailed', message);
+            markRecoveryFailed(d.status, e instanceof StrataError && e.code === 'STATE_CORRUPT' ? 'StateCorrupt' : 'RecoveryFailed', message);
             log.error({ code: e instanceof StrataError ? e.code : 'INTERNAL' }, message);
           }
         }),
@@ -183,28 +158,28 @@ export class Controller {
   }
 
   get(name: string): DeploymentStatus {
-    return this.statusOf(this.runtime(name));
+    return this.statusOf(this.record(name));
   }
 
   /** Reconcile now; a commit that failed before is tried again. */
   sync(name: string): DeploymentStatus {
-    const d = this.runtime(name);
-    d.forceRetry = true;
+    const d = this.record(name);
+    queueIntent(d, { kind: 'retry-commit' });
     this.enqueue(name, 'sync requested');
     return this.statusOf(d);
   }
 
   suspend(name: string): DeploymentStatus {
-    const d = this.runtime(name);
+    const d = this.record(name);
     d.status.suspended = true;
-    setCondition(d.status, 'Reconciling', 'False', 'Suspended', 'suspended through the API');
+    markSuspended(d.status, 'suspended through the API');
     this.persist(d);
     this.opts.log.info({ deployment: name }, 'suspended: the repository is not followed until resumed');
     return this.statusOf(d);
   }
 
   resume(name: string): DeploymentStatus {
-    const d = this.runtime(name);
+    const d = this.record(name);
     d.status.suspended = false;
     this.persist(d);
     this.enqueue(name, 'resumed');
@@ -212,11 +187,10 @@ export class Controller {
   }
 
   /** Rolls back through the queue (never beside a reconcile) and resolves when it is done. */
-  rollback(name: string, to?: number): Promise<{ ok: boolean; generation?: number; message: string }> {
-    const d = this.runtime(name);
-    if (d.pendingRollback) throw new StrataError('ROLLBACK_PENDING', `a rollback of ${name} is already waiting`);
+  rollback(name: string, to?: number): Promise<IntentOutcome> {
+    const d = this.record(name);
     return new Promise((settle) => {
-      d.pendingRollback = { to, settle };
+      queueIntent(d, { kind: 'rollback', ...(to !== undefined ? { to } : {}), settle });
       this.enqueue(name, `rollback${to ? ` to generation ${to}` : ''} requested`);
     });
   }
@@ -224,10 +198,10 @@ export class Controller {
   /**
    * Rebuilds the deployment's recorded state from its machines (src/api/adopt.ts), with the
    * machines named by the models of the branch's current commit; then reconciles. Takes the
-   * deployment's transition lock, so it never runs beside a reconcile (MACHINE_LOCKED: 409).
+   * deployment's transition lock, so it never runs beside a reconcile (STATE_LOCKED: 409).
    */
   async adopt(name: string, opts: AdoptOptions): Promise<AdoptResult> {
-    const d = this.runtime(name);
+    const d = this.record(name);
     const { commit } = await d.source.sync();
     const { models, manifest } = await loadDeployment(d.config.path, d.source.tree(commit));
     const ctx = { stateDir: this.config.stateDir, controller: true, ...connectionSettings(d.config) };
@@ -237,7 +211,7 @@ export class Controller {
     const result = await adoptDeployment(manifest, ctx, opts);
     this.opts.log.warn({ deployment: name, generation: result.generation, partial: result.partial }, `adopted generation ${result.generation} from the machines`);
     this.stateReadable(d);
-    d.forceRetry = true;
+    queueIntent(d, { kind: 'retry-commit' });
     this.enqueue(name, 'state adopted');
     return result;
   }
@@ -246,82 +220,22 @@ export class Controller {
    * Abandons a machine through the queue (never beside a reconcile of the deployment, and before
    * the recovery that keeps failing on it) and resolves when it is done (src/api/abandon.ts).
    */
-  abandonMachine(name: string, machine: string, reason: string, by: string): Promise<AbandonOutcome> {
-    const d = this.runtime(name);
-    if (d.pendingAbandon) throw new StrataError('ABANDON_PENDING', `abandoning ${d.pendingAbandon.machine} of ${name} is already waiting`);
+  abandonMachine(name: string, machine: string, reason: string, by: string): Promise<IntentOutcome> {
+    const d = this.record(name);
     return new Promise((settle) => {
-      d.pendingAbandon = { machine, reason, by, settle };
+      queueIntent(d, { kind: 'abandon', machine, reason, by, settle });
       this.enqueue(name, `abandon ${machine} requested`);
     });
   }
 
-  private async runAbandon(d: DeploymentRuntime): Promise<void> {
-    const req = d.pendingAbandon!;
-    d.pendingAbandon = undefined;
-    const name = d.config.name;
-    const log = this.opts.log.child({ deployment: name });
-    try {
-      const r = await abandonMachine({ deployment: name, machine: req.machine, reason: req.reason, by: req.by }, { stateDir: this.config.stateDir, controller: true, ...connectionSettings(d.config) });
-      if (r.recorded !== undefined) d.status.generation = r.recorded;
-      d.status.consecutiveFailures = 0;
-      setCondition(d.status, 'Ready', 'Unknown', 'MachineAbandoned', `${r.message}; reconciling`);
-      log.warn({ audit: r.audit, generation: r.recorded, recovery: r.recovery?.action }, r.message);
-      req.settle({ ok: true, ...(r.recorded !== undefined ? { generation: r.recorded } : {}), message: r.message });
-    } catch (e) {
-      const message = `abandoning ${req.machine} failed: ${e instanceof Error ? e.message : String(e)}`;
-      log.error({ code: e instanceof StrataError ? e.code : 'INTERNAL' }, message);
-      req.settle({ ok: false, message, ...(e instanceof StrataError ? { code: e.code } : {}) });
-    }
-  }
-
-  /**
-   * Refuses a webhook request that cannot succeed before its body is read (and buffered): an
-   * unknown deployment, one without a webhook, a request with no signature or token at all.
-   */
+  /** Refuses a webhook request that cannot succeed before its body is read (src/controller/webhookIntake.ts). */
   webhookRefusal(name: string, headers: IncomingHttpHeaders): { status: number; message: string } | undefined {
-    const d = this.runtime(name);
-    if (!d.config.webhook) return { status: 404, message: `deployment ${name} has no webhook configured` };
-    if (!hasCredentials(headers)) {
-      this.metrics.webhookDeliveries.inc({ deployment: name, result: 'refused' });
-      this.opts.log.warn({ deployment: name }, 'refused a webhook: no signature or token');
-      return { status: 401, message: 'a webhook needs a signature or token (docs/controller.md, "Webhooks")' };
-    }
-    return undefined;
+    return this.webhooks.refusal(this.record(name), headers);
   }
 
-  /**
-   * Verifies a push notification; a good one queues a reconcile, a bad one queues nothing.
-   * A delivery id seen in the last hour (a retry, a redelivery, a replay) is acknowledged and
-   * queues nothing. Ids are recorded only after the signature or token matched, so a sender
-   * without the secret cannot make the controller ignore a real delivery.
-   */
+  /** Verifies a push notification; a good one queues a reconcile (src/controller/webhookIntake.ts). */
   webhook(name: string, headers: IncomingHttpHeaders, body: Buffer): { status: number; message: string } {
-    const d = this.runtime(name);
-    if (!d.config.webhook) return { status: 404, message: `deployment ${name} has no webhook configured` };
-    const check = verifyWebhook(headers, body, readSecret(d.config.webhook.secret, `webhook secret of ${name}`));
-    if (!check.ok) {
-      this.metrics.webhookDeliveries.inc({ deployment: name, result: 'refused' });
-      this.opts.log.warn({ deployment: name, provider: check.provider }, `refused a webhook: ${check.reason}`);
-      return { status: 401, message: check.reason ?? 'unauthorized' };
-    }
-    const delivery = deliveryId(headers, check.provider);
-    if (delivery && delivery.id.length > MAX_DELIVERY_ID) {
-      this.metrics.webhookDeliveries.inc({ deployment: name, result: 'refused' });
-      return { status: 400, message: `${delivery.header} is over ${MAX_DELIVERY_ID} characters: not a delivery id` };
-    }
-    if (delivery) {
-      const key = `${name}\0${delivery.id}`;
-      const seenAt = this.deliveries.seen(key);
-      if (seenAt !== undefined) {
-        this.metrics.webhookDeliveries.inc({ deployment: name, result: 'replayed' });
-        this.opts.log.info({ deployment: name, provider: check.provider, delivery: delivery.id }, 'a webhook delivery seen before was acknowledged and ignored');
-        return { status: 200, message: `delivery ${delivery.id} was received already at ${new Date(seenAt).toISOString()}; nothing queued` };
-      }
-      this.deliveries.record(key);
-    }
-    this.metrics.webhookDeliveries.inc({ deployment: name, result: 'queued' });
-    this.enqueue(name, `${check.provider} push${check.ref ? ` to ${check.ref}` : ''}`);
-    return { status: 202, message: `reconcile of ${name} queued` };
+    return this.webhooks.deliver(this.record(name), headers, body);
   }
 
   private enqueue(name: string, why: string): void {
@@ -337,17 +251,16 @@ export class Controller {
       const d = this.deployments.get(name)!;
       try {
         // A pending abandon runs (and settles its request) even on damaged state: it then fails with STATE_CORRUPT.
-        if (d.pendingAbandon) await this.runAbandon(d);
+        const abandon = takeIntent(d, 'abandon');
+        if (abandon) await runAbandon(d, abandon, this.config.stateDir, this.opts.log.child({ deployment: name }));
         if (d.stateDamaged && !this.stateReadable(d)) {
-          d.status.consecutiveFailures++;
-          const delay = backoffDelay(d.status.consecutiveFailures);
+          const delay = retryAfter(d, 'state');
           this.opts.log.warn({ deployment: name }, `its state is still damaged; not reconciled, next look in ${formatDuration(delay)}`);
           if (!this.stopping) this.queue.addAfter(name, delay);
           continue;
         }
         if ((await this.recoverInterrupted([name])).length > 0) {
-          d.status.consecutiveFailures++;
-          const delay = backoffDelay(d.status.consecutiveFailures);
+          const delay = retryAfter(d, 'recovery');
           this.opts.log.warn({ deployment: name }, `recovery failed; next try in ${formatDuration(delay)}`);
           if (!this.stopping) this.queue.addAfter(name, delay);
           continue;
@@ -360,32 +273,25 @@ export class Controller {
         });
         if (outcome.requeueAfterMs !== undefined && !this.stopping) this.queue.addAfter(name, outcome.requeueAfterMs);
       } catch (e) {
-        this.opts.log.error({ deployment: name, err: e }, 'reconcile crashed; next try in 60s');
-        if (!this.stopping) this.queue.addAfter(name, 60_000);
+        this.opts.log.error({ deployment: name, err: e }, `reconcile crashed; next try in ${formatDuration(CRASH_RETRY_MS)}`);
+        if (!this.stopping) this.queue.addAfter(name, CRASH_RETRY_MS);
       } finally {
         this.queue.done(name);
       }
     }
   }
 
-  private persist(d: DeploymentRuntime): void {
-    // (A damaged controller.json is replaced by the notes held in memory.)
-    const notes: Notes = {
-      suspended: d.status.suspended,
-      lastFailure: d.status.lastFailure,
-      lastFailedRevision: d.status.lastFailedRevision,
-      lastAppliedRevision: d.status.lastAppliedRevision,
-    };
-    stateStore({ stateDir: this.config.stateDir }).writeControllerNotes(d.config.name, notes);
+  private persist(d: DeploymentRecord): void {
+    persistNotes(d, this.config.stateDir);
   }
 
-  private runtime(name: string): DeploymentRuntime {
+  private record(name: string): DeploymentRecord {
     const d = this.deployments.get(name);
     if (!d) throw new NotFoundError('DEPLOYMENT_NOT_FOUND', `no deployment named ${name}`, { deployment: name });
     return d;
   }
 
-  private statusOf(d: DeploymentRuntime): DeploymentStatus {
+  private statusOf(d: DeploymentRecord): DeploymentStatus {
     const due = this.queue.dueAt(d.config.name);
     return structuredClone({ ...d.status, ...(due ? { nextReconcileAt: new Date(due).toISOString() } : {}) });
   }

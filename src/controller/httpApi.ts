@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { deploymentHistory } from '../api/history.ts';
 import { StrataError } from '../errors.ts';
+import { classOf } from '../errors/codes.ts';
 import { httpLimits, type HttpLimits } from './config.ts';
 import type { Controller } from './controller.ts';
 import { closeAfter, lingeringClose, rawAnswer } from './httpClose.ts';
@@ -82,9 +83,9 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
       const body = () => readBody(req, res, { limit: bodyLimit, idleMs: limits.bodyIdleTimeoutMs, expectContinue, abandoned: abandon.signal });
       if (Number(req.headers['content-length'] ?? 0) > bodyLimit) await body(); // refused before anything else
       if (!route) {
-        if (routes.length === 0) throw new HttpError(404, 'NOT_FOUND', `no route for ${show(method)} ${show(path)}`);
+        if (routes.length === 0) throw new HttpError('NOT_FOUND', `no route for ${show(method)} ${show(path)}`);
         res.setHeader('allow', routes.map((r) => (r.method === 'GET' ? 'GET, HEAD' : r.method)).join(', '));
-        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${show(path)} accepts ${routes.map((r) => r.method).join(', ')}, not ${show(method)}`);
+        throw new HttpError('METHOD_NOT_ALLOWED', `${show(path)} accepts ${routes.map((r) => r.method).join(', ')}, not ${show(method)}`);
       }
       switch (route) {
         case 'healthz':
@@ -113,19 +114,19 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
         case 'abandon': {
           if (!authorized(req)) {
             log.warn({ path: show(path, 200) }, 'refused an API call without a valid bearer token');
-            throw new HttpError(401, 'UNAUTHORIZED', opts.apiToken ? 'a valid bearer token is required' : 'mutating endpoints are off: configure apiToken');
+            throw new HttpError('UNAUTHORIZED', opts.apiToken ? 'a valid bearer token is required' : 'mutating endpoints are off: configure apiToken');
           }
           const { reason, by } = parseAbandonBody(await body());
           controller.get(name!); // an unknown deployment is a 404 before anything waits
           const caller = `api ${req.socket.remoteAddress ?? 'unknown'}`;
           const r = await controller.abandonMachine(name!, machine!, reason, by ? `${by} (${caller})` : caller);
-          return json(res, r.ok ? 200 : r.code === 'USAGE' || r.code === 'MACHINE_NOT_FOUND' ? 400 : 409, r);
+          return json(res, failureStatus(r), r);
         }
       }
       // The mutating endpoints: a bearer token first, then the body.
       if (!authorized(req)) {
         log.warn({ path: show(path, 200) }, 'refused an API call without a valid bearer token');
-        throw new HttpError(401, 'UNAUTHORIZED', opts.apiToken ? 'a valid bearer token is required' : 'mutating endpoints are off: configure apiToken');
+        throw new HttpError('UNAUTHORIZED', opts.apiToken ? 'a valid bearer token is required' : 'mutating endpoints are off: configure apiToken');
       }
       if (route === 'sync') return json(res, 202, controller.sync(name!));
       if (route === 'suspend') return json(res, 200, controller.suspend(name!));
@@ -137,7 +138,7 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
       const { to } = parseRollbackBody(await body());
       controller.get(name!); // an unknown deployment is a 404 before anything waits
       const r = await controller.rollback(name!, to);
-      return json(res, r.ok ? 200 : 409, r);
+      return json(res, failureStatus(r), r);
     } catch (e) {
       answerError(req, res, e);
     }
@@ -159,8 +160,7 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
       return json(res, e.status, { error: { code: e.code, message: e.message } });
     }
     if (e instanceof StrataError) {
-      const status = e.code === 'DEPLOYMENT_NOT_FOUND' ? 404 : e.code === 'USAGE' ? 400 : 409;
-      return json(res, status, { error: e.toJSON() });
+      return json(res, classOf(e.code).http, { error: e.toJSON() });
     }
     log.error({ err: e }, 'API request failed');
     json(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
@@ -216,7 +216,8 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
         socket.destroy();
         return;
       }
-      const [status, code, message] = clientErrorAnswer(err, limits);
+      const [code, message] = clientErrorAnswer(err, limits);
+      const status = classOf(code).http;
       log.debug({ code: err.code, status }, `refused a request: ${message}`);
       socket.write(rawAnswer(status, STATUS_CODES[status] ?? 'Error', { error: { code, message } }));
       lingeringClose(socket);
@@ -236,18 +237,19 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
   return server;
 }
 
-function clientErrorAnswer(err: NodeJS.ErrnoException, limits: HttpLimits): [number, string, string] {
+/** The code and message for a request Node's parser refused; its status is the code's (src/errors/codes.ts). */
+function clientErrorAnswer(err: NodeJS.ErrnoException, limits: HttpLimits): [string, string] {
   switch (err.code) {
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return [408, 'REQUEST_TIMEOUT', `the request did not arrive in time (headers within ${limits.headersTimeoutMs} ms, the whole request within ${limits.requestTimeoutMs} ms)`];
+      return ['REQUEST_TIMEOUT', `the request did not arrive in time (headers within ${limits.headersTimeoutMs} ms, the whole request within ${limits.requestTimeoutMs} ms)`];
     case 'HPE_HEADER_OVERFLOW':
-      return [431, 'HEADERS_TOO_LARGE', 'the request line and headers are over 16 KiB'];
+      return ['HEADERS_TOO_LARGE', 'the request line and headers are over 16 KiB'];
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
-      return [413, 'BODY_TOO_LARGE', 'chunk extensions are too large'];
+      return ['BODY_TOO_LARGE', 'chunk extensions are too large'];
     case 'HPE_INVALID_METHOD':
-      return [400, 'BAD_REQUEST', 'unknown request method'];
+      return ['BAD_REQUEST', 'unknown request method'];
     default:
-      return [400, 'BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`];
+      return ['BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`];
   }
 }
 
@@ -263,4 +265,10 @@ export function listen(server: Server, address: string): Promise<{ host: string;
       resolve({ host: a.address, port: a.port });
     });
   });
+}
+
+/** A queued operation's answer: 200 when it was done, else the status of its error's code (src/errors/codes.ts). */
+function failureStatus(r: { ok: boolean; code?: string }): number {
+  if (r.ok) return 200;
+  return r.code ? classOf(r.code).http : 409;
 }

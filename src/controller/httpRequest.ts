@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StrataError } from '../errors.ts';
+import { classOf } from '../errors/codes.ts';
 import { formatDuration } from './backoff.ts';
 
 /**
@@ -7,11 +8,12 @@ import { formatDuration } from './backoff.ts';
  * bounded body, a JSON object. Each refusal is an HttpError carrying the status to answer.
  */
 export class HttpError extends StrataError {
-  constructor(
-    readonly status: number,
-    code: string,
-    message: string,
-  ) {
+  /** The status answered, the code's in the error table (src/errors/codes.ts). */
+  get status(): number {
+    return classOf(this.code).http;
+  }
+
+  constructor(code: string, message: string) {
     super(code, message);
   }
 }
@@ -19,7 +21,7 @@ export class HttpError extends StrataError {
 /** The client went away or was already answered (a time-out): nothing more to answer. */
 export class RequestAbandoned extends Error {}
 
-const badRequest = (message: string) => new HttpError(400, 'BAD_REQUEST', message);
+const badRequest = (message: string) => new HttpError('BAD_REQUEST', message);
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**
@@ -60,7 +62,7 @@ export function show(s: string, max = 80): string {
   return s.length > max ? `${s.slice(0, max)}…` : s;
 }
 
-export const tooLarge = (limit: number) => new HttpError(413, 'BODY_TOO_LARGE', `the request body is over the limit of ${limit} bytes`);
+export const tooLarge = (limit: number) => new HttpError('BODY_TOO_LARGE', `the request body is over the limit of ${limit} bytes`);
 
 /**
  * Reads a request body of at most `limit` bytes. A declared Content-Length over it is refused
@@ -82,7 +84,7 @@ export function readBody(
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const timer = setTimeout(() => fail(new HttpError(408, 'REQUEST_TIMEOUT', `the request body stalled: nothing arrived for ${formatDuration(opts.idleMs)}`)), opts.idleMs);
+    const timer = setTimeout(() => fail(new HttpError('REQUEST_TIMEOUT', `the request body stalled: nothing arrived for ${formatDuration(opts.idleMs)}`)), opts.idleMs);
     const cleanup = () => {
       clearTimeout(timer);
       req.off('data', onData);

@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { ModelError, type ModelIssue } from '../errors.ts';
-import { parseYaml } from '../model/yamlSource.ts';
+import { parseYamlFile } from '../model/yamlSource.ts';
 import { toModelIssues } from '../model/zodIssues.ts';
 import { controllerConfig, type ControllerConfig } from './config.ts';
 
 /** Parses a controller configuration text; errors name file:line:column like model errors. */
 export function parseControllerConfig(file: string, text: string): ControllerConfig {
-  const { source, issues } = parseYaml(file, text);
-  if (!source) throw new ModelError(issues);
+  const source = parseYamlFile(file, text);
   const result = controllerConfig.safeParse(withEnvDefaults(source.value));
   if (!result.success) throw new ModelError(toModelIssues(source, result.error));
   const dupes: ModelIssue[] = [];

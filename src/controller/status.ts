@@ -52,20 +52,10 @@ export function newStatus(name: string, repository: string, suspended: boolean):
   return { name, repository, suspended, conditions: [], consecutiveFailures: 0 };
 }
 
-/** Sets a condition, keeping its transition time when its status did not change. */
-export function setCondition(s: DeploymentStatus, type: ConditionType, status: Condition['status'], reason: string, message: string): void {
-  const now = new Date().toISOString();
-  const existing = s.conditions.find((c) => c.type === type);
-  if (existing) {
-    if (existing.status !== status) existing.lastTransitionTime = now;
-    Object.assign(existing, { status, reason, message });
-  } else {
-    s.conditions.push({ type, status, reason, message, lastTransitionTime: now });
-    s.conditions.sort((a, b) => ORDER.indexOf(a.type) - ORDER.indexOf(b.type));
-  }
-}
-
 const ORDER: ConditionType[] = ['Ready', 'Reconciling', 'Stalled'];
+
+/** The order conditions are listed in. */
+export const conditionOrder = (type: ConditionType): number => ORDER.indexOf(type);
 
 export function conditionOf(s: DeploymentStatus, type: ConditionType): Condition | undefined {
   return s.conditions.find((c) => c.type === type);

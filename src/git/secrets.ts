@@ -1,26 +1,31 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import type { SecretRef } from '../controller/config.ts';
-import { GitError } from './errors.ts';
+import { StrataError } from '../errors.ts';
+
+/** A secret that cannot be read, or is empty. The message names the file or variable, never a value. */
+export class SecretError extends StrataError {}
 
 /**
- * Reads a secret at the moment it is needed (so a rotated file or variable is picked up):
- * a file's content, or an environment variable's value, with surrounding whitespace trimmed.
- * Errors name the file or variable, never the value.
+ * The one reader of secrets (Git credentials, the controller's SSH keys, API token and webhook
+ * secrets), read at the moment they are needed so a rotated file or variable is picked up. The
+ * rule: the file when the reference names one, else the environment variable; the value with
+ * surrounding whitespace trimmed; an unreadable file, an unset variable, or a value that is empty
+ * (or only whitespace) is refused with SECRET_MISSING. `what` says what the secret is for.
  */
-export async function readSecret(ref: SecretRef, what: string, repo: string): Promise<string> {
-  if (ref.file !== undefined) {
-    let text: string;
+export function readSecret(ref: SecretRef, what: string): string {
+  const where = ref.file !== undefined ? { file: ref.file } : { env: ref.env! };
+  let text: string | undefined;
+  if (where.file !== undefined) {
     try {
-      text = await readFile(ref.file, 'utf8');
+      text = readFileSync(where.file, 'utf8');
     } catch (e) {
-      throw new GitError('GIT_SECRET_MISSING', `cannot read ${what} for ${repo} from ${ref.file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { url: repo, file: ref.file });
+      throw new SecretError('SECRET_MISSING', `${what}: cannot read ${where.file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, where);
     }
-    const value = text.trim();
-    if (value === '') throw new GitError('GIT_SECRET_MISSING', `${what} for ${repo}: ${ref.file} is empty`, { url: repo, file: ref.file });
-    return value;
+  } else {
+    text = process.env[where.env];
+    if (text === undefined) throw new SecretError('SECRET_MISSING', `${what}: environment variable ${where.env} is not set`, where);
   }
-  const name = ref.env!;
-  const value = process.env[name]?.trim();
-  if (!value) throw new GitError('GIT_SECRET_MISSING', `${what} for ${repo}: environment variable ${name} is not set`, { url: repo, env: name });
+  const value = text.trim();
+  if (value === '') throw new SecretError('SECRET_MISSING', `${what}: ${where.file ?? `environment variable ${where.env}`} is empty`, where);
   return value;
 }

@@ -164,9 +164,9 @@ export class SshBridge implements HttpClient {
       case 'AUTH_FAILED':
         return new GitError('GIT_AUTH_FAILED', `cannot fetch ${o.label}: SSH authentication as ${o.remote.user} failed`, data, { cause: e });
       case 'IDENTITY_UNREADABLE':
-        return new GitError('GIT_SECRET_MISSING', `cannot fetch ${o.label}: cannot read the SSH key file ${o.identityFile}: it ${typeof e.data.reason === 'string' ? e.data.reason : 'cannot be read'}`, data, { cause: e });
+        return new GitError('SECRET_MISSING', `cannot fetch ${o.label}: cannot read the SSH key file ${o.identityFile}: it ${typeof e.data.reason === 'string' ? e.data.reason : 'cannot be read'}`, data, { cause: e });
       case 'NO_IDENTITY':
-        return new GitError('GIT_SECRET_MISSING', `cannot fetch ${o.label}: no SSH key; set repository.sshKey`, data, { cause: e });
+        return new GitError('SECRET_MISSING', `cannot fetch ${o.label}: no SSH key; set repository.sshKey`, data, { cause: e });
       default:
         return new GitError('GIT_FETCH_FAILED', `cannot fetch ${o.label}: ${e.message}`, data, { cause: e });
     }

@@ -18,13 +18,13 @@ export interface Transport {
 export async function openTransport(r: RepoUrl, config: GitRepositoryConfig, label: string, onExchange?: (e: SshExchange) => void): Promise<Transport> {
   if (r.kind === 'ssh') {
     const key = config.sshKey;
-    const privateKey = key?.env !== undefined ? await readSecret(key, 'the SSH key', label) : undefined;
+    const privateKey = key?.env !== undefined ? readSecret(key, `the SSH key for ${label}`) : undefined;
     const bridge = new SshBridge({ remote: r, label, hostKey: config.hostKey, knownHosts: config.knownHosts, identityFile: key?.file, privateKey, onExchange });
     return { http: bridge, url: bridge.url, close: () => bridge.close() };
   }
   if (r.kind !== 'http') throw new Error('a local repository has no transport');
   const username = config.username ?? r.username ?? 'git';
-  const password = config.password ? await readSecret(config.password, 'the password', label) : r.password;
+  const password = config.password ? readSecret(config.password, `the password for ${label}`) : r.password;
   return {
     http: httpClient,
     url: r.url,

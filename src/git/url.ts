@@ -46,6 +46,20 @@ export function parseRepoUrl(input: string, cwd: string = process.cwd()): RepoUr
   return { kind: 'local', dir: stripTrailingSlash(resolvePath(cwd, url)) };
 }
 
+/**
+ * Whether a repository URL names a directory on this host: the one rule, parseRepoUrl's
+ * (`file://`, an absolute path, or a relative one such as a bare `repo`). A URL parseRepoUrl
+ * refuses names no directory here.
+ */
+export function isLocalUrl(input: string): boolean {
+  try {
+    return parseRepoUrl(input).kind === 'local';
+  } catch (e) {
+    if (e instanceof GitError) return false;
+    throw e;
+  }
+}
+
 function parseHttp(input: string, url: string): RepoUrl {
   let u: URL;
   try {

@@ -1,5 +1,5 @@
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
-import type { ModelIssue, SourcePos } from '../errors.ts';
+import { ModelError, type ModelIssue, type SourcePos } from '../errors.ts';
 import { fastParse } from './fastYaml.ts';
 import { structureIssues } from './yamlStructure.ts';
 import { MAX_MODEL_BYTES, cstDocuments, decodeUtf8, fieldIn, forbiddenCharacter, tooDeep, type TextProblem } from './yamlText.ts';
@@ -71,6 +71,17 @@ export function parseYaml(file: string, input: string | Uint8Array, opts: { fast
     return { issues: [{ file, line: 1, column: 1, field: '', message: `YAML: ${firstLine(String((e as Error)?.message ?? e))}` }] };
   }
   return { source: sourceOf(file, value ?? {}, () => ({ doc, lineCounter })), issues: [] };
+}
+
+/**
+ * The one entry point for a YAML file strata reads that is not a model (the controller's
+ * configuration, a network file `strata testnet` reads): parseYaml's parser and limits, its
+ * issues thrown as a ModelError with file:line:column.
+ */
+export function parseYamlFile(file: string, input: string | Uint8Array): YamlSource {
+  const { source, issues } = parseYaml(file, input);
+  if (!source) throw new ModelError(issues);
+  return source;
 }
 
 /** Only YAML 1.2, its core schema, and none of the YAML 1.1 tags `yaml` knows by default. */

@@ -344,7 +344,7 @@ export class FileStateStore {
   /**
    * Takes the deployment's transition lock on this state directory: one transition (or
    * recovery) per deployment at a time among the processes sharing it. A lock left by a dead
-   * process is taken over. Returns the release function. Held by a live process: MACHINE_LOCKED.
+   * process is taken over. Returns the release function. Held by a live process: STATE_LOCKED.
    */
   lockDeployment(deployment: string): () => void {
     return takeTransitionLock(this.deploymentDir(deployment), deployment);

@@ -21,7 +21,7 @@ export interface DeploymentLockHolder {
  * Takes a deployment's transition lock in its state directory `dir` (`transition.lock`): one
  * transition (or recovery) per deployment at a time among the processes sharing the state
  * directory. A lock left by a dead process is taken over. Returns the release function. Held by
- * a live process: MACHINE_LOCKED.
+ * a live process: STATE_LOCKED (docs/cli.md, exit 5).
  */
 export function takeTransitionLock(dir: string, deployment: string): () => void {
   mkdirSync(dir, { recursive: true });
@@ -58,8 +58,8 @@ export function takeTransitionLock(dir: string, deployment: string): () => void 
     const held = checkShape(file, parseStateJson(file, heldText), deploymentLockSchema) as DeploymentLockHolder;
     if (holderAlive(held)) {
       throw new StrataError(
-        'MACHINE_LOCKED',
-        `deployment ${deployment} is locked: a transition by process ${held.pid} on ${held.host} (since ${held.at}) is in flight on its machines`,
+        'STATE_LOCKED',
+        `the state directory of deployment ${deployment} is locked by PID ${held.pid} on ${held.host} since ${held.at}: that process's transition or recovery is in flight`,
         { deployment, holder: held },
       );
     }
@@ -80,7 +80,7 @@ export function takeTransitionLock(dir: string, deployment: string): () => void 
     }
     unlinkSync(aside);
   }
-  throw new StrataError('MACHINE_LOCKED', `deployment ${deployment} is locked: cannot take ${file}`, { deployment });
+  throw new StrataError('STATE_LOCKED', `the state directory of deployment ${deployment} is locked: cannot take ${file}`, { deployment });
 }
 
 /** Whether the holder of a transition lock still runs; one on another host is taken as gone (one controller per state directory). */

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller } from '../../src/controller/controller.ts';
 import { createApiServer, listen } from '../../src/controller/httpApi.ts';
 import { parseControllerConfig } from '../../src/controller/loadConfig.ts';
-import { sourceFor } from '../../src/controller/sources.ts';
+import { gitSourceFor } from '../../src/controller/gitSource.ts';
 import type { DeploymentStatus } from '../../src/controller/status.ts';
 import { hostPath, testnetDown, testnetUp, type Testnet, type TestnetHost } from '../../src/testnet/index.ts';
 import { cli } from '../support/cli.ts';
@@ -181,7 +181,7 @@ deployments:
     { level: 'debug', base: { service: 'strata-controller' } },
     { write: (s: string) => void logText.push(s) },
   );
-  controller = new Controller(config, { log, sourceFor });
+  controller = new Controller(config, { log, sourceFor: gitSourceFor });
   server = createApiServer(controller, { log, apiToken });
   const address = await listen(server, config.listen);
   api = new ControllerApi(`http://${address.host}:${address.port}`, apiToken);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentStatus } from '../../src/api/status.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { parseControllerConfig } from '../../src/controller/loadConfig.ts';
-import { sourceFor } from '../../src/controller/sources.ts';
+import { gitSourceFor } from '../../src/controller/gitSource.ts';
 import { hostPath, testnetDown, testnetUp, type Testnet } from '../../src/testnet/index.ts';
 import { cli } from '../support/cli.ts';
 import { copyHelloWorldModels, until } from '../support/controller.ts';
@@ -37,7 +37,7 @@ deployments:
     ssh: { allowedFiles: [${JSON.stringify(net.dir)}] }
 `,
   );
-  const c = new Controller(config, { log: pino({ level: process.env.DRIFT_DEBUG ? 'debug' : 'silent' }), sourceFor });
+  const c = new Controller(config, { log: pino({ level: process.env.DRIFT_DEBUG ? 'debug' : 'silent' }), sourceFor: gitSourceFor });
   c.start();
   return c;
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentStatus } from '../../src/api/status.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { parseControllerConfig } from '../../src/controller/loadConfig.ts';
-import { sourceFor } from '../../src/controller/sources.ts';
+import { gitSourceFor } from '../../src/controller/gitSource.ts';
 import { cli } from '../support/cli.ts';
 import { until } from '../support/controller.ts';
 import { WorkRepo } from '../support/gitServer.ts';
@@ -149,7 +149,7 @@ deployments:
     ssh: { allowedFiles: [${JSON.stringify(fx.net.dir)}] }
 `,
     );
-    controller = new Controller(config, { log, sourceFor });
+    controller = new Controller(config, { log, sourceFor: gitSourceFor });
     controller.start();
     const head = repo.head();
     await until(() => controller!.get('hello-world').lastAppliedRevision === head, 30_000, 'the controller to see the deployed commit');
@@ -216,14 +216,14 @@ deployments:
 });
 
 describe('concurrent transitions and machine locks', () => {
-  it('two applies at once on the same state directory: one wins, the other exits 4; the next apply finds nothing to do', async () => {
+  it('two applies at once on the same state directory: one wins, the other exits 5 (STATE_LOCKED); the next apply finds nothing to do', async () => {
     moveServer();
     const a = spawnStrata(['apply', root, '--state', fx.stateDir], { cwd: fx.work });
     const b = spawnStrata(['apply', root, '--state', fx.stateDir], { cwd: fx.work });
     const [ea, eb] = await Promise.all([a.exited, b.exited]);
-    expect([ea.code, eb.code].sort(), `${a.stderr()}\n---\n${b.stderr()}`).toEqual([0, 4]);
-    const loser = ea.code === 4 ? a : b;
-    expect(loser.stderr()).toMatch(/deployment hello-world is locked: a transition by process \d+|is locked by /);
+    expect([ea.code, eb.code].sort(), `${a.stderr()}\n---\n${b.stderr()}`).toEqual([0, 5]);
+    const loser = ea.code === 5 ? a : b;
+    expect(loser.stderr()).toMatch(/the state directory of deployment hello-world is locked by PID \d+ on \S+ since \d{4}-/);
     const again = await cli('apply', root, '--state', fx.stateDir);
     expect(again.code).toBe(0);
     expect(again.out).toMatch(/no changes/);

@@ -2,8 +2,8 @@ import { createApiServer, listen } from '../../controller/httpApi.ts';
 import { Controller } from '../../controller/controller.ts';
 import { loadControllerConfig } from '../../controller/loadConfig.ts';
 import { createLogger } from '../../controller/logger.ts';
-import { readSecret } from '../../controller/secrets.ts';
-import { sourceFor } from '../../controller/sources.ts';
+import { readSecret } from '../../git/secrets.ts';
+import { gitSourceFor } from '../../controller/gitSource.ts';
 import { UsageError } from '../../errors.ts';
 import { parse, type Io } from '../io.ts';
 
@@ -23,7 +23,7 @@ export async function run(argv: string[], _io: Io): Promise<number> {
   const apiToken = config.apiToken ? readSecret(config.apiToken, 'apiToken') : undefined;
   if (!apiToken) log.warn('no apiToken configured: the mutating API endpoints (sync, suspend, resume, rollback) are off');
 
-  const controller = new Controller(config, { log, sourceFor });
+  const controller = new Controller(config, { log, sourceFor: gitSourceFor });
   const server = createApiServer(controller, { log, apiToken });
   const address = await listen(server, config.listen);
   controller.start();

@@ -1,7 +1,5 @@
-import { applyDeployment } from '../../api/apply.ts';
+import { repairDeployment } from '../../api/drift.ts';
 import { validateDeployment } from '../../api/load.ts';
-import { planRepair } from '../../api/repair.ts';
-import { deploymentStatus, driftOf } from '../../api/status.ts';
 import { renderPlan } from '../../plan/render.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
@@ -16,14 +14,13 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
   const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
   const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
-  const drifts = driftOf(await deploymentStatus(deployment, ctx));
-  if (drifts.length === 0) {
+  const shown = !values.quiet && !values.json;
+  const { probe, result } = await repairDeployment(deployment, ctx, { onPlan: (plan) => shown && io.err(renderPlan(plan, 'text')) });
+  const { drifts } = probe;
+  if (!result) {
     io.out(values.json ? `${JSON.stringify({ repaired: 0 })}\n` : `${deployment}: nothing drifted\n`);
     return 0;
   }
-  const plan = planRepair(deployment, drifts, ctx);
-  if (!values.quiet && !values.json) io.err(renderPlan(plan, 'text'));
-  const result = await applyDeployment(plan, ctx, { source: 'drift repair' });
   io.out(values.json ? `${JSON.stringify({ repaired: drifts.length, drifts, ...result })}\n` : `${deployment}: restored ${drifts.length} drifted item${drifts.length === 1 ? '' : 's'}\n`);
   return 0;
 }

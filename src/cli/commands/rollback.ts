@@ -1,6 +1,5 @@
-import { applyDeployment } from '../../api/apply.ts';
 import { validateDeployment } from '../../api/load.ts';
-import { planRollback } from '../../api/rollback.ts';
+import { applyRollback, planRollback } from '../../api/rollback.ts';
 import { StrataError, UsageError } from '../../errors.ts';
 import { renderPlan } from '../../plan/render.ts';
 import { readRegularFile, shownPath } from '../../state/regularFile.ts';
@@ -29,10 +28,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
   const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
   const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
-  const { plan, target } = await unlessStateLost(() => planRollback(deployment, ctx, to), values.deployment ? undefined : rootFileOf(positionals), ctx, io, Boolean(values.quiet || values.json));
-  if (!values.quiet && !values.json) io.err(renderPlan(plan, 'text'));
-  const result = await applyDeployment(plan, ctx, { rolledBackTo: target, source: `rollback to generation ${target}` });
-  io.out(values.json ? `${JSON.stringify({ rolledBackTo: target, ...result })}\n` : `${deployment}: rolled back to generation ${target} (recorded as generation ${result.generation})\n`);
+  const planned = await unlessStateLost(() => planRollback(deployment, ctx, to), values.deployment ? undefined : rootFileOf(positionals), ctx, io, Boolean(values.quiet || values.json));
+  if (!values.quiet && !values.json) io.err(renderPlan(planned.plan, 'text'));
+  const result = await applyRollback(planned, ctx);
+  io.out(values.json ? `${JSON.stringify(result)}\n` : `${deployment}: rolled back to generation ${result.rolledBackTo} (recorded as generation ${result.generation})\n`);
   return 0;
 }
 

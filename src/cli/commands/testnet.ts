@@ -1,5 +1,6 @@
-import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../../errors.ts';
+import { parseYamlFile } from '../../model/yamlSource.ts';
+import { MAX_MODEL_BYTES } from '../../model/yamlText.ts';
 import { readRegularFile, shownPath } from '../../state/regularFile.ts';
 import { testnetDown, testnetUp } from '../../testnet/index.ts';
 import { parse, type Io } from '../io.ts';
@@ -36,14 +37,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
 function machinesOf(files: string[]): string[] {
   const names = new Set<string>();
   for (const f of files) {
-    let doc: unknown;
-    const read = readRegularFile(f, 16 * 1024 * 1024);
+    const read = readRegularFile(f, MAX_MODEL_BYTES);
     if ('refused' in read) throw new UsageError(`cannot read the network file ${shownPath(f)}: it ${read.why}`);
-    try {
-      doc = parseYaml(read.bytes.toString('utf8'));
-    } catch (e) {
-      throw new UsageError(`cannot read the network file ${f}: ${(e as Error).message}`);
-    }
+    const doc = parseYamlFile(f, read.bytes).value;
     for (const n of Object.keys((doc as { machines?: object })?.machines ?? {})) names.add(n);
   }
   return [...names];

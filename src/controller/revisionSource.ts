@@ -3,8 +3,8 @@ import type { Tree } from '../source/tree.ts';
 
 export type { CommitInfo, SyncResult };
 
-/** Where a deployment's models come from; src/git's GitSource is the one in use. */
-export interface DeploymentSource {
+/** Where a deployment's revisions (commits, and the models at each) come from; src/git's GitSource is the one in use (src/controller/gitSource.ts). */
+export interface RevisionSource {
   /** The repository, with any credentials removed. */
   readonly label: string;
   sync(): Promise<SyncResult>;
