@@ -1,5 +1,5 @@
 import { StateError } from '../errors.ts';
-import { topologicalOrder } from '../graph.ts';
+import { topologicalOrder } from '../lib/graph.ts';
 import { itemId, type Item } from '../manifest/types.ts';
 import type { Plan, Step } from '../plan/types.ts';
 import { stateStore, type Context } from './context.ts';

@@ -1,5 +1,5 @@
 import type { ModelIssue } from '../errors.ts';
-import { findCycle } from '../graph.ts';
+import { findCycle } from '../lib/graph.ts';
 import { DEFAULT_ROOT } from '../manifest/resolve.ts';
 import type { Models } from './types.ts';
 import { databaseName, envPrefix } from './names.ts';

@@ -1,6 +1,6 @@
 import type { Item, Manifest, PostgresqlDatabaseSpec } from '../manifest/types.ts';
 import { itemId } from '../manifest/types.ts';
-import { topologicalOrder } from '../graph.ts';
+import { topologicalOrder } from '../lib/graph.ts';
 import { envPrefix } from '../model/names.ts';
 import type { Change, PendingRestore, Plan, Step, StepPhase } from './types.ts';
 import { own, table } from '../model/table.ts';
