@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { mapLimit } from '../apply/mapLimit.ts';
+import { mapLimit } from '../lib/mapLimit.ts';
 import { hashArtifactSource } from '../artifact/read.ts';
 import { ModelError, StrataError, type ModelIssue } from '../errors.ts';
 import { artifactSources, resolveManifest } from '../manifest/resolve.ts';

@@ -1,4 +1,4 @@
-import { mapLimit } from '../apply/mapLimit.ts';
+import { mapLimit } from '../lib/mapLimit.ts';
 import type { MachineManifest } from '../manifest/types.ts';
 import { openRuntime } from '../targets/connect.ts';
 import type { MachineRecord, MachineRuntime } from '../targets/machineRuntime.ts';

@@ -14,7 +14,7 @@ import type { FileStateStore, GenerationRecord } from '../state/fileState.ts';
 import type { MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
 import type { ApplyEvent } from './events.ts';
 import { announceClaims, refuseClaimConflicts } from './claims.ts';
-import { mapLimit } from './mapLimit.ts';
+import { mapLimit } from '../lib/mapLimit.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
 import { abandonHint, parseJournal, undoTransition, type RecoveryResult } from './recover.ts';
 import { checkMachinesKnown } from './recordedCheck.ts';

@@ -3,7 +3,7 @@ import { claimId, conflicts, describeClaim, machineClaims, newClaims, type Claim
 import type { MachineManifest, Manifest } from '../manifest/types.ts';
 import type { Plan } from '../plan/types.ts';
 import type { MachineRuntime, OtherDeployment } from '../targets/machineRuntime.ts';
-import { mapLimit } from './mapLimit.ts';
+import { mapLimit } from '../lib/mapLimit.ts';
 
 /** A port or path the plan would claim on a machine is held by another deployment there. Nothing was touched. */
 export class ClaimConflictError extends StrataError {}

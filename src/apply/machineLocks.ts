@@ -1,5 +1,5 @@
 import { StrataError } from '../errors.ts';
-import { processAlive } from '../state/process.ts';
+import { processAlive } from '../lib/proc.ts';
 import type { BrokenLock, LockHolder, MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
 
 /**

@@ -6,7 +6,7 @@ import type { MachineRuntime } from '../targets/machineRuntime.ts';
 import type { ApplyEvent } from './events.ts';
 import { recordWithoutMachine, type AbandonRequestRecord } from './abandoned.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
-import { mapLimit } from './mapLimit.ts';
+import { mapLimit } from '../lib/mapLimit.ts';
 import { own } from '../model/table.ts';
 
 /**

@@ -5,7 +5,7 @@ import { credentialIssues } from '../api/credentialIssues.ts';
 import { recoverDeployment } from '../api/apply.ts';
 import { stateStore } from '../api/context.ts';
 import { loadDeployment } from '../api/load.ts';
-import { backoffDelay, formatDuration } from './backoff.ts';
+import { backoffDelay, formatDuration } from '../lib/backoff.ts';
 import { ModelError, StrataError } from '../errors.ts';
 import { connectionSettings, type ControllerConfig, type DeploymentConfig } from './config.ts';
 import { ControllerMetrics } from './metrics.ts';

@@ -10,7 +10,7 @@ import { ModelError, StrataError } from '../errors.ts';
 import { isEmptyPlan } from '../plan/diff.ts';
 import { planFromModels } from '../api/plan.ts';
 import type { Plan } from '../plan/types.ts';
-import { backoffDelay, formatDuration, withJitter } from './backoff.ts';
+import { backoffDelay, formatDuration, withJitter } from '../lib/backoff.ts';
 import { connectionSettings, type DeploymentConfig } from './config.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { checkDrift, DEFAULT_PROBE_INTERVAL_MS } from './drift.ts';

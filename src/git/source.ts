@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import git from 'isomorphic-git';
 import type { RepositoryConfig } from '../controller/config.ts';
-import { writeFileAtomic } from '../state/atomicFile.ts';
+import { writeFileAtomic } from '../lib/atomicFile.ts';
 import { GitError } from './errors.ts';
 import { fetchError } from './fetchError.ts';
 import { GitTree } from './gitTree.ts';

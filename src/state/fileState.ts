@@ -6,7 +6,7 @@ import { StateError } from '../errors.ts';
 import type { Manifest } from '../manifest/types.ts';
 import type { RecordedState } from '../plan/diff.ts';
 import type { PendingRestore } from '../plan/types.ts';
-import { fsyncDir, writeFileAtomic } from './atomicFile.ts';
+import { fsyncDir, writeFileAtomic } from '../lib/atomicFile.ts';
 import { takeTransitionLock } from './transitionLock.ts';
 import { checkShape, corrupt, listStateDir, parseStateJson, readStateJson, readStateText } from './readState.ts';
 import { controllerNotesSchema, deploymentLockSchema, generationRecordSchema, journalEntrySchema } from './schemas.ts';

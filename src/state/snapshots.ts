@@ -3,7 +3,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, ren
 import { dirname, join } from 'node:path';
 import { StateError } from '../errors.ts';
 import { isName } from '../model/names.ts';
-import { fsyncDir, writeFileAtomic } from './atomicFile.ts';
+import { fsyncDir, writeFileAtomic } from '../lib/atomicFile.ts';
 import { corrupt, listStateDir } from './readState.ts';
 import { readRegularFile, regularFile, shownPath, type ReadRefusal } from './regularFile.ts';
 import { pathName } from './stateNames.ts';
