@@ -2,7 +2,8 @@ import { posix } from 'node:path';
 import { databaseName, envPrefix } from '../model/names.ts';
 import { table } from '../model/table.ts';
 import type { Machine, MachineFileDecl, Models, Service } from '../model/types.ts';
-import { sha256, sortKeys } from './hash.ts';
+import { sha256 } from '../lib/hash.ts';
+import { sortKeys } from './hash.ts';
 import type { ArtifactRef, ArtifactSource, ArtifactInfo, Item, Manifest, MachineManifest, PostgresqlDatabaseSpec, TargetSpec } from './types.ts';
 import { itemId } from './types.ts';
 
