@@ -1,7 +1,8 @@
 import { nameProblem } from '../model/names.ts';
 import { join, resolve } from 'node:path';
 import { lostStatefulServices, recordWithoutMachine } from '../apply/abandoned.ts';
-import { parseJournal, recoverTransition, type RecoveryResult } from '../apply/recover.ts';
+import type { RecoveryResult } from '../apply/events.ts';
+import { parseJournal, recoverTransition } from '../apply/recover.ts';
 import { StateError, StrataError, UsageError } from '../errors.ts';
 import type { PendingRestore } from '../plan/types.ts';
 import type { AbandonRecord, FileStateStore } from '../state/fileState.ts';

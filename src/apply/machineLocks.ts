@@ -85,8 +85,3 @@ export function startRenewal(runtimes: () => readonly MachineRuntime[], lock: Lo
   timer.unref();
   return () => clearInterval(timer);
 }
-
-export function describeBroken(machine: string, b: BrokenLock): string {
-  const why = b.why === 'expired' ? `its lease expired ${Math.max(0, b.now - b.expiresAt)}s ago` : `its holder (pid ${b.pid ?? '?'}) is no longer running`;
-  return `broke the lock of ${b.owner} on ${machine} (pid ${b.pid ?? '?'}, taken ${new Date(b.takenAt * 1000).toISOString()}): ${why}`;
-}

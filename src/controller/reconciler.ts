@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { applyDeployment } from '../api/apply.ts';
-import { describeBroken } from '../apply/machineLocks.ts';
+import { describeBroken } from '../apply/events.ts';
 import { stateStore, type Context } from '../api/context.ts';
 import { credentialIssues } from '../api/credentialIssues.ts';
 import { loadDeployment } from '../api/load.ts';
