@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import type { ModelIssue } from '../errors.ts';
-import { describeDir, isInside, type ParsedFile } from './load.ts';
+import { describeDir, isInside, type ParsedFile } from './files.ts';
 import { own, table } from './table.ts';
 import type { Machine } from './types.ts';
 import { fieldName } from './zodIssues.ts';
