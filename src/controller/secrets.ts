@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { StrataError } from '../errors.ts';
-import type { SecretRef } from './config.ts';
+import type { SecretRef } from '../lib/secretRef.ts';
 
 /** Reads a secret from its file or environment variable; errors name where, never the value. */
 export function readSecret(ref: SecretRef, what: string): string {

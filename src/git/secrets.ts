@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { SecretRef } from '../controller/config.ts';
+import type { SecretRef } from '../lib/secretRef.ts';
 import { GitError } from './errors.ts';
 
 /**
