@@ -11,7 +11,8 @@ import { connectionSettings, type ControllerConfig, type DeploymentConfig } from
 import { ControllerMetrics } from './metrics.ts';
 import { KeyedQueue } from './queue.ts';
 import { abandonMachine } from '../api/abandon.ts';
-import { reconcileDeployment, recordApplied, withAbandonRoute, type AbandonOutcome, type DeploymentRuntime } from './reconciler.ts';
+import type { AbandonOutcome, DeploymentRuntime } from './deployment.ts';
+import { reconcileDeployment, recordApplied, withAbandonRoute } from './reconciler.ts';
 import { readSecret } from './secrets.ts';
 import type { DeploymentSource } from './source.ts';
 import { newStatus, setCondition, type DeploymentStatus } from './status.ts';

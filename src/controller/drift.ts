@@ -5,7 +5,7 @@ import { planRepair } from '../api/repair.ts';
 import { deploymentStatus, driftOf } from '../api/status.ts';
 import type { Tree } from '../source/tree.ts';
 import type { ControllerMetrics } from './metrics.ts';
-import type { DeploymentRuntime } from './reconciler.ts';
+import type { DeploymentRuntime } from './deployment.ts';
 
 export const DEFAULT_PROBE_INTERVAL_MS = 60_000;
 

@@ -14,32 +14,8 @@ import { backoffDelay, formatDuration, withJitter } from '../lib/backoff.ts';
 import { connectionSettings, type DeploymentConfig } from './config.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { checkDrift, DEFAULT_PROBE_INTERVAL_MS } from './drift.ts';
-import type { DeploymentSource } from './source.ts';
-import { conditionOf, markStep, setCondition, stepsOf, type DeploymentStatus } from './status.ts';
-
-/** One deployment as the controller holds it between reconciles. */
-export interface DeploymentRuntime {
-  config: DeploymentConfig;
-  source: DeploymentSource;
-  status: DeploymentStatus;
-  /** When the machines were last probed for drift (ms since epoch). */
-  lastProbeAt?: number;
-  /** Set when its state could not be read at start (STATE_CORRUPT): read again before each reconcile. */
-  stateDamaged?: boolean;
-  /** Set by `sync`: try the current commit even if it failed before. */
-  forceRetry?: boolean;
-  /** Set by `rollback`: the next reconcile rolls back instead. */
-  pendingRollback?: { to?: number; settle: (r: { ok: boolean; generation?: number; message: string }) => void };
-  /** Set by `abandonMachine`: run before the next recovery and reconcile. */
-  pendingAbandon?: { machine: string; reason: string; by: string; settle: (r: AbandonOutcome) => void };
-}
-
-export interface AbandonOutcome {
-  ok: boolean;
-  generation?: number;
-  message: string;
-  code?: string;
-}
+import type { DeploymentRuntime } from './deployment.ts';
+import { conditionOf, markStep, setCondition, stepsOf } from './status.ts';
 
 /** The API route that abandons a machine, for messages about machines recovery cannot reach. */
 export function withAbandonRoute(deployment: string, e: unknown, message: string): string {
