@@ -1,5 +1,5 @@
 import type { Step, StepPhase } from '../plan/types.ts';
-import type { BrokenLock, LockHolder } from '../targets/machineRuntime.ts';
+import type { BrokenLock, LockHolder } from '../targets/machineAnswers.ts';
 
 /** What apply reports as it goes; the CLI prints them, the controller will log them. */
 export type ApplyEvent =

@@ -1,6 +1,7 @@
 import { StrataError } from '../errors.ts';
 import { processAlive } from '../lib/proc.ts';
-import type { BrokenLock, LockHolder, MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
+import type { MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
+import type { BrokenLock, LockHolder } from '../targets/machineAnswers.ts';
 
 /**
  * Machine locks as a transition holds them: taking one (breaking a stale or orphaned lock),
