@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import type { ModelIssue } from '../errors.ts';
 import type { ArtifactSource } from '../manifest/types.ts';
 import type { Models } from './types.ts';
-import { fieldName } from './zodIssues.ts';
+import { fieldName } from './fieldPath.ts';
 
 type Field = { kind: 'network' | 'services'; path: (string | number)[] };
 

@@ -7,8 +7,9 @@ import { nullPrototype, table } from './table.ts';
 import { rootFile, schemas, type ModelKind } from './schema.ts';
 import type { Models, Placement, Service } from './types.ts';
 import { validateModels } from './validate.ts';
-import { parseYaml, type FieldPath, type YamlSource } from './yamlSource.ts';
-import { fieldName, toModelIssues } from './zodIssues.ts';
+import { fieldName, type FieldPath } from './fieldPath.ts';
+import { parseYaml, type YamlSource } from './yamlSource.ts';
+import { toModelIssues } from './zodIssues.ts';
 
 /**
  * Reads one model file: its bytes (decoded here, strictly, as UTF-8) or its text; the caller

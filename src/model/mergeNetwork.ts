@@ -3,7 +3,7 @@ import type { ModelIssue } from '../errors.ts';
 import { describeDir, isInside, type ParsedFile } from './files.ts';
 import { own, table } from './table.ts';
 import type { Machine } from './types.ts';
-import { fieldName } from './zodIssues.ts';
+import { fieldName } from './fieldPath.ts';
 
 type Path = (string | number)[];
 

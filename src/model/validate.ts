@@ -6,7 +6,7 @@ import { databaseName, envPrefix } from './names.ts';
 import { HOSTNAME } from './schema.ts';
 import { validateClaims } from './validateClaims.ts';
 import { validateEnvironment } from './validateEnv.ts';
-import { fieldName } from './zodIssues.ts';
+import { fieldName } from './fieldPath.ts';
 
 const OCTET = '(25[0-5]|2[0-4]\\d|1?\\d?\\d)';
 const LOOPBACK = new RegExp(`^127\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import type { Machine, Models } from './types.ts';
-import { fieldName } from './zodIssues.ts';
+import { fieldName } from './fieldPath.ts';
 
 type Kind = 'network' | 'services' | 'distribution';
 type At = (kind: Kind, path: (string | number)[], message: string) => void;
