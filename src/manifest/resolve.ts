@@ -6,11 +6,11 @@ import { sha256 } from '../lib/hash.ts';
 import { sortKeys } from './hash.ts';
 import type { ArtifactRef, ArtifactSource, ArtifactInfo, Item, Manifest, MachineManifest, PostgresqlDatabaseSpec, TargetSpec } from './types.ts';
 import { itemId } from './types.ts';
+import { DEFAULT_ROOT } from '../model/schema.ts';
 
 /** Hashes an artifact's bytes; injected so this module does no I/O. */
 export type HashArtifact = (source: ArtifactSource) => ArtifactInfo;
 
-export const DEFAULT_ROOT = '/var/lib/strata';
 const DEFAULT_READY_TIMEOUT = 30;
 
 /**

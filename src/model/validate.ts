@@ -1,9 +1,8 @@
 import type { ModelIssue } from '../errors.ts';
 import { findCycle } from '../lib/graph.ts';
-import { DEFAULT_ROOT } from '../manifest/resolve.ts';
 import type { Models } from './types.ts';
 import { databaseName, envPrefix } from './names.ts';
-import { HOSTNAME } from './schema.ts';
+import { DEFAULT_ROOT, HOSTNAME } from './schema.ts';
 import { validateClaims } from './validateClaims.ts';
 import { validateEnvironment } from './validateEnv.ts';
 import { fieldName } from './fieldPath.ts';

@@ -1,12 +1,10 @@
 import { posix } from 'node:path';
+import { DEFAULT_ROOT } from './schema.ts';
 import type { Machine, Models } from './types.ts';
 import { fieldName } from './fieldPath.ts';
 
 type Kind = 'network' | 'services' | 'distribution';
 type At = (kind: Kind, path: (string | number)[], message: string) => void;
-
-/** The runtime root of an ssh machine that names none (src/manifest/resolve.ts, DEFAULT_ROOT). */
-const DEFAULT_ROOT = '/var/lib/strata';
 
 /**
  * Directories no runtime root may be: strata creates its store, items and state inside the
