@@ -4,7 +4,7 @@ import { lostStatefulServices, recordWithoutMachine } from '../apply/abandoned.t
 import type { RecoveryResult } from '../apply/events.ts';
 import { parseJournal, recoverTransition } from '../apply/recover.ts';
 import { StateError, StrataError, UsageError } from '../errors.ts';
-import type { PendingRestore } from '../plan/types.ts';
+import type { PendingRestore } from '../manifest/recorded.ts';
 import type { AbandonRecord, FileStateStore } from '../state/fileState.ts';
 import { SnapshotStore } from '../state/snapshots.ts';
 import { openRuntime } from '../targets/connect.ts';

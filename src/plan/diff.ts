@@ -2,16 +2,9 @@ import type { Item, Manifest, PostgresqlDatabaseSpec } from '../manifest/types.t
 import { itemId } from '../manifest/types.ts';
 import { topologicalOrder } from '../lib/graph.ts';
 import { envPrefix } from '../model/names.ts';
-import type { Change, PendingRestore, Plan, Step, StepPhase } from './types.ts';
+import type { PendingRestore, RecordedState } from '../manifest/recorded.ts';
+import type { Change, Plan, Step, StepPhase } from './types.ts';
 import { own, table } from '../model/table.ts';
-
-/** The recorded state a plan starts from; undefined for a first deployment. */
-export interface RecordedState {
-  generation: number;
-  manifest: Manifest;
-  /** Stateful data lost with an abandoned machine, waiting for a plan that places its service. */
-  pendingRestores?: PendingRestore[];
-}
 
 /**
  * Diffs the recorded manifest against the desired one. Items with an unchanged hash are left

@@ -1,7 +1,7 @@
 import { resolveManifest } from '../manifest/resolve.ts';
 import type { ArtifactSource, Manifest } from '../manifest/types.ts';
 import { loadModels } from '../model/load.ts';
-import type { RecordedState } from './diff.ts';
+import type { RecordedState } from '../manifest/recorded.ts';
 import type { Plan, Step } from './types.ts';
 
 // Models and helpers shared by the planTransition tests (diff.test.ts, diffStateful.test.ts).
