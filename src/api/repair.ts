@@ -4,7 +4,7 @@ import { itemId, type Item } from '../manifest/types.ts';
 import type { Plan, Step } from '../plan/types.ts';
 import { stateStore, type Context } from './context.ts';
 import type { Drift } from './status.ts';
-import { own } from '../model/table.ts';
+import { own } from '../lib/table.ts';
 
 /**
  * A plan that puts drifted items back as the recorded generation has them, and touches

@@ -20,7 +20,7 @@ import { abandonHint, parseJournal, undoTransition } from './recover.ts';
 import { checkMachinesKnown } from './recordedCheck.ts';
 import { isStatefulStep, StatefulSteps } from './stateful.ts';
 import { walkGraph } from './walk.ts';
-import { own, table } from '../model/table.ts';
+import { own, table } from '../lib/table.ts';
 
 export interface ApplyOptions {
   state: FileStateStore;

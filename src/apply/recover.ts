@@ -7,7 +7,7 @@ import type { ApplyEvent, RecoveryAction, RecoveryResult } from './events.ts';
 import { recordWithoutMachine, type AbandonRequestRecord } from './abandoned.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
 import { mapLimit } from '../lib/mapLimit.ts';
-import { own } from '../model/table.ts';
+import { own } from '../lib/table.ts';
 
 /**
  * The write-ahead journal of a transition (`deployments/NAME/journal.jsonl`), as apply writes

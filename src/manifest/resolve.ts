@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { databaseName, envPrefix } from '../model/names.ts';
-import { table } from '../model/table.ts';
+import { table } from '../lib/table.ts';
 import type { Machine, MachineFileDecl, Models, Service } from '../model/types.ts';
 import { sha256 } from '../lib/hash.ts';
 import { sortKeys } from './hash.ts';

@@ -3,7 +3,7 @@ import type { ModelIssue } from '../errors.ts';
 import { ModelError } from '../errors.ts';
 import { describeDir, isInside, type ParsedFile } from './files.ts';
 import { mergeNetwork } from './mergeNetwork.ts';
-import { nullPrototype, table } from './table.ts';
+import { nullPrototype, table } from '../lib/table.ts';
 import { rootFile, schemas, type ModelKind } from './schema.ts';
 import type { Models, Placement, Service } from './types.ts';
 import { validateModels } from './validate.ts';

@@ -4,7 +4,7 @@ import { topologicalOrder } from '../lib/graph.ts';
 import { envPrefix } from '../model/names.ts';
 import type { PendingRestore, RecordedState } from '../manifest/recorded.ts';
 import type { Change, Plan, Step, StepPhase } from './types.ts';
-import { own, table } from '../model/table.ts';
+import { own, table } from '../lib/table.ts';
 
 /**
  * Diffs the recorded manifest against the desired one. Items with an unchanged hash are left
