@@ -17,8 +17,8 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['apply'],
   ['git'],
   ['api'],
-  ['testnet'],
   ['controller'],
+  ['testnet'],
   ['cli'],
 ];
 
