@@ -1,7 +1,8 @@
 import { posix } from 'node:path';
 import type { ModelIssue } from '../errors.ts';
 import { ModelError } from '../errors.ts';
-import { describeDir, isInside, type ParsedFile } from './files.ts';
+import { isInside } from '../lib/paths.ts';
+import { describeDir, type ParsedFile } from './files.ts';
 import { mergeNetwork } from './mergeNetwork.ts';
 import { nullPrototype, table } from '../lib/table.ts';
 import { rootFile, schemas, type ModelKind } from './schema.ts';

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import type { ModelIssue } from '../errors.ts';
-import { describeDir, isInside, type ParsedFile } from './files.ts';
+import { isInside } from '../lib/paths.ts';
+import { describeDir, type ParsedFile } from './files.ts';
 import { own, table } from '../lib/table.ts';
 import type { Machine } from './types.ts';
 import { fieldName } from './fieldPath.ts';
