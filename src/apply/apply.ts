@@ -15,6 +15,7 @@ import type { MachineRuntime, UploadArtifact } from '../targets/machineRuntime.t
 import type { ApplyEvent, RecoveryResult } from './events.ts';
 import { announceClaims, refuseClaimConflicts } from './claims.ts';
 import { mapLimit } from '../lib/mapLimit.ts';
+import { messageOf } from '../lib/errorMessage.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
 import { abandonHint, parseJournal, undoTransition } from './recover.ts';
 import { checkMachinesKnown } from './recordedCheck.ts';
@@ -344,8 +345,4 @@ function indent(text: string): string {
     .split('\n')
     .map((l) => `    ${l}`)
     .join('\n');
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -7,6 +7,7 @@ import type { ApplyEvent, RecoveryAction, RecoveryResult } from './events.ts';
 import { recordWithoutMachine, type AbandonRequestRecord } from './abandoned.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
 import { mapLimit } from '../lib/mapLimit.ts';
+import { messageOf } from '../lib/errorMessage.ts';
 import { own } from '../lib/table.ts';
 
 /**
@@ -337,8 +338,4 @@ function safeGeneration(state: FileStateStore, deployment: string, n: number): G
   } catch {
     return undefined;
   }
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -5,6 +5,7 @@ import { StateError } from '../errors.ts';
 import { isName } from '../model/names.ts';
 import { fsyncDir, writeFileAtomic } from '../lib/atomicFile.ts';
 import { sha256 } from '../lib/hash.ts';
+import { processAlive } from '../lib/proc.ts';
 import { corrupt, listStateDir } from './readState.ts';
 import { readRegularFile, regularFile, shownPath, type ReadRefusal } from './regularFile.ts';
 import { pathName } from './stateNames.ts';
@@ -168,15 +169,6 @@ function removeAbandonedStaging(dir: string): void {
   for (const f of readdirSync(dir)) {
     const m = /^\.incoming-(\d+)-[0-9a-f]+\.part$/.exec(f);
     if (m && !processAlive(Number(m[1]))) rmSync(join(dir, f), { force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -1,7 +1,8 @@
-import { lstatSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { isInside } from '../lib/paths.ts';
+import { isSymlink } from '../lib/symlink.ts';
 
 /**
  * What one deployment may use on the controller host to reach its machines. The controller
@@ -95,12 +96,4 @@ export function refusedLocalMessage(deployment: string): string {
     `a local machine runs this repository's commands on the controller host, as the controller's user (which can read every deployment's keys); ` +
     `deployment ${deployment} may have one only where the controller configuration sets localMachines: true for it`
   );
-}
-
-function isSymlink(path: string): boolean {
-  try {
-    return lstatSync(path).isSymbolicLink();
-  } catch {
-    return false;
-  }
 }
