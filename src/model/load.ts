@@ -9,7 +9,7 @@ import { rootFile, schemas, type ModelKind } from './schema.ts';
 import type { Models, Placement, Service } from './types.ts';
 import { validateModels } from './validate.ts';
 import { fieldName, type FieldPath } from './fieldPath.ts';
-import { parseYaml, type YamlSource } from './yamlSource.ts';
+import { parseYaml } from './yamlSource.ts';
 import { toModelIssues } from './zodIssues.ts';
 
 /**

@@ -1,9 +1,9 @@
 import { TargetError } from '../errors.ts';
 import { IDENTIFIER } from '../model/schema.ts';
-import type { BrokenLock, ItemStatus, LockHolder, MachineRecord, MachineStatus, OtherDeployment } from './machineAnswers.ts';
+import type { BrokenLock, MachineRecord, MachineStatus, OtherDeployment } from './machineAnswers.ts';
 import { answerBounds, parseActivations, parseHeld, parseLockTaken, parseOtherRecords, parseRecord, parseStatus } from './answers.ts';
 import type { ArtifactEntry } from '../artifact/hash.ts';
-import type { Item, MachineManifest } from '../manifest/types.ts';
+import type { Item } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
 import { RUNTIME_SCRIPT, runtimePath } from './runtime/script.ts';
 import { encodeActivation, encodeSpec, encodeUpload } from './stream.ts';
