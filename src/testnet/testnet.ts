@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TestnetError } from '../errors.ts';
 import { generateEd25519Key } from './keys.ts';
@@ -238,7 +238,9 @@ function nsMemberIsHost(pid: number, h: TestnetHostState): boolean {
 
 function removeEntries(dir: string, createdDir: boolean): void {
   // The state file goes last: if removal stops half-way, `testnetDown` can run again.
-  const order = [HOSTS_DIR, IDENTITY_FILE, `${IDENTITY_FILE}.pub`, PHYSICAL_NETWORK_FILE, `${STATE_FILE}.tmp`, STATE_FILE];
+  // writeFileAtomic's temp files (`testnet.json.tmp-…`) are left behind only by a crash mid-write.
+  const temps = existsSync(dir) ? readdirSync(dir).filter((e) => e.startsWith(`${STATE_FILE}.tmp`)) : [];
+  const order = [HOSTS_DIR, IDENTITY_FILE, `${IDENTITY_FILE}.pub`, PHYSICAL_NETWORK_FILE, ...temps, STATE_FILE];
   for (const e of order) rmSync(path.join(dir, e), { recursive: true, force: true });
   if (createdDir) {
     try {
