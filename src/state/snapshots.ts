@@ -7,7 +7,7 @@ import { fsyncDir, writeFileAtomic } from '../lib/atomicFile.ts';
 import { sha256 } from '../lib/hash.ts';
 import { processAlive } from '../lib/proc.ts';
 import { corrupt, listStateDir } from './readState.ts';
-import { readRegularFile, regularFile, shownPath, type ReadRefusal } from './regularFile.ts';
+import { readRegularFile, regularFile, shownPath, type ReadRefusal } from '../lib/regularFile.ts';
 import { pathName } from './stateNames.ts';
 
 /** Snapshots kept per service when neither the root file's `snapshotsKept` nor the caller says. */

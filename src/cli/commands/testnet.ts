@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../../errors.ts';
-import { readRegularFile, shownPath } from '../../state/regularFile.ts';
+import { readRegularFile, shownPath } from '../../lib/regularFile.ts';
 import { testnetDown, testnetUp } from '../../testnet/index.ts';
 import { parse, type Io } from '../io.ts';
 

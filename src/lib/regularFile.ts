@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { isSymlink } from '../lib/symlink.ts';
+import { isSymlink } from './symlink.ts';
 
 const READ_CHUNK = 1 << 30;
 
