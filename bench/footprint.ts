@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
+import { procStat } from '../src/lib/proc.ts';
 import { testnetDown, testnetUp } from '../src/testnet/index.ts';
 import { runGit } from '../test/support/gitServer.ts';
 import { installSignalHandlers, onCleanup, runAllCleanups } from './lib/cleanup.ts';
@@ -34,9 +35,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function procFigures(pid: number): { rssMb: number; hwmMb: number; cpuMs: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+  const ticks = procStat(pid)?.cpuTicks ?? NaN;
   return { rssMb: round1(kb('VmRSS') / 1024), hwmMb: round1(kb('VmHWM') / 1024), cpuMs: (ticks * 1000) / 100 };
 }
 

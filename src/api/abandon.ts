@@ -1,9 +1,10 @@
 import { nameProblem } from '../model/names.ts';
 import { join, resolve } from 'node:path';
 import { lostStatefulServices, recordWithoutMachine } from '../apply/abandoned.ts';
-import { parseJournal, recoverTransition, type RecoveryResult } from '../apply/recover.ts';
+import type { RecoveryResult } from '../apply/events.ts';
+import { parseJournal, recoverTransition } from '../apply/recover.ts';
 import { StateError, StrataError, UsageError } from '../errors.ts';
-import type { PendingRestore } from '../plan/types.ts';
+import type { PendingRestore } from '../manifest/recorded.ts';
 import type { AbandonRecord, FileStateStore } from '../state/fileState.ts';
 import { SnapshotStore } from '../state/snapshots.ts';
 import { openRuntime } from '../targets/connect.ts';

@@ -1,9 +1,9 @@
 import { StateError } from '../errors.ts';
 import { hashOf } from '../manifest/hash.ts';
 import type { ArtifactRef, MachineManifest, Manifest } from '../manifest/types.ts';
-import type { MachineRecord } from '../targets/machineRuntime.ts';
+import type { MachineRecord } from '../targets/machineAnswers.ts';
 import { stateStore, type Context } from './context.ts';
-import { own, table } from '../model/table.ts';
+import { own, table } from '../lib/table.ts';
 import { askMachines, type RecordAnswer } from './machineRecords.ts';
 
 export interface AdoptOptions {

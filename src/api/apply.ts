@@ -1,5 +1,6 @@
 import { applyPlan, type ApplyResult } from '../apply/apply.ts';
-import { recoverTransition, type RecoveryResult } from '../apply/recover.ts';
+import type { RecoveryResult } from '../apply/events.ts';
+import { recoverTransition } from '../apply/recover.ts';
 import { planTransition } from '../plan/diff.ts';
 import type { Plan } from '../plan/types.ts';
 import type { FileStateStore, GenerationRecord } from '../state/fileState.ts';

@@ -1,6 +1,6 @@
 import type { ModelIssue } from '../errors.ts';
 import type { Models } from '../model/types.ts';
-import { fieldName } from '../model/zodIssues.ts';
+import { fieldName } from '../model/fieldPath.ts';
 import { allowedFile, refusedFileMessage, refusedLocalMessage, type CredentialPolicy } from '../targets/credentials.ts';
 
 /**

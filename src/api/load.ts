@@ -1,11 +1,11 @@
 import { posix } from 'node:path';
-import { mapLimit } from '../apply/mapLimit.ts';
+import { mapLimit } from '../lib/mapLimit.ts';
 import { hashArtifactSource } from '../artifact/read.ts';
 import { ModelError, StrataError, type ModelIssue } from '../errors.ts';
 import { artifactSources, resolveManifest } from '../manifest/resolve.ts';
 import type { ArtifactInfo, Manifest } from '../manifest/types.ts';
 import { loadModels } from '../model/load.ts';
-import { artifactIssues } from '../model/artifactFields.ts';
+import { artifactIssues } from '../manifest/artifactFields.ts';
 import type { Models } from '../model/types.ts';
 import { parseYaml } from '../model/yamlSource.ts';
 import { fsTree } from '../source/fsTree.ts';

@@ -1,7 +1,8 @@
-import { mapLimit } from '../apply/mapLimit.ts';
+import { mapLimit } from '../lib/mapLimit.ts';
 import type { MachineManifest } from '../manifest/types.ts';
 import { openRuntime } from '../targets/connect.ts';
-import type { MachineRecord, MachineRuntime } from '../targets/machineRuntime.ts';
+import type { MachineRuntime } from '../targets/machineRuntime.ts';
+import type { MachineRecord } from '../targets/machineAnswers.ts';
 import { answerBounds, parseRecord } from '../targets/answers.ts';
 import { machineText } from '../targets/machineText.ts';
 import { runtimePath } from '../targets/runtime/script.ts';

@@ -1,10 +1,10 @@
 import { StateError } from '../errors.ts';
-import { topologicalOrder } from '../graph.ts';
+import { topologicalOrder } from '../lib/graph.ts';
 import { itemId, type Item } from '../manifest/types.ts';
 import type { Plan, Step } from '../plan/types.ts';
 import { stateStore, type Context } from './context.ts';
 import type { Drift } from './status.ts';
-import { own } from '../model/table.ts';
+import { own } from '../lib/table.ts';
 
 /**
  * A plan that puts drifted items back as the recorded generation has them, and touches

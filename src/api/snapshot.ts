@@ -5,7 +5,7 @@ import { restoreSnapshot, takeSnapshot } from '../apply/stateful.ts';
 import { StateError, type StrataError, UsageError } from '../errors.ts';
 import type { Item, MachineManifest } from '../manifest/types.ts';
 import { DEFAULT_SNAPSHOTS_KEPT, SnapshotStore, type SnapshotMeta } from '../state/snapshots.ts';
-import { shownPath } from '../state/regularFile.ts';
+import { shownPath } from '../lib/regularFile.ts';
 import { pathName } from '../state/stateNames.ts';
 import { openRuntime } from '../targets/connect.ts';
 import { connectOptions, stateStore, type Context } from './context.ts';

@@ -1,7 +1,7 @@
 import type { Item, MachineManifest } from '../manifest/types.ts';
-import { mapLimit } from '../apply/mapLimit.ts';
+import { mapLimit } from '../lib/mapLimit.ts';
 import { openRuntime } from '../targets/connect.ts';
-import type { MachineStatus } from '../targets/machineRuntime.ts';
+import type { MachineStatus } from '../targets/machineAnswers.ts';
 import { connectOptions, stateStore, type Context } from './context.ts';
 
 export interface ItemReport {

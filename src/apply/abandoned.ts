@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { hashOf } from '../manifest/hash.ts';
 import type { Manifest, MachineManifest } from '../manifest/types.ts';
-import type { PendingRestore } from '../plan/types.ts';
+import type { PendingRestore } from '../manifest/recorded.ts';
 import type { AbandonRecord, FileStateStore } from '../state/fileState.ts';
 import { SnapshotStore } from '../state/snapshots.ts';
 

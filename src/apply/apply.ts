@@ -12,15 +12,16 @@ import { isEmptyPlan } from '../plan/diff.ts';
 import type { Plan, Step } from '../plan/types.ts';
 import type { FileStateStore, GenerationRecord } from '../state/fileState.ts';
 import type { MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
-import type { ApplyEvent } from './events.ts';
+import type { ApplyEvent, RecoveryResult } from './events.ts';
 import { announceClaims, refuseClaimConflicts } from './claims.ts';
-import { mapLimit } from './mapLimit.ts';
+import { mapLimit } from '../lib/mapLimit.ts';
+import { messageOf } from '../lib/errorMessage.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
-import { abandonHint, parseJournal, undoTransition, type RecoveryResult } from './recover.ts';
+import { abandonHint, parseJournal, undoTransition } from './recover.ts';
 import { checkMachinesKnown } from './recordedCheck.ts';
 import { isStatefulStep, StatefulSteps } from './stateful.ts';
 import { walkGraph } from './walk.ts';
-import { own, table } from '../model/table.ts';
+import { own, table } from '../lib/table.ts';
 
 export interface ApplyOptions {
   state: FileStateStore;
@@ -344,8 +345,4 @@ function indent(text: string): string {
     .split('\n')
     .map((l) => `    ${l}`)
     .join('\n');
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -1,6 +1,7 @@
 import { StrataError } from '../errors.ts';
-import { processAlive } from '../state/process.ts';
-import type { BrokenLock, LockHolder, MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
+import { processAlive } from '../lib/proc.ts';
+import type { MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
+import type { BrokenLock, LockHolder } from '../targets/machineAnswers.ts';
 
 /**
  * Machine locks as a transition holds them: taking one (breaking a stale or orphaned lock),
@@ -84,9 +85,4 @@ export function startRenewal(runtimes: () => readonly MachineRuntime[], lock: Lo
   const timer = setInterval(() => runtimes().forEach(renew), Math.max(250, Math.floor(lock.leaseMs / 3)));
   timer.unref();
   return () => clearInterval(timer);
-}
-
-export function describeBroken(machine: string, b: BrokenLock): string {
-  const why = b.why === 'expired' ? `its lease expired ${Math.max(0, b.now - b.expiresAt)}s ago` : `its holder (pid ${b.pid ?? '?'}) is no longer running`;
-  return `broke the lock of ${b.owner} on ${machine} (pid ${b.pid ?? '?'}, taken ${new Date(b.takenAt * 1000).toISOString()}): ${why}`;
 }

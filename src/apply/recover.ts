@@ -3,11 +3,12 @@ import type { MachineManifest } from '../manifest/types.ts';
 import type { Plan, Step } from '../plan/types.ts';
 import type { FileStateStore, GenerationRecord, JournalEntry } from '../state/fileState.ts';
 import type { MachineRuntime } from '../targets/machineRuntime.ts';
-import type { ApplyEvent } from './events.ts';
+import type { ApplyEvent, RecoveryAction, RecoveryResult } from './events.ts';
 import { recordWithoutMachine, type AbandonRequestRecord } from './abandoned.ts';
 import { DEFAULT_LEASE_MS, liveTokens, startRenewal, takeLock, type LockSpec } from './machineLocks.ts';
-import { mapLimit } from './mapLimit.ts';
-import { own } from '../model/table.ts';
+import { mapLimit } from '../lib/mapLimit.ts';
+import { messageOf } from '../lib/errorMessage.ts';
+import { own } from '../lib/table.ts';
 
 /**
  * The write-ahead journal of a transition (`deployments/NAME/journal.jsonl`), as apply writes
@@ -168,25 +169,6 @@ export function abandonHint(deployment: string, machines: readonly string[]): st
   const list = machines.join(', ');
   if (machines.length === 1) return `; it is tried again once ${list} answers. If it is gone for good, run \`strata abandon-machine ${list} --deployment ${deployment} --reason TEXT --yes\``;
   return `; it is tried again once ${list} answer. For each that is gone for good, run \`strata abandon-machine MACHINE --deployment ${deployment} --reason TEXT --yes\``;
-}
-
-export type RecoveryAction = 'none' | 'completed' | 'rolled-back' | 'cleaned-up';
-
-export interface RecoveryResult {
-  /**
-   * `none`: no transition was interrupted; `completed`: every machine had recorded the new
-   * generation, so it was recorded in the state store too; `rolled-back`: what it had done was
-   * undone; `cleaned-up`: it had finished, only its locks were released.
-   */
-  action: RecoveryAction;
-  deployment: string;
-  generation?: number;
-  /** Steps undone by this recovery. */
-  undone: number;
-  /** Steps the interrupted transition had started. */
-  started: number;
-  machines: string[];
-  message: string;
 }
 
 export interface RecoverOptions {
@@ -356,8 +338,4 @@ function safeGeneration(state: FileStateStore, deployment: string, n: number): G
   } catch {
     return undefined;
   }
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -1,4 +1,4 @@
-import { sha256 } from '../manifest/hash.ts';
+import { sha256 } from '../lib/hash.ts';
 import type { ArtifactInfo } from '../manifest/types.ts';
 
 /** One file of an artifact tree; `path` is relative, "/"-separated. */

@@ -1,5 +1,5 @@
 import type { ApplyEvent } from '../apply/events.ts';
-import { describeBroken } from '../apply/machineLocks.ts';
+import { describeBroken } from '../apply/events.ts';
 import { formatBytes } from '../plan/render.ts';
 import type { Io } from './io.ts';
 

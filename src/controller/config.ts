@@ -190,6 +190,3 @@ export function credentialPolicy(d: Pick<DeploymentConfig, 'name' | 'ssh' | 'loc
     localMachines: d.localMachines ?? false,
   };
 }
-export type RepositoryConfig = z.output<typeof repositoryConfig>;
-export type SecretRef = z.output<typeof secretRef>;
-

@@ -5,7 +5,7 @@ import { credentialIssues } from '../api/credentialIssues.ts';
 import { recoverDeployment } from '../api/apply.ts';
 import { stateStore } from '../api/context.ts';
 import { loadDeployment } from '../api/load.ts';
-import { formatDuration } from './backoff.ts';
+import { formatDuration } from '../lib/backoff.ts';
 import { ModelError, StrataError } from '../errors.ts';
 import { runAbandon } from './abandonIntent.ts';
 import { markRecoveryFailed, markStateUnreadable, markSuspended } from './conditions.ts';

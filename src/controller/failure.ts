@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { StrataError } from '../errors.ts';
 import { classOf } from '../errors/codes.ts';
-import { formatDuration } from './backoff.ts';
+import { formatDuration } from '../lib/backoff.ts';
 import { markFailed } from './conditions.ts';
 import { retryAfter, type DeploymentRecord } from './deploymentRecord.ts';
 import type { ControllerMetrics } from './metrics.ts';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StrataError } from '../errors.ts';
 import { classOf } from '../errors/codes.ts';
-import { formatDuration } from './backoff.ts';
+import { formatDuration } from '../lib/backoff.ts';
 
 /**
  * What the controller reads from a request, parsed as hostile input: the request target, a

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, formatDuration } from './backoff.ts';
+import { backoffDelay, formatDuration } from '../lib/backoff.ts';
 import { KeyedQueue } from './queue.ts';
 
 describe('KeyedQueue', () => {

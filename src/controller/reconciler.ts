@@ -7,7 +7,7 @@ import { planFromModels } from '../api/plan.ts';
 import { ModelError, StrataError } from '../errors.ts';
 import { isLocalUrl } from '../git/url.ts';
 import { isEmptyPlan } from '../plan/diff.ts';
-import { formatDuration, withJitter } from './backoff.ts';
+import { formatDuration, withJitter } from '../lib/backoff.ts';
 import { markSucceeded, markSuspended } from './conditions.ts';
 import { connectionSettings, type DeploymentConfig } from './config.ts';
 import { hasIntent, retrySucceeded, takeIntent, type DeploymentRecord } from './deploymentRecord.ts';

@@ -1,4 +1,4 @@
-import { backoffDelay } from './backoff.ts';
+import { backoffDelay } from '../lib/backoff.ts';
 
 /**
  * Why a deployment is looked at again before its interval (docs/controller.md, "Reconcile"):

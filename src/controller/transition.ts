@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Context } from '../api/context.ts';
-import { describeBroken } from '../apply/machineLocks.ts';
+import { describeBroken } from '../apply/events.ts';
 import type { Plan } from '../plan/types.ts';
 import { markProgressing } from './conditions.ts';
 import type { DeploymentRecord } from './deploymentRecord.ts';

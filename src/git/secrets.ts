@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { SecretRef } from '../controller/config.ts';
+import type { SecretRef } from '../lib/secretRef.ts';
 import { StrataError } from '../errors.ts';
 
 /** A secret that cannot be read, or is empty. The message names the file or variable, never a value. */

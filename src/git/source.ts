@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import git from 'isomorphic-git';
-import type { RepositoryConfig } from '../controller/config.ts';
-import { writeFileAtomic } from '../state/atomicFile.ts';
+import { writeFileAtomic } from '../lib/atomicFile.ts';
 import { GitError } from './errors.ts';
+import type { GitRepositoryConfig } from './options.ts';
 import { fetchError } from './fetchError.ts';
 import { GitTree } from './gitTree.ts';
 import { findGitdir } from './localRepo.ts';
@@ -31,9 +31,6 @@ export interface CommitInfo {
   /** Author time, ISO 8601 (UTC). */
   time: string;
 }
-
-/** The repository part of a deployment's configuration (`interval` is the caller's business). */
-export type GitRepositoryConfig = Omit<RepositoryConfig, 'interval'> & { interval?: number };
 
 export interface GitSourceOptions {
   /** Base of a relative local path in the URL (default: the process's cwd). */

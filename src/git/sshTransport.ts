@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
 import { TargetError } from '../errors.ts';
+import { sha256 } from '../lib/hash.ts';
 import { SshTarget } from '../targets/ssh.ts';
 import { GitError } from './errors.ts';
 
@@ -77,7 +77,7 @@ export class SshBridge implements HttpClient {
 
   constructor(private readonly opts: SshBridgeOptions) {
     const r = opts.remote;
-    const id = createHash('sha256').update(`${r.user}@${r.host}:${r.port}${r.path}`).digest('hex').slice(0, 16);
+    const id = sha256(`${r.user}@${r.host}:${r.port}${r.path}`).slice(0, 16);
     this.url = `${BRIDGE_ORIGIN}/${id}`;
     this.target = new SshTarget({
       machine: opts.label,

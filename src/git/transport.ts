@@ -2,7 +2,7 @@ import { type GitAuth, type HttpClient } from 'isomorphic-git';
 import httpClient from 'isomorphic-git/http/node';
 import { readSecret } from './secrets.ts';
 import { SshBridge, type SshExchange } from './sshTransport.ts';
-import type { GitRepositoryConfig } from './source.ts';
+import type { GitRepositoryConfig } from './options.ts';
 import type { RepoUrl } from './url.ts';
 
 /** How isomorphic-git reaches a remote: its HTTP client (or the SSH bridge), URL and credentials. */

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { own } from '../model/table.ts';
+import { own } from '../lib/table.ts';
 import type { FileSpec, Item, MachineManifest, Manifest, ProcessSpec, ScriptSpec } from './types.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../lib/hash.ts';
 
 /** JSON with object keys sorted at every level, so equal values hash equally. */
 export function canonicalJson(v: unknown): string {
@@ -24,10 +24,6 @@ export function sortKeys(v: unknown): unknown {
     if (x !== undefined) out[k] = sortKeys(x);
   }
   return out;
-}
-
-export function sha256(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 export function hashOf(v: unknown): string {

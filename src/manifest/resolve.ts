@@ -1,15 +1,17 @@
 import { posix } from 'node:path';
 import { databaseName, envPrefix } from '../model/names.ts';
-import { table } from '../model/table.ts';
+import { table } from '../lib/table.ts';
 import type { Machine, MachineFileDecl, Models, Service } from '../model/types.ts';
-import { sha256, sortKeys } from './hash.ts';
+import { sha256 } from '../lib/hash.ts';
+import { sortKeys } from './hash.ts';
 import type { ArtifactRef, ArtifactSource, ArtifactInfo, Item, Manifest, MachineManifest, PostgresqlDatabaseSpec, TargetSpec } from './types.ts';
 import { itemId } from './types.ts';
+import { DEFAULT_ROOT } from '../model/schema.ts';
+import { bindingPrefix } from './bindingEnv.ts';
 
 /** Hashes an artifact's bytes; injected so this module does no I/O. */
 export type HashArtifact = (source: ArtifactSource) => ArtifactInfo;
 
-export const DEFAULT_ROOT = '/var/lib/strata';
 const DEFAULT_READY_TIMEOUT = 30;
 
 /**
@@ -241,7 +243,7 @@ function dependencyEnv(models: Models, service: Service): Record<string, string>
     const placements = [...(models.distribution[dep] ?? [])].sort((a, b) => (a.machine < b.machine ? -1 : 1));
     const first = placements[0];
     if (!first) continue;
-    const prefix = envPrefix(dep);
+    const prefix = bindingPrefix(dep);
     if (models.services[dep]?.type === 'postgresql-database') {
       // A database's address is its server's: DEP_HOST, DEP_PORT, DEP_USER and DEP_DATABASE.
       const servers = placements.map((p) => databaseServer(models.machines[p.machine]!, p.container));

@@ -1,13 +1,16 @@
 import { posix } from 'node:path';
 import type { ModelIssue } from '../errors.ts';
 import { ModelError } from '../errors.ts';
+import { isInside } from '../lib/paths.ts';
+import { describeDir, type ParsedFile } from './files.ts';
 import { mergeNetwork } from './mergeNetwork.ts';
-import { nullPrototype, table } from './table.ts';
+import { nullPrototype, table } from '../lib/table.ts';
 import { rootFile, schemas, type ModelKind } from './schema.ts';
 import type { Models, Placement, Service } from './types.ts';
 import { validateModels } from './validate.ts';
-import { parseYaml, type FieldPath, type YamlSource } from './yamlSource.ts';
-import { fieldName, toModelIssues } from './zodIssues.ts';
+import { fieldName, type FieldPath } from './fieldPath.ts';
+import { parseYaml } from './yamlSource.ts';
+import { toModelIssues } from './zodIssues.ts';
 
 /**
  * Reads one model file: its bytes (decoded here, strictly, as UTF-8) or its text; the caller
@@ -19,11 +22,6 @@ export interface LoadOptions {
   readText: ReadText;
   /** Repository paths must stay inside this directory (default: the root file's directory). */
   baseDir?: string;
-}
-
-export interface ParsedFile {
-  source: YamlSource;
-  value: any;
 }
 
 /**
@@ -157,20 +155,6 @@ function mergeDistribution(files: ParsedFile[], issues: ModelIssue[]): Record<st
 function duplicateIssue(f: ParsedFile, path: FieldPath, first: ParsedFile, what: string): ModelIssue {
   const a = first.source.locate(path);
   return { ...f.source.locate(path), field: fieldName(path), message: `${what} is also defined at ${a.file}:${a.line}:${a.column}` };
-}
-
-/**
- * Whether path lies in dir. Relative paths (inside a Git tree) are anchored at a fixed root
- * rather than the process's working directory, so `..` cannot climb out unnoticed.
- */
-export function isInside(dir: string, path: string): boolean {
-  const anchor = (p: string) => (posix.isAbsolute(p) ? p : posix.join('/repository', p));
-  const rel = posix.relative(anchor(dir), anchor(path));
-  return rel === '' || (rel !== '..' && !rel.startsWith('../') && !posix.isAbsolute(rel));
-}
-
-export function describeDir(dir: string): string {
-  return dir === '.' ? '(the repository root)' : dir;
 }
 
 function dedupe(issues: ModelIssue[]): ModelIssue[] {

@@ -1,9 +1,10 @@
 import { posix } from 'node:path';
 import type { ModelIssue } from '../errors.ts';
-import { describeDir, isInside, type ParsedFile } from './load.ts';
-import { own, table } from './table.ts';
+import { isInside } from '../lib/paths.ts';
+import { describeDir, type ParsedFile } from './files.ts';
+import { own, table } from '../lib/table.ts';
 import type { Machine } from './types.ts';
-import { fieldName } from './zodIssues.ts';
+import { fieldName } from './fieldPath.ts';
 
 type Path = (string | number)[];
 

@@ -9,6 +9,8 @@ export const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 export const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$/;
 const MAX_TEXT = 64 * 1024;
+/** The runtime root of an ssh machine whose model names none. */
+export const DEFAULT_ROOT = '/var/lib/strata';
 
 export const identifier = z
   .string()
@@ -100,7 +102,7 @@ export const machine = z.strictObject({
   properties: properties.optional(),
   containers: z.record(identifier, container).optional(),
   ssh: sshSettings.optional(),
-  root: absolutePath.optional().describe('the runtime root on the machine (default /var/lib/strata)'),
+  root: absolutePath.optional().describe(`the runtime root on the machine (default ${DEFAULT_ROOT})`),
   allowedPaths: z.array(absolutePath).optional().describe('where file services and machine files may write'),
   files: z.array(machineFile).optional(),
   directories: z.array(machineDirectory).optional(),

@@ -1,12 +1,11 @@
 import type { ModelIssue } from '../errors.ts';
-import { findCycle } from '../graph.ts';
-import { DEFAULT_ROOT } from '../manifest/resolve.ts';
+import { findCycle } from '../lib/graph.ts';
 import type { Models } from './types.ts';
 import { databaseName, envPrefix } from './names.ts';
-import { HOSTNAME } from './schema.ts';
+import { DEFAULT_ROOT, HOSTNAME } from './schema.ts';
 import { validateClaims } from './validateClaims.ts';
 import { validateEnvironment } from './validateEnv.ts';
-import { fieldName } from './zodIssues.ts';
+import { fieldName } from './fieldPath.ts';
 
 const OCTET = '(25[0-5]|2[0-4]\\d|1?\\d?\\d)';
 const LOOPBACK = new RegExp(`^127\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);

@@ -1,12 +1,11 @@
 import { posix } from 'node:path';
+import { isInside } from '../lib/paths.ts';
+import { DEFAULT_ROOT } from './schema.ts';
 import type { Machine, Models } from './types.ts';
-import { fieldName } from './zodIssues.ts';
+import { fieldName } from './fieldPath.ts';
 
 type Kind = 'network' | 'services' | 'distribution';
 type At = (kind: Kind, path: (string | number)[], message: string) => void;
-
-/** The runtime root of an ssh machine that names none (src/manifest/resolve.ts, DEFAULT_ROOT). */
-const DEFAULT_ROOT = '/var/lib/strata';
 
 /**
  * Directories no runtime root may be: strata creates its store, items and state inside the
@@ -97,16 +96,11 @@ function checkRoot(machine: Machine, at: At, roots: Map<string, Claim>, claim: (
   }
   for (const [i, allowed] of (machine.allowedPaths ?? []).entries()) {
     const a = posix.normalize(allowed);
-    if (within(root, a) || within(a, root)) {
+    if (isInside(a, root) || isInside(root, a)) {
       at('network', ['machines', machine.name, 'allowedPaths', i], `"${allowed}" overlaps the runtime root ${root}${machine.root === undefined ? ' (the default)' : ''}: file services and machine files must not write where strata keeps its records`);
     }
   }
   claim(roots, `${filesystemOf(machine)} ${root}`, { kind: 'network', path: field, what: `machine "${machine.name}"`, machine: machine.name }, (first) => `machine "${machine.name}" has the runtime root ${root} on the same host as ${first.what}; their records would mix, give one another root`);
-}
-
-/** Whether path is dir or inside it. */
-function within(path: string, dir: string): boolean {
-  return dir === '/' || path === dir || path.startsWith(`${dir}/`);
 }
 
 /** An address as a key: host names are case-insensitive, IPv6 may be written in brackets. */

@@ -1,6 +1,6 @@
 import { envPrefix } from './names.ts';
 import type { Models } from './types.ts';
-import { fieldName } from './zodIssues.ts';
+import { fieldName } from './fieldPath.ts';
 
 type Kind = 'network' | 'services' | 'distribution';
 type At = (kind: Kind, path: (string | number)[], message: string) => void;

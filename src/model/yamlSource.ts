@@ -1,10 +1,9 @@
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import { ModelError, type ModelIssue, type SourcePos } from '../errors.ts';
 import { fastParse } from './fastYaml.ts';
+import type { FieldPath } from './fieldPath.ts';
 import { structureIssues } from './yamlStructure.ts';
 import { MAX_MODEL_BYTES, cstDocuments, decodeUtf8, fieldIn, forbiddenCharacter, tooDeep, type TextProblem } from './yamlText.ts';
-
-export type FieldPath = readonly (string | number)[];
 
 /** One parsed model file: its plain value, and a way back from a field path to a line. */
 export interface YamlSource {

@@ -1,5 +1,5 @@
 import { isAlias, isCollection, isPair, isScalar, type Document, type Node } from 'yaml';
-import { fieldName } from './zodIssues.ts';
+import { fieldName } from './fieldPath.ts';
 
 /** How many nodes all the aliases of one file may copy together (billion laughs stop here). */
 export const MAX_ALIAS_NODES = 100_000;

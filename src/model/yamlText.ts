@@ -1,5 +1,5 @@
 import { Parser, type CST } from 'yaml';
-import { fieldName } from './zodIssues.ts';
+import { fieldName } from './fieldPath.ts';
 
 /**
  * The checks a model file's bytes pass before a YAML parser sees them. Every limit here bounds

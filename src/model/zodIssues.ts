@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { ModelIssue } from '../errors.ts';
-import type { FieldPath, YamlSource } from './yamlSource.ts';
+import { fieldName, type FieldPath } from './fieldPath.ts';
+import type { YamlSource } from './yamlSource.ts';
 
 /** Turns zod's issues into model issues that point at the offending field in the file. */
 export function toModelIssues(source: YamlSource, error: z.ZodError, prefix: FieldPath = []): ModelIssue[] {
@@ -29,12 +30,4 @@ function describe(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type') return issue.message.replace(/^Invalid input: /, '');
   if (issue.code === 'too_big' && issue.origin === 'string') return `is too long (at most ${issue.maximum} characters)`;
   return issue.message.replace(/^Invalid (option|input): /, '');
-}
-
-/** A dotted field path; a segment with control characters is quoted, so it cannot forge lines. */
-export function fieldName(path: FieldPath): string {
-  return path
-    .map((p) => (typeof p === 'number' ? `[${p}]` : /[\u0000-\u001f\u007f]/.test(p) ? JSON.stringify(p) : p))
-    .join('.')
-    .replace(/\.\[/g, '[');
 }

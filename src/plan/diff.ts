@@ -1,17 +1,10 @@
 import type { Item, Manifest, PostgresqlDatabaseSpec } from '../manifest/types.ts';
 import { itemId } from '../manifest/types.ts';
-import { topologicalOrder } from '../graph.ts';
-import { envPrefix } from '../model/names.ts';
-import type { Change, PendingRestore, Plan, Step, StepPhase } from './types.ts';
-import { own, table } from '../model/table.ts';
-
-/** The recorded state a plan starts from; undefined for a first deployment. */
-export interface RecordedState {
-  generation: number;
-  manifest: Manifest;
-  /** Stateful data lost with an abandoned machine, waiting for a plan that places its service. */
-  pendingRestores?: PendingRestore[];
-}
+import { topologicalOrder } from '../lib/graph.ts';
+import { bindingAddressKeys, bindingPrefix } from '../manifest/bindingEnv.ts';
+import type { PendingRestore, RecordedState } from '../manifest/recorded.ts';
+import type { Change, Plan, Step, StepPhase } from './types.ts';
+import { own, table } from '../lib/table.ts';
 
 /**
  * Diffs the recorded manifest against the desired one. Items with an unchanged hash are left
@@ -258,9 +251,9 @@ export function reasonsFor(from: Item, to: Item): string[] {
   const changedEnv = [...new Set([...Object.keys(envA), ...Object.keys(envB)])].filter((k) => envA[k] !== envB[k]).sort();
   const movedPrefixes = new Set<string>();
   for (const dep of to.bindings ?? []) {
-    const prefix = envPrefix(dep);
-    if (envA[`${prefix}_HOST`] !== envB[`${prefix}_HOST`] || envA[`${prefix}_ADDRESSES`] !== envB[`${prefix}_ADDRESSES`]) {
-      movedPrefixes.add(prefix);
+    const keys = bindingAddressKeys(dep);
+    if (envA[keys.host] !== envB[keys.host] || envA[keys.addresses] !== envB[keys.addresses]) {
+      movedPrefixes.add(bindingPrefix(dep));
       reasons.push(`address of ${dep} changed`);
     }
   }

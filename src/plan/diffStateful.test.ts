@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { planTransition, type RecordedState } from './diff.ts';
+import type { RecordedState } from '../manifest/recorded.ts';
+import { planTransition } from './diff.ts';
 import { renderPlan } from './render.ts';
 import { indexOf, manifest, order, recorded, stepOf } from '../../test/support/diffFixtures.ts';
 

@@ -1,4 +1,5 @@
 import type { SourcePos } from '../errors.ts';
+import type { PendingRestore } from '../manifest/recorded.ts';
 import type { Item, Manifest } from '../manifest/types.ts';
 
 /**
@@ -44,21 +45,6 @@ export interface Plan {
    * restores it. Absent when there are none.
    */
   pendingRestores?: PendingRestore[];
-}
-
-/**
- * A stateful service whose machine was abandoned (`strata abandon-machine`): the next plan that
- * places the service on a machine activates it there and restores `snapshot` into it (the
- * newest snapshot of the service when the machine was abandoned; none: it starts empty).
- */
-export interface PendingRestore {
-  service: string;
-  /** The activation module of the lost instance: a snapshot is only restored into the same kind. */
-  module: Item['module'];
-  /** The abandoned machine it ran on. */
-  machine: string;
-  /** `file`: the snapshot's name in the service's snapshot directory (`snapshots/DEPLOYMENT/SERVICE/`). */
-  snapshot?: { file: string; sha256: string; createdAt: string };
 }
 
 /** add `+`, remove `-`, upgrade `~` (same machine, new content), move `>` (other machine). */

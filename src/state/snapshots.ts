@@ -1,11 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { StateError } from '../errors.ts';
 import { isName } from '../model/names.ts';
-import { fsyncDir, writeFileAtomic } from './atomicFile.ts';
+import { fsyncDir, writeFileAtomic } from '../lib/atomicFile.ts';
+import { sha256 } from '../lib/hash.ts';
+import { processAlive } from '../lib/proc.ts';
 import { corrupt, listStateDir } from './readState.ts';
-import { readRegularFile, regularFile, shownPath, type ReadRefusal } from './regularFile.ts';
+import { readRegularFile, regularFile, shownPath, type ReadRefusal } from '../lib/regularFile.ts';
 import { pathName } from './stateNames.ts';
 
 /** Snapshots kept per service when neither the root file's `snapshotsKept` nor the caller says. */
@@ -170,15 +172,6 @@ function removeAbandonedStaging(dir: string): void {
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Makes a written file durable and renames it into place (the same directory). */
 function moveFileDurably(from: string, to: string): void {
   const fd = openSync(from, 'r');
@@ -245,8 +238,4 @@ function sidecarProblem(v: unknown): string | undefined {
 function refusal(file: string, r: ReadRefusal): StateError {
   const code = { missing: 'SNAPSHOT_NOT_FOUND', 'not-a-file': 'SNAPSHOT_NOT_A_FILE', 'too-large': 'SNAPSHOT_TOO_LARGE', changed: 'SNAPSHOT_CHANGED', unreadable: 'SNAPSHOT_UNREADABLE' }[r.refused];
   return new StateError(code, `the snapshot ${shownPath(file)} ${r.why}; refusing to restore it`, { file });
-}
-
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }

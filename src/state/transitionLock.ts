@@ -3,8 +3,8 @@ import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync } from 'node:
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { StrataError } from '../errors.ts';
-import { fsyncDir, writeFileAtomic } from './atomicFile.ts';
-import { processAlive, processStartTime } from './process.ts';
+import { fsyncDir, writeFileAtomic } from '../lib/atomicFile.ts';
+import { processAlive, processStartTime } from '../lib/proc.ts';
 import { checkShape, parseStateJson } from './readState.ts';
 import { deploymentLockSchema } from './schemas.ts';
 

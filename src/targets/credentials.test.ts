@@ -7,7 +7,7 @@ import { credentialPolicy } from '../controller/config.ts';
 import { parseControllerConfig } from '../controller/loadConfig.ts';
 import { ModelError } from '../errors.ts';
 import { deployment, load, pos } from '../../test/support/loadFixtures.ts';
-import { allowedFile, isInside, refusedFileMessage, type CredentialPolicy } from './credentials.ts';
+import { allowedFile, refusedFileMessage, type CredentialPolicy } from './credentials.ts';
 import type { MachineManifest } from '../manifest/types.ts';
 import { openRuntime } from './connect.ts';
 import { SshTarget } from './ssh.ts';
@@ -33,15 +33,6 @@ beforeAll(() => {
 });
 
 afterAll(() => rmSync(base, { recursive: true, force: true }));
-
-describe('isInside', () => {
-  it('takes whole path components only', () => {
-    expect(isInside('/etc/strata/a/key', '/etc/strata/a')).toBe(true);
-    expect(isInside('/etc/strata/a', '/etc/strata/a')).toBe(true);
-    expect(isInside('/etc/strata/ab/key', '/etc/strata/a')).toBe(false);
-    expect(isInside('/etc/shadow', '/')).toBe(true);
-  });
-});
 
 describe('allowedFile', () => {
   it('allows a file inside an allowed directory, at its real path', () => {

@@ -1,6 +1,8 @@
-import { lstatSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { isInside } from '../lib/paths.ts';
+import { isSymlink } from '../lib/symlink.ts';
 
 /**
  * What one deployment may use on the controller host to reach its machines. The controller
@@ -30,12 +32,6 @@ export function expandHome(path: string): string {
   return path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
 }
 
-/** Whether the absolute, normalised `path` is `dir` or lies below it. Pure. */
-export function isInside(path: string, dir: string): boolean {
-  if (dir === '/') return path.startsWith('/');
-  return path === dir || path.startsWith(`${dir}/`);
-}
-
 /**
  * The real path of a model-named file when the policy lets the deployment use it, else
  * undefined. A path outside every allowed directory as written is refused without touching
@@ -46,11 +42,11 @@ export function isInside(path: string, dir: string): boolean {
 export function allowedFile(path: string, allowedDirs: readonly string[]): string | undefined {
   const written = resolve(expandHome(path));
   const dirs = allowedDirs.map((d) => resolve(expandHome(d)));
-  if (!dirs.some((d) => isInside(written, d))) return undefined;
+  if (!dirs.some((d) => isInside(d, written))) return undefined;
   if (isSymlink(written) && !exists(written)) return undefined;
   const real = realPathSoFar(written);
   const realDirs = dirs.map((d) => realPathSoFar(d));
-  return realDirs.some((d) => isInside(real, d)) ? real : undefined;
+  return realDirs.some((d) => isInside(d, real)) ? real : undefined;
 }
 
 /**
@@ -100,12 +96,4 @@ export function refusedLocalMessage(deployment: string): string {
     `a local machine runs this repository's commands on the controller host, as the controller's user (which can read every deployment's keys); ` +
     `deployment ${deployment} may have one only where the controller configuration sets localMachines: true for it`
   );
-}
-
-function isSymlink(path: string): boolean {
-  try {
-    return lstatSync(path).isSymbolicLink();
-  } catch {
-    return false;
-  }
 }

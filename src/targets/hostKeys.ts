@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { TargetError } from '../errors.ts';
 import { corrupt } from '../state/readState.ts';
-import { readRegularFile, shownPath } from '../state/regularFile.ts';
+import { readRegularFile, shownPath } from '../lib/regularFile.ts';
 
 /** The base64 key blob of a public key line ("ssh-ed25519 AAAA… comment"). */
 export function keyBlob(line: string): string | undefined {

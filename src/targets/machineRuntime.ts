@@ -1,8 +1,9 @@
 import { TargetError } from '../errors.ts';
 import { IDENTIFIER } from '../model/schema.ts';
+import type { BrokenLock, MachineRecord, MachineStatus, OtherDeployment } from './machineAnswers.ts';
 import { answerBounds, parseActivations, parseHeld, parseLockTaken, parseOtherRecords, parseRecord, parseStatus } from './answers.ts';
 import type { ArtifactEntry } from '../artifact/hash.ts';
-import type { Item, MachineManifest } from '../manifest/types.ts';
+import type { Item } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
 import { RUNTIME_SCRIPT, runtimePath } from './runtime/script.ts';
 import { encodeActivation, encodeSpec, encodeUpload } from './stream.ts';
@@ -16,38 +17,6 @@ const INSTALL_FAILED = 114;
 const MAX_BATCH = 64;
 const LOCKED = 75;
 
-/** A machine's own record of a generation: its part of the manifest. */
-export interface MachineRecord {
-  deployment: string;
-  generation: number;
-  manifestHash: string;
-  /** Null when the machine was retired from the deployment by this generation. */
-  machine: MachineManifest | null;
-}
-
-/** Another deployment's record on the same machine, as the `claims` verb reports it. */
-export interface OtherDeployment {
-  deployment: string;
-  record: MachineRecord;
-  /** The record a transition of it is making true right now (announced with `claim`), not its current one. */
-  pending?: true;
-}
-
-export interface ItemStatus {
-  key: string;
-  module: string;
-  state: 'running' | 'stopped' | 'present';
-  pid?: number;
-  /** Why the item differs from what was activated (a dead process, a changed file); absent when it does not. */
-  drift?: string;
-}
-
-export interface MachineStatus {
-  generation: number | null;
-  lock: string | null;
-  items: ItemStatus[];
-}
-
 /** Who asks for a machine lock: the controller's identity, this transition's token, its pid. */
 export interface LockRequest {
   owner: string;
@@ -57,22 +26,6 @@ export interface LockRequest {
   leaseMs?: number;
   /** Break the lock if this token holds it (the caller knows that holder is dead). */
   breakToken?: string;
-}
-
-/** A machine lock as the runtime reports it; times are seconds since the epoch by the machine's clock. */
-export interface LockHolder {
-  owner: string;
-  token: string;
-  pid: number | null;
-  takenAt: number;
-  expiresAt: number;
-  /** The machine's clock when it answered. */
-  now: number;
-}
-
-export interface BrokenLock extends LockHolder {
-  /** `expired`: its lease ran out; `dead-owner`: its holder was known to be dead. */
-  why: 'expired' | 'dead-owner';
 }
 
 function leaseSeconds(ms: number): number {

@@ -5,7 +5,7 @@ import ssh2 from 'ssh2';
 import { TargetError } from '../errors.ts';
 import { AnswerCollector } from './boundedOutput.ts';
 import { machineText } from './machineText.ts';
-import { readRegularFile, shownPath } from '../state/regularFile.ts';
+import { readRegularFile, shownPath } from '../lib/regularFile.ts';
 import { allowedFile, expandHome, refusedFileMessage, type CredentialPolicy } from './credentials.ts';
 import { hostKeyMismatchMessage, keyBlob, knownHostKeys, knownHostsName, pinnedHostKeys, type HostKeySource } from './hostKeys.ts';
 import { commandLine } from './shellQuote.ts';

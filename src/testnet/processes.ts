@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { processAlive } from '../lib/proc.ts';
 
 /** `mnt:[4026531832]` of a process, or undefined when it is gone (or a zombie). */
 export function mountNsOf(pid: number | 'self'): string | undefined {
@@ -13,32 +14,6 @@ export function ownMountNs(): string {
   const ns = mountNsOf('self');
   if (!ns) throw new Error('cannot read /proc/self/ns/mnt');
   return ns;
-}
-
-function stat(pid: number): { state: string; startTime: string } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // "pid (comm) state ppid ..." — comm may hold spaces and parentheses: split after the last ')'.
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state); field 22 (starttime) is rest[19].
-  const state = rest[0];
-  const startTime = rest[19];
-  return state && startTime ? { state, startTime } : undefined;
-}
-
-/** Start time of a process (clock ticks since boot); with the pid it identifies the process. */
-export function startTimeOf(pid: number): string | undefined {
-  return stat(pid)?.startTime;
-}
-
-/** True while the process exists and is not a zombie. */
-export function isRunning(pid: number): boolean {
-  const s = stat(pid);
-  return s !== undefined && s.state !== 'Z' && s.state !== 'X';
 }
 
 /** Every live process whose mount namespace is one of `namespaces`. */
@@ -78,10 +53,10 @@ export async function stopProcesses(pids: number[], namespaces: ReadonlySet<stri
   const term = (pid: number) => {
     if (pid !== process.pid && !signalled.has(pid) && signal(pid, 'SIGTERM')) signalled.add(pid);
   };
-  const alive = () => [...new Set([...pids, ...processesInMountNs(nsSet)])].filter(isRunning);
+  const alive = () => [...new Set([...pids, ...processesInMountNs(nsSet)])].filter(processAlive);
 
   // Listeners first, so no new sessions are forked while the rest are stopped.
-  for (const pid of pids) if (isRunning(pid)) term(pid);
+  for (const pid of pids) if (processAlive(pid)) term(pid);
   for (const pid of processesInMountNs(nsSet)) term(pid);
 
   const deadline = Date.now() + (opts.graceMs ?? 3000);

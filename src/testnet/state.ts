@@ -1,7 +1,8 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { TestnetError } from '../errors.ts';
+import { writeFileAtomic } from '../lib/atomicFile.ts';
 import { STATE_FILE } from './layout.ts';
 import type { Testnet, TestnetHost } from './types.ts';
 
@@ -56,11 +57,9 @@ export function readState(dir: string): TestnetState | undefined {
   return parsed.data;
 }
 
-/** Writes the state atomically (temp file + rename), so a crash never leaves half a file. */
+/** Writes the state atomically, so a crash never leaves half a file. */
 export function writeState(state: TestnetState): void {
-  const file = statePath(state.dir);
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o644 });
-  renameSync(`${file}.tmp`, file);
+  writeFileAtomic(statePath(state.dir), `${JSON.stringify(state, null, 2)}\n`, 0o644);
 }
 
 export function toTestnetHost(h: TestnetHostState): TestnetHost {

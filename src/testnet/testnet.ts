@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TestnetError } from '../errors.ts';
 import { generateEd25519Key } from './keys.ts';
@@ -7,7 +7,8 @@ import { DIR_ENTRIES, HOSTS_DIR, hostDir, hostLayout, IDENTITY_FILE, NS_CONF_DIR
 import { EXIT_NAMESPACE_FAILED, EXIT_SSHD_CONFIG_INVALID, spawnHostSshd } from './namespace.ts';
 import { renderPhysicalNetwork } from './physicalNetwork.ts';
 import { checkRoot, checkTools, DEFAULT_SUBNET, SSH_PORT, validateMachines, validateSubnet } from './preconditions.ts';
-import { isRunning, mountNsOf, ownMountNs, processesInMountNs, startTimeOf, stopProcesses } from './processes.ts';
+import { processAlive, processStartTime } from '../lib/proc.ts';
+import { mountNsOf, ownMountNs, processesInMountNs, stopProcesses } from './processes.ts';
 import { isPortInUse, waitForSshBanner } from './readiness.ts';
 import { renderSshdConfig } from './sshdConfig.ts';
 import { readState, toTestnet, writeState, type TestnetHostState, type TestnetState } from './state.ts';
@@ -121,7 +122,7 @@ export async function testnetUp(opts: { dir: string; machines: string[]; subnet?
       });
       if (child.pid !== undefined) {
         h.pid = child.pid;
-        h.pidStartTime = startTimeOf(child.pid) ?? '';
+        h.pidStartTime = processStartTime(child.pid) ?? '';
       }
       return run;
     });
@@ -182,7 +183,7 @@ export async function testnetDown(dir: string, opts: { log?: Log } = {}): Promis
 async function teardown(state: TestnetState, log: Log): Promise<number> {
   const { pids, namespaces } = liveTargets(state);
   const stopped = await stopProcesses(pids, namespaces, { graceMs: STOP_GRACE_MS });
-  const left = [...pids, ...processesInMountNs(namespaces)].filter(isRunning);
+  const left = [...pids, ...processesInMountNs(namespaces)].filter(processAlive);
   if (left.length > 0) log(`testnet: processes still running after SIGKILL: ${left.join(', ')}`);
   removeEntries(state.dir, state.createdDir);
   return stopped;
@@ -197,7 +198,7 @@ function liveTargets(state: TestnetState): { pids: number[]; namespaces: Set<str
   const pids: number[] = [];
   const namespaces = new Set<string>();
   for (const h of state.hosts) {
-    if (h.pid > 0 && h.pidStartTime && isRunning(h.pid) && startTimeOf(h.pid) === h.pidStartTime) {
+    if (h.pid > 0 && h.pidStartTime && processAlive(h.pid) && processStartTime(h.pid) === h.pidStartTime) {
       pids.push(h.pid);
       const ns = mountNsOf(h.pid);
       if (ns && ns !== own && (ns === h.mountNs || nsMemberIsHost(h.pid, h))) namespaces.add(ns);
@@ -237,7 +238,9 @@ function nsMemberIsHost(pid: number, h: TestnetHostState): boolean {
 
 function removeEntries(dir: string, createdDir: boolean): void {
   // The state file goes last: if removal stops half-way, `testnetDown` can run again.
-  const order = [HOSTS_DIR, IDENTITY_FILE, `${IDENTITY_FILE}.pub`, PHYSICAL_NETWORK_FILE, `${STATE_FILE}.tmp`, STATE_FILE];
+  // writeFileAtomic's temp files (`testnet.json.tmp-…`) are left behind only by a crash mid-write.
+  const temps = existsSync(dir) ? readdirSync(dir).filter((e) => e.startsWith(`${STATE_FILE}.tmp`)) : [];
+  const order = [HOSTS_DIR, IDENTITY_FILE, `${IDENTITY_FILE}.pub`, PHYSICAL_NETWORK_FILE, ...temps, STATE_FILE];
   for (const e of order) rmSync(path.join(dir, e), { recursive: true, force: true });
   if (createdDir) {
     try {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import YAML from 'yaml';
+import { processAlive } from '../../src/lib/proc.ts';
 import { hostPath, readTestnet, testnetDown, testnetUp, type Testnet, type TestnetHost } from '../../src/testnet/index.ts';
 
 const { Client } = ssh2;
@@ -22,14 +23,7 @@ vi.mock('../../src/testnet/sshdConfig.ts', async (importOriginal) => {
 const SUBNET = '127.0.9';
 
 /** Running = exists and is not a zombie (orphans are reaped lazily by PID 1 here). */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+const isRunning = processAlive;
 
 function keyBlob(hostKey: string): string {
   return hostKey.split(' ')[1] ?? '';

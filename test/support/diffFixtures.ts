@@ -1,7 +1,7 @@
 import { resolveManifest } from '../../src/manifest/resolve.ts';
 import type { ArtifactSource, Manifest } from '../../src/manifest/types.ts';
 import { loadModels } from '../../src/model/load.ts';
-import type { RecordedState } from '../../src/plan/diff.ts';
+import type { RecordedState } from '../../src/manifest/recorded.ts';
 import type { Plan, Step } from '../../src/plan/types.ts';
 
 // Models and helpers shared by the planTransition tests (diff.test.ts, diffStateful.test.ts).

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { hostLayout, NS_SSHD_CONFIG, SSHD } from '../../src/testnet/layout.ts';
 import { findUnshare, spawnHostSshd } from '../../src/testnet/namespace.ts';
-import { isRunning, mountNsOf, processesInMountNs, startTimeOf } from '../../src/testnet/processes.ts';
+import { processAlive, processStartTime } from '../../src/lib/proc.ts';
+import { mountNsOf, processesInMountNs } from '../../src/testnet/processes.ts';
 import { isPortInUse, waitForSshBanner } from '../../src/testnet/readiness.ts';
 import { readState, writeState } from '../../src/testnet/state.ts';
 import type { Testnet } from '../../src/testnet/types.ts';
@@ -35,7 +36,7 @@ function hostState(net: Testnet, name: string) {
 /** Kills the sshd listener and sessions of a test host; returns the pids killed. */
 export async function stopHostSshd(net: Testnet, name: string): Promise<number[]> {
   const { h } = hostState(net, name);
-  const sshds = [h.pid, ...processesInMountNs(new Set([h.mountNs]))].filter((pid, i, all) => all.indexOf(pid) === i && isRunning(pid) && comm(pid) === 'sshd');
+  const sshds = [h.pid, ...processesInMountNs(new Set([h.mountNs]))].filter((pid, i, all) => all.indexOf(pid) === i && processAlive(pid) && comm(pid) === 'sshd');
   for (const pid of sshds) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -44,7 +45,7 @@ export async function stopHostSshd(net: Testnet, name: string): Promise<number[]
     }
   }
   const deadline = Date.now() + 5000;
-  while (sshds.some(isRunning) && Date.now() < deadline) await sleep(10);
+  while (sshds.some(processAlive) && Date.now() < deadline) await sleep(10);
   return sshds;
 }
 
@@ -53,7 +54,7 @@ export async function startHostSshd(net: Testnet, name: string): Promise<number>
   const { state, h } = hostState(net, name);
   const layout = hostLayout(h.dir);
   if (await isPortInUse(h.address, h.port)) throw new Error(`sshd of ${name} is running already (${h.address}:${h.port} answers)`);
-  const member = processesInMountNs(new Set([h.mountNs])).find(isRunning);
+  const member = processesInMountNs(new Set([h.mountNs])).find(processAlive);
   let pid: number | undefined;
   if (member !== undefined) {
     const logFd = openSync(layout.log, 'a', 0o644);
@@ -75,10 +76,10 @@ export async function startHostSshd(net: Testnet, name: string): Promise<number>
     pid = spawnHostSshd({ unshare, hostDir: h.dir, name: h.name, logFile: layout.log }).pid;
   }
   if (pid === undefined) throw new Error(`could not start sshd of ${name}`);
-  const ready = await waitForSshBanner(h.address, h.port, { timeoutMs: 10_000, exited: () => !isRunning(pid!) });
+  const ready = await waitForSshBanner(h.address, h.port, { timeoutMs: 10_000, exited: () => !processAlive(pid!) });
   if (ready !== 'ready') throw new Error(`sshd of ${name} did not come back (${ready}); see ${layout.log}`);
   h.pid = pid;
-  h.pidStartTime = startTimeOf(pid) ?? '';
+  h.pidStartTime = processStartTime(pid) ?? '';
   h.mountNs = mountNsOf(pid) ?? h.mountNs;
   writeState(state);
   const mem = net.hosts.find((x) => x.name === name);

@@ -4,7 +4,7 @@ import { StrataError, UsageError } from '../../errors.ts';
 import { isEmptyPlan } from '../../plan/diff.ts';
 import { formatBytes, renderPlan } from '../../plan/render.ts';
 import type { Plan } from '../../plan/types.ts';
-import { readRegularFile, shownPath } from '../../state/regularFile.ts';
+import { readRegularFile, shownPath } from '../../lib/regularFile.ts';
 import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
 

@@ -5,8 +5,8 @@ import { checkStateNotLost, planDeployment } from '../../api/plan.ts';
 import { planRevisions } from '../../api/planRevisions.ts';
 import { UsageError } from '../../errors.ts';
 import { renderPlan, type PlanFormat } from '../../plan/render.ts';
-import { writeFileAtomic } from '../../state/atomicFile.ts';
-import { fileKind, shownPath } from '../../state/regularFile.ts';
+import { writeFileAtomic } from '../../lib/atomicFile.ts';
+import { fileKind, shownPath } from '../../lib/regularFile.ts';
 import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { seconds } from './apply.ts';
 

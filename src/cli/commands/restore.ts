@@ -2,7 +2,7 @@ import { validateDeployment } from '../../api/load.ts';
 import { planRestore, restoreService } from '../../api/snapshot.ts';
 import { StrataError, UsageError } from '../../errors.ts';
 import { formatBytes } from '../../plan/render.ts';
-import { shownPath } from '../../state/regularFile.ts';
+import { shownPath } from '../../lib/regularFile.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 
 export const help = `strata restore [ROOT] --service NAME [--from FILE | --latest] [--machine NAME] [--deployment NAME] --yes

@@ -2,7 +2,7 @@ import { validateDeployment } from '../../api/load.ts';
 import { applyRollback, planRollback } from '../../api/rollback.ts';
 import { StrataError, UsageError } from '../../errors.ts';
 import { renderPlan } from '../../plan/render.ts';
-import { readRegularFile, shownPath } from '../../state/regularFile.ts';
+import { readRegularFile, shownPath } from '../../lib/regularFile.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { unlessStateLost } from '../lostState.ts';
 import { progressPrinter } from '../progress.ts';

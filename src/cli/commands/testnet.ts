@@ -1,7 +1,7 @@
 import { UsageError } from '../../errors.ts';
 import { parseYamlFile } from '../../model/yamlSource.ts';
 import { MAX_MODEL_BYTES } from '../../model/yamlText.ts';
-import { readRegularFile, shownPath } from '../../state/regularFile.ts';
+import { readRegularFile, shownPath } from '../../lib/regularFile.ts';
 import { testnetDown, testnetUp } from '../../testnet/index.ts';
 import { parse, type Io } from '../io.ts';
 

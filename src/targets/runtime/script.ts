@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { sha256 } from '../../manifest/hash.ts';
+import { sha256 } from '../../lib/hash.ts';
 
 /** The target runtime's source and its content address; uploaded once per version. */
 export const RUNTIME_SCRIPT = readFileSync(new URL('./runtime.sh', import.meta.url));

@@ -1,11 +1,15 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-/** Writes a file so that readers see the old or the new content, never a torn one. */
-export function writeFileAtomic(path: string, data: string | Buffer): void {
+/**
+ * Writes a file so that readers see the old or the new content, never a torn one, and the new
+ * content survives a crash once this returns (file and directory are fsynced). The one atomic
+ * write of src/; `mode` defaults to owner-only.
+ */
+export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const fd = openSync(tmp, 'w', 0o600);
+  const fd = openSync(tmp, 'w', mode);
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fsyncSync(fd);

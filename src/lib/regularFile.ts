@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { isSymlink } from './symlink.ts';
 
 const READ_CHUNK = 1 << 30;
 
@@ -47,14 +48,6 @@ export function regularFile(path: string, maxBytes: number): { real: string; sta
   if (!checked.isFile()) return { refused: 'not-a-file', why: `is ${fileKind(checked)}, not a regular file` };
   if (checked.size > maxBytes) return { refused: 'too-large', why: `is ${checked.size} bytes, over the limit of ${maxBytes}` };
   return { real, stats: checked };
-}
-
-function isSymlink(path: string): boolean {
-  try {
-    return lstatSync(path).isSymbolicLink();
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -1,8 +1,8 @@
 import { posix } from 'node:path';
 import type { ModelIssue } from '../errors.ts';
-import type { ArtifactSource } from '../manifest/types.ts';
-import type { Models } from './types.ts';
-import { fieldName } from './zodIssues.ts';
+import type { ArtifactSource } from './types.ts';
+import type { Models } from '../model/types.ts';
+import { fieldName } from '../model/fieldPath.ts';
 
 type Field = { kind: 'network' | 'services'; path: (string | number)[] };
 
