@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- main
 #
 # Run as: sh SHARED/runtime/HASH.sh SHARED/deployments/NAME VERB [ARG...]. ROOT (the first

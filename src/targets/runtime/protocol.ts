@@ -155,6 +155,7 @@ export function shHeader(): string {
   const verbs = VERB_NAMES;
   const lines = [
     '#!/bin/sh',
+    '# shellcheck disable=SC3043,SC2034 # `local`: dash, BusyBox ash and bash have it; these values are used by the parts below',
     '# strata target runtime, assembled by src/targets/runtime/script.ts; the values below come',
     '# from src/targets/runtime/protocol.ts (docs/runtime.md).',
     `EXIT_OK=${EXIT.OK}`,

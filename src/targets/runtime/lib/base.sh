@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # The runtime's library: helpers every part uses. Sourcing any file of the runtime only
 # defines functions; main.sh (appended last) runs a verb. See docs/runtime.md for the files,
 # the order they are joined in, and the rules they keep:
@@ -33,11 +34,12 @@ sleep_briefly() { sleep 0.05 2>/dev/null || sleep 1; }
 # cleanup inside a subshell starts the subshell's own list with on_exit_reset first, so that
 # the subshell's end does not run its parent's cleanups.
 on_exit_actions=
+# An action is one line of sh, evaluated at exit: it names variables in single quotes.
 on_exit_add() {
   on_exit_actions="$1
 $on_exit_actions"
   trap on_exit_run EXIT
-  trap 'exit 129' HUP INT TERM
+  trap 'exit "$EXIT_SIGNALLED"' HUP INT TERM
 }
 
 on_exit_remove() {

@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- deployments
 
 # Several deployments may share a machine; each owns SHARED/deployments/NAME (ROOT) and never
@@ -40,6 +41,7 @@ legacy_migrate() {
     mkdir -p "$_mg/items" "$_mg/state" || die "cannot create $_mg"
     getf _lg "$SHARED/generations/current"
     _keys=$(grep -o '"key":"[A-Za-z0-9._-]*"' "$SHARED/generations/$_lg.json" | sed 's/^"key":"//; s/"$//')
+    # shellcheck disable=SC2086 # checked tokens, one a line
     printf '%s\n' $_keys >"$_mg/.keys"
   fi
   while IFS= read -r _k; do
@@ -47,6 +49,7 @@ legacy_migrate() {
     check_token "$_k"
     if [ -d "$SHARED/items/$_k" ]; then mv "$SHARED/items/$_k" "$_mg/items/$_k" || die "cannot move $SHARED/items/$_k into $ROOT"; fi
     if [ -d "$SHARED/state/$_k" ] && [ ! -L "$SHARED/state/$_k" ]; then
+      # shellcheck disable=SC2015 # die when either step fails
       mv "$SHARED/state/$_k" "$_mg/state/$_k" && ln -s "../deployments/$DEPLOYMENT/state/$_k" "$SHARED/state/$_k" || die "cannot move $SHARED/state/$_k into $ROOT"
     fi
   done <"$_mg/.keys"

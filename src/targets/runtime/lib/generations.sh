@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- generations
 
 # commit GEN: records the generation record on stdin (JSON) as generation GEN and makes it
@@ -21,7 +22,7 @@ verb_commit() {
   # Keep the newest 10 generations.
   set -- "$ROOT"/generations/[0-9]*.json
   if [ $# -gt 10 ]; then
-    # shellcheck disable=SC2012 # the names are digits and ".json": ls is safe and sorts nothing here
+    # shellcheck disable=SC2010 # the names kept are digits and ".json"
     ls "$ROOT/generations" | grep -E '^[0-9]+\.json$' | sort -n | head -n -10 | while IFS= read -r old; do rm -f "$ROOT/generations/$old"; done
   fi
 }
@@ -36,6 +37,7 @@ verb_uncommit() {
   if [ "$cur" = "$gen" ]; then
     prev=$(cat "$ROOT/generations/previous" 2>/dev/null)
     if [ -n "$prev" ] && [ "$prev" != "$gen" ] && [ -f "$ROOT/generations/$prev.json" ]; then
+      # shellcheck disable=SC2015 # die when either step fails
       printf '%s\n' "$prev" >"$ROOT/generations/.current.tmp" && mv "$ROOT/generations/.current.tmp" "$ROOT/generations/current" || die "cannot make generation $prev current again"
     else
       rm -f "$ROOT/generations/current" || die "cannot remove $ROOT/generations/current"

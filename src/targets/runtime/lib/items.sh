@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- items and their modules
 #
 # Every module type (MODULE_TYPES, from the protocol) is a file modules/TYPE.sh that sets

@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- machine lock
 
 # ROOT/lock/owner holds "OWNER TOKEN PID TAKEN EXPIRES" (times in seconds since the epoch, by
@@ -10,6 +11,7 @@
 # Globals of the lock (its prefixes): lk_owner lk_token lk_pid lk_lease, the request the lock
 # verbs were given, read by lock_take and write_lock; lk_guarded, set while we hold the guard;
 # h_*, the holder read_lock found.
+# shellcheck disable=SC2016 # expanded when it runs, at exit
 LOCK_GUARD_CLEANUP='rmdir "$ROOT/lock.guard" 2>/dev/null'
 lock_arg() {
   case $1 in
@@ -49,6 +51,7 @@ read_lock() {
   local t
   getf h_line "$ROOT/lock/owner"
   set -f
+  # shellcheck disable=SC2086 # the record's fields, split on blanks (globbing is off)
   set -- $h_line
   set +f
   h_owner=${1:-} h_token=${2:-} h_pid=${3:-} h_taken=${4:-} h_expires=${5:-}

@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- the lock's verbs
 
 # Prints "PID VERB" of another runtime process changing this ROOT (in this mount namespace), if
@@ -5,6 +6,7 @@
 runtime_busy() {
   local own f p
   own=$(readlink /proc/self/ns/mnt 2>/dev/null)
+  # shellcheck disable=SC2013 # names of /proc files: no blanks in them
   for f in $(grep -lsaF -- "$SHARED/runtime/" /proc/[0-9]*/cmdline 2>/dev/null); do
     p=${f#/proc/}
     p=${p%/cmdline}

@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- paths outside ROOT
 #
 # A path on the machine may only be written or removed under a declared allowed path (an
@@ -104,7 +105,7 @@ wr_step() {
   if [ ! -e "./$1" ]; then
     case $wr_mode in
       create) mkdir -- "./$1" 2>/dev/null || { [ -d "./$1" ] && [ ! -L "./$1" ]; } || die "cannot create $wr_at_lex" ;;
-      check) wr_c= wr_rest=; return 0 ;;
+      check) wr_c='' wr_rest=''; return 0 ;;
       *) return 1 ;;
     esac
   elif [ ! -d "./$1" ]; then
@@ -132,5 +133,6 @@ wr_outside_root() {
 # Whether the directory the shell stands in is still the one its path names (checked right
 # before each write or removal in it).
 wr_still_here() {
+  # shellcheck disable=SC3013 # -ef: dash, BusyBox ash and bash have it
   [ . -ef "$wr_at" ] || wr_refuse "${wr_at_lex} changed while it was written (it no longer leads here)"
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- ports
 #
 # Readiness and "port in use" of process items (their spec's ready_port and bind).

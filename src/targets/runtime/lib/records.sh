@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- private records
 
 # A STATE_DIR may belong to its service (one that drops its privileges chowns it), so its log
@@ -49,6 +50,7 @@ private_records() {
     set --
     for pr_d in "$ROOT"/state/*/; do
       pr_d=${pr_d%/}
+      # shellcheck disable=SC2015 # skip unless both hold
       [ -d "$pr_d" ] && [ ! -L "$pr_d" ] || continue
       set -- "$@" "$pr_d"
       if [ -f "$pr_d/log" ] && [ ! -L "$pr_d/log" ]; then set -- "$@" "$pr_d/log"; fi

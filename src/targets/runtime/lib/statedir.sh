@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- snapshots of STATE_DIR
 #
 # The snapshot and restore of an item whose state is its STATE_DIR (process, script): the
@@ -24,6 +25,7 @@ state_swap() {
   old=$ROOT/state/.old.$1.$$
   mkdir -p "$st"
   if [ -f "$st/log" ]; then mv -f "$st/log" "$state_new/log"; fi
+  # shellcheck disable=SC2015 # die when either step fails
   mv "$st" "$old" && mv "$state_new" "$st" || die "cannot put the restored state of $1 in place"
   rm -rf "$old"
 }

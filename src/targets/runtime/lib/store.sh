@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- artifact store
 
 # Reads the artifact stream on stdin ("A HASH" + tree + "E" per artifact, then "Z") into the
@@ -13,6 +14,7 @@ store_upload() {
   store_stage=$ROOT/store/.tmp.$$
   [ ! -e "$store_stage" ] || rm -rf "$store_stage"
   mkdirs_under "$store_stage" "$@" || die "cannot create $store_stage"
+  # shellcheck disable=SC2016 # expanded when it runs, at exit
   on_exit_add 'rm -rf -- "$store_stage"'
   complete=
   while IFS=' ' read -r kind h rest; do
@@ -21,7 +23,7 @@ store_upload() {
         check_token "$h"
         [ -d "$store_stage/$h" ] || mkdir "$store_stage/$h" || die "cannot create $store_stage/$h"
         unpack "$store_stage/$h"
-        [ ! -d "$ROOT/store/$h" ] || rm -rf "$store_stage/$h"
+        [ ! -d "$ROOT/store/$h" ] || rm -rf "${store_stage:?}/$h"
         ;;
       Z) complete=1; break ;;
       *) die "malformed upload stream" ;;

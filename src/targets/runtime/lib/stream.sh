@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- the stream framing
 #
 # The framing of what strata sends (src/targets/runtime/protocol.ts, FRAME; written by
@@ -16,7 +17,7 @@ unpack() {
       D) check_rel "$c"; mkdir -p "$dest/$c" || die "cannot create $dest/$c" ;;
       F)
         check_rel "$c"
-        if [ "$b" = 644 ]; then
+        if [ "$b" = "$FRAME_DEFAULT_MODE" ]; then
           head -c "$a" >"$dest/$c" || die "cannot write $dest/$c"
         else
           # Any other mode (0600, 0755): created owner-only, so that the bytes of a 0600 file
@@ -37,7 +38,7 @@ unpack() {
           a=$((a - 1))
         done >"$dest/$c" || die "cannot write $dest/$c"
         [ -z "$short" ] || die "stream ended early"
-        [ "$b" = 644 ] || chmod "$b" "$dest/$c" || die "cannot chmod $dest/$c"
+        [ "$b" = "$FRAME_DEFAULT_MODE" ] || chmod "$b" "$dest/$c" || die "cannot chmod $dest/$c"
         ;;
       E | Z) unpack_end=$kind; return 0 ;;
       *) die "malformed stream (got \"$kind\")" ;;

@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- the items' verbs
 #
 # One function verb_NAME per verb of the protocol ("-" as "_"); main dispatches to them. The

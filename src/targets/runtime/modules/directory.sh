@@ -1,7 +1,9 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- module: directory
 #
 # A directory at `path` (under one of `allowed`) with `mode`, reached by the checked walk
 # (lib/paths.sh). Its variables are dd_* (a directory item's own).
+# shellcheck disable=SC2034 # read by module_fn (lib/items.sh)
 MODULE_directory='activate deactivate probe'
 
 # Makes the directory (and what is missing above it, 0755) by the checked walk, and sets the

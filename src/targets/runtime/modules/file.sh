@@ -1,8 +1,10 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- module: file
 #
 # The files of an artifact placed under `path` (under one of `allowed`), by the checked walk
 # (lib/paths.sh). fa_target, fa_top, fa_name and fa_stage are shared by file_activate,
 # file_deactivate and their helpers fa_walk and fa_final_ok (the file module's prefix).
+# shellcheck disable=SC2034 # read by module_fn (lib/items.sh)
 MODULE_file='activate undo deactivate probe'
 
 # Places the artifact's files under the item's path. Runs in a subshell (it changes the
@@ -37,6 +39,7 @@ file_activate() {
   rm -rf -- "$fa_stage"
   mkdir -m 700 -- "$fa_stage" || die "cannot create $fa_stage"
   on_exit_reset
+  # shellcheck disable=SC2016 # expanded when it runs, at exit
   on_exit_add 'rm -rf -- "$fa_stage"'
   fa_n=0
   while IFS= read -r fa_rel; do
@@ -50,6 +53,7 @@ file_activate() {
     printf '%s\n' "$fa_rel" >>"$d/placed"
   done <"$d/tree"
   cd / && rm -rf -- "$fa_stage"
+  # shellcheck disable=SC2016 # the action as it was registered
   on_exit_remove 'rm -rf -- "$fa_stage"'
   umask 077
   # Checksums of what was placed, so `status` can tell a file someone changed.

@@ -1,7 +1,9 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- module: postgresql-database
 #
 # A database on a PostgreSQL server the item's env names (PGHOST, PGPORT, PGUSER); its
 # helpers are pgdb_*. Its state is the database itself (pg_dump, pg_restore).
+# shellcheck disable=SC2034 # read by module_fn (lib/items.sh)
 MODULE_postgresql_database='activate deactivate probe snapshot restore'
 
 # psql against database $2 of the item's server (PGHOST, PGPORT, PGUSER from its env file);
@@ -10,6 +12,7 @@ pgdb_psql() {
   local pd pdb
   pd=$1 pdb=$2
   shift 2
+  # shellcheck source=/dev/null # the item's env file, written by strata on the machine
   (. "$pd/env" && exec psql -X -q -At -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$pdb" "$@")
 }
 
@@ -28,6 +31,7 @@ pgdb_wait() {
   command -v pg_isready >/dev/null 2>&1 || return 0
   i=0
   while [ "$i" -lt 200 ]; do
+    # shellcheck source=/dev/null # the item's env file, written by strata on the machine
     (. "$1/env" && exec pg_isready -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres) >/dev/null 2>&1
     [ $? = 1 ] || return 0
     sleep_briefly
@@ -71,6 +75,7 @@ postgresql_database_deactivate() { :; }
 postgresql_database_snapshot() {
   local db
   db=$(pgdb_name "$1") || exit "$EXIT_FAILED"
+  # shellcheck source=/dev/null # the item's env file, written by strata on the machine
   (. "$1/env" && exec pg_dump --format=custom -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$db") || die "pg_dump of database $db failed"
 }
 
@@ -78,6 +83,7 @@ postgresql_database_snapshot() {
 postgresql_database_restore() {
   local db
   db=$(pgdb_name "$1") || exit "$EXIT_FAILED"
+  # shellcheck source=/dev/null # the item's env file, written by strata on the machine
   (. "$1/env" && exec pg_restore --clean --if-exists --no-owner --no-privileges --single-transaction --exit-on-error -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$db") ||
     die "restoring database $db failed; it was left unchanged"
 }

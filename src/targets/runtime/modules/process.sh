@@ -1,9 +1,11 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- module: process
 #
 # A long-running process started from the item's `start` script in a session of its own, with
 # its STATE_DIR; ready when its ready_port listens, its ready_command succeeds, or (with
 # neither) when it is still alive after 200 ms. Process items activate together
 # (activate_all), so that many start at once and are waited for in one loop.
+# shellcheck disable=SC2034 # read by module_fn (lib/items.sh)
 MODULE_process='activate_all deactivate probe snapshot restore'
 
 # Starts the process item in D (key KEY) in a session of its own and records its pid; does
@@ -26,7 +28,7 @@ process_spawn() {
     umask 022 # the service's own, as before strata's records became private
     STATE_DIR=$st
     export STATE_DIR
-    # shellcheck disable=SC1091 # the item's env file, written by strata on the machine
+    # shellcheck source=/dev/null # the item's env file, written by strata on the machine
     . "$d/env"
     exec setsid sh "$d/start"
   ) </dev/null >>"$st/log" 2>&1 &
@@ -90,7 +92,7 @@ process_activate_all() {
         st=$ROOT/state/$key
         getf art "$d/artifact"
         if [ -n "$art" ]; then wd=$ROOT/store/$art; else wd=$st; fi
-        # shellcheck disable=SC1091 # the item's env file, written by strata on the machine
+        # shellcheck source=/dev/null # the item's env file, written by strata on the machine
         (cd "$wd" && umask 022 && STATE_DIR=$st && export STATE_DIR && . "$d/env" && sh "$d/ready_command") </dev/null >/dev/null 2>&1 && continue
       elif [ "$waited" -ge 200 ]; then
         continue

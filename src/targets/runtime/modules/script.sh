@@ -1,7 +1,9 @@
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
 # ---------------------------------------------------------------- module: script
 #
 # An item whose artifact holds an `activate` (and optionally a `deactivate`) script, run once
 # in its STATE_DIR's service environment. Its state is its STATE_DIR.
+# shellcheck disable=SC2034 # read by module_fn (lib/items.sh)
 MODULE_script='activate deactivate snapshot restore'
 
 # Runs script $3 (activate or deactivate) of the item in D $1 (key $2); dies when it fails.
@@ -13,7 +15,7 @@ script_run() {
   wd=$(workdir_of "$d" "$st") || exit "$EXIT_FAILED"
   [ -f "$wd/$which" ] || { [ "$which" = deactivate ] && return 0; die "the artifact has no \"$which\" script"; }
   log_safe "$st"
-  # shellcheck disable=SC1091 # the item's env file, written by strata on the machine
+  # shellcheck source=/dev/null # the item's env file, written by strata on the machine
   (cd "$wd" && umask 022 && STATE_DIR=$st && export STATE_DIR && . "$d/env" && sh "./$which") </dev/null >>"$st/log" 2>&1 ||
     { log_tail "$st" >&2; die "$which script failed"; }
 }
