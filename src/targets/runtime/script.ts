@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { sha256 } from '../../manifest/hash.ts';
 import { runtimeFile, shHeader } from './protocol.ts';
 
@@ -37,7 +38,7 @@ export interface RuntimeScript {
 
 /** The absolute path of one of the runtime's files (a URL relative to this module). */
 export function runtimePartPath(part: string): string {
-  return new URL(`./${part}`, import.meta.url).pathname;
+  return fileURLToPath(new URL(`./${part}`, import.meta.url));
 }
 
 /** Reads and joins the runtime's files: the protocol's sh header, then each part in order. */
