@@ -114,7 +114,7 @@ describe('the runtime protocol, spoken by the real runtime', () => {
     const snap = run('app', 'snapshot', ['s.keeper']);
     expect(snap.code, snap.stderr).toBe(EXIT.OK);
     const lines = text(snap).split('\n');
-    expect(lines.slice(0, 2)).toEqual([`${FRAME.file} 6 644 said`, "hello"]);
+    expect(lines.slice(0, 2)).toEqual([`${FRAME.file} 6 644 said`, 'hello']);
     expect(lines.at(-2)).toBe(FRAME.endStream);
     expect(run('app', 'restore', ['s.keeper'], snap.stdout).code).toBe(EXIT.OK);
     expect(parseStatus(MACHINE, text(run('app', 'status'))).items.find((i) => i.key === 's.keeper')?.state).toBe('running');
