@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Item } from '../src/manifest/types.ts';
+import { FileStateStore } from '../src/state/fileState.ts';
 import { parseActivations, parseHeld, parseLockTaken, parseOtherRecords, parseRecord, parseStatus } from '../src/targets/answers.ts';
 import { itemSpecFiles } from '../src/targets/itemSpec.ts';
 import type { MachineRecord } from '../src/targets/machineRuntime.ts';
@@ -185,7 +186,8 @@ describe('the runtime script and protocol.ts agree', () => {
 
   it('takes the tokens strata makes: item keys, hashes, lock owners', () => {
     for (const key of ['s.hello-world', 'd.postgres', 'f.0123456789abcdef', 'dir.0123456789abcdef']) expect(key).toMatch(TOKEN);
-    for (const owner of ['build-host.example:0a1b2c3d4e5f', 'tok-1.2', '42']) expect(owner).toMatch(LOCK_ARG);
+    const identity = new FileStateStore(join(base, 'state')).identity();
+    for (const owner of [identity, 'build-host.example:0a1b2c3d4e5f', 'tok-1.2', '42']) expect(owner).toMatch(LOCK_ARG);
     const check = (fn: string, arg: string) => spawnSync('sh', ['-c', `${shHeader()}\n. "$1"\n${fn} "$2"`, 'sh', join(base, 'lib.sh'), arg]).status;
     writeFileSync(join(base, 'lib.sh'), readFileSync(new URL('../src/targets/runtime/lib/base.sh', import.meta.url)));
     for (const t of ['s.hello-world', 'a', '_x', '-y', '.hidden', 'a/b', 'a b', '']) expect(check('check_token', t) === 0, t).toBe(TOKEN.test(t));

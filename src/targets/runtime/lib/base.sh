@@ -3,7 +3,9 @@
 # defines functions; main.sh (appended last) runs a verb. See docs/runtime.md for the files,
 # the order they are joined in, and the rules they keep:
 # - every function declares its variables `local`, except the results it documents as set
-#   for its caller (a name prefixed by the part it belongs to: wr_*, h_*, probe_*, ...);
+#   for its caller, named by the part they belong to (wr_*, fa_*, lk_*, h_*, probe_*,
+#   state_new, store_stage, unpack_end, on_exit_actions) or listed in docs/runtime.md
+#   (not_ready, listening, mod_fn, fn_name); UPPERCASE names are set by main and the header;
 # - arguments are controller-made tokens; values from models arrive as file content and are
 #   only ever expanded inside double quotes.
 
