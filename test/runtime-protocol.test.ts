@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { FileStateStore } from '../src/state/fileState.ts';
 import { parseActivations, parseHeld, parseLockTaken, parseOtherRecords, parseRecord, parseStatus } from '../src/targets/answers.ts';
 import { itemSpecFiles } from '../src/targets/itemSpec.ts';
 import type { MachineRecord } from '../src/targets/machineRuntime.ts';
-import { EXIT, FRAME, LOCK_ARG, MODULE_TYPES, SPEC_FILE, shHeader, TOKEN, VERB_NAMES, VERBS, verbExits, type Verb } from '../src/targets/runtime/protocol.ts';
+import { EXIT, FRAME, LAYOUT, LOCK_ARG, MODULE_TYPES, SPEC_FILE, shHeader, TOKEN, VERB_NAMES, VERBS, verbExits, type Verb } from '../src/targets/runtime/protocol.ts';
 import { RUNTIME_PARTS, runtimeScript } from '../src/targets/runtime/script.ts';
 import { encodeActivation, encodeSpec, encodeUpload } from '../src/targets/stream.ts';
 
@@ -133,6 +133,11 @@ describe('the runtime protocol, spoken by the real runtime', () => {
     const claimed = run('app', 'claim', [], Buffer.from(JSON.stringify(record('app', 2))));
     expect(claimed.code).toBe(EXIT.OK);
     expect(parseOtherRecords(MACHINE, claimed.stdout)).toEqual([]);
+    // The root is laid out as LAYOUT says.
+    const app = join(shared, LAYOUT.deployments, 'app');
+    for (const p of [join(shared, LAYOUT.store, 'art1'), join(app, LAYOUT.items, 's.keeper'), join(app, LAYOUT.state, 's.keeper'), join(app, LAYOUT.generations, '1.json'), join(app, LAYOUT.lock, 'owner'), join(app, LAYOUT.claimsPending)]) {
+      expect(existsSync(p), p).toBe(true);
+    }
     expect(parseOtherRecords(MACHINE, run('other', 'claims').stdout).map((o) => `${o.deployment} ${o.pending ?? false}`)).toEqual(['app false', 'app true']);
     expect(run('app', 'uncommit', ['1']).code).toBe(EXIT.OK);
     expect(text(run('app', 'manifest'))).toBe('');
