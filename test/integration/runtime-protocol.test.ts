@@ -3,14 +3,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Item } from '../src/manifest/types.ts';
-import { FileStateStore } from '../src/state/fileState.ts';
-import { parseActivations, parseHeld, parseLockTaken, parseOtherRecords, parseRecord, parseStatus } from '../src/targets/answers.ts';
-import { itemSpecFiles } from '../src/targets/itemSpec.ts';
-import type { MachineRecord } from '../src/targets/machineRuntime.ts';
-import { EXIT, FRAME, LAYOUT, LOCK_ARG, MODULE_TYPES, SPEC_FILE, shHeader, TOKEN, VERB_NAMES, VERBS, verbExits, type Verb } from '../src/targets/runtime/protocol.ts';
-import { RUNTIME_PARTS, runtimeScript } from '../src/targets/runtime/script.ts';
-import { encodeActivation, encodeSpec, encodeUpload } from '../src/targets/stream.ts';
+import type { Item } from '../../src/manifest/types.ts';
+import { FileStateStore } from '../../src/state/fileState.ts';
+import { parseActivations, parseHeld, parseLockTaken, parseOtherRecords, parseRecord, parseStatus } from '../../src/targets/answers.ts';
+import { itemSpecFiles } from '../../src/targets/itemSpec.ts';
+import type { MachineRecord } from '../../src/targets/machineRuntime.ts';
+import { EXIT, FRAME, LAYOUT, LOCK_ARG, MODULE_TYPES, SPEC_FILE, shHeader, TOKEN, VERB_NAMES, VERBS, verbExits, type Verb } from '../../src/targets/runtime/protocol.ts';
+import { RUNTIME_PARTS, runtimePartPath, runtimeScript } from '../../src/targets/runtime/script.ts';
+import { encodeActivation, encodeSpec, encodeUpload } from '../../src/targets/stream.ts';
 
 // The protocol's conformance: the real runtime (assembled as strata uploads it) is run by
 // /bin/sh through every verb, in a temporary root, and each answer is fed to the parser strata
@@ -194,7 +194,7 @@ describe('the runtime script and protocol.ts agree', () => {
     const identity = new FileStateStore(join(base, 'state')).identity();
     for (const owner of [identity, 'build-host.example:0a1b2c3d4e5f', 'tok-1.2', '42']) expect(owner).toMatch(LOCK_ARG);
     const check = (fn: string, arg: string) => spawnSync('sh', ['-c', `${shHeader()}\n. "$1"\n${fn} "$2"`, 'sh', join(base, 'lib.sh'), arg]).status;
-    writeFileSync(join(base, 'lib.sh'), readFileSync(new URL('../src/targets/runtime/lib/base.sh', import.meta.url)));
+    writeFileSync(join(base, 'lib.sh'), readFileSync(runtimePartPath('lib/base.sh')));
     for (const t of ['s.hello-world', 'a', '_x', '-y', '.hidden', 'a/b', 'a b', '']) expect(check('check_token', t) === 0, t).toBe(TOKEN.test(t));
   });
 });
