@@ -175,6 +175,8 @@ describe.each(SHELLS.map((argv) => [argv.join(' '), argv] as const))('the runtim
       ['probe', 'script', 'none'],
       ['activate', 'nope', 'none'],
       ['activate', 'file_probe', 'none'],
+      ['activate', "'file script'", 'none'],
+      ['activate', "''", 'none'],
     ])('%s of %s is %s', (verb, type, fn) => {
       expect(sh(`module_fn ${verb} ${type} && echo "$mod_fn" || echo none`).out).toBe(`${fn}\n`);
     });

@@ -15,10 +15,12 @@
 #   restore D KEY       its state from stdin
 
 # Sets mod_fn to the function of verb $1 of module type $2; returns 1 when the type is not
-# one or has no such verb.
+# one or has no such verb. (The type is read from a spec file: it is checked to be one word
+# of MODULE_TYPES before it becomes part of a name.)
 module_fn() {
   local verbs
   mod_fn=
+  case $2 in '' | *[!a-z-]*) return 1 ;; esac
   case " $MODULE_TYPES " in *" $2 "*) ;; *) return 1 ;; esac
   fn_name_of "$2"
   eval "verbs=\${MODULE_$fn_name:-}"
