@@ -41,7 +41,7 @@ ENV NODE_ENV=production \
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
-# .dockerignore leaves out src/**/*.test.ts; src/targets/runtime/runtime.sh is needed.
+# .dockerignore leaves out src/**/*.test.ts; the runtime's sh files (src/targets/runtime/) are needed.
 COPY src ./src
 
 # The recorded state: generations, journal, Git clones, local machines' roots.

@@ -4,10 +4,11 @@ import { IDENTIFIER } from '../model/schema.ts';
 import { MAX_SNAPSHOT_BYTES } from '../state/snapshots.ts';
 import type { BrokenLock, ItemStatus, LockHolder, MachineRecord, MachineStatus, OtherDeployment } from './machineAnswers.ts';
 import { excerpt, machineText } from './machineText.ts';
+import { LINE, LOCK_ARG, MODULE_TYPES, TOKEN } from './runtime/protocol.ts';
 import type { RunResult } from './target.ts';
 
 /**
- * Parsers of what a machine's runtime answers (src/targets/runtime/runtime.sh). A machine is
+ * Parsers of what a machine's runtime answers (src/targets/runtime/protocol.ts). A machine is
  * outside the trust boundary: each answer is read by a strict format, and anything else (an
  * unknown line, a field that is not what the format says, a length frame longer than what
  * follows, a record that is not a MachineRecord) is MACHINE_ANSWER_INVALID naming the machine,
@@ -15,12 +16,8 @@ import type { RunResult } from './target.ts';
  * drift reason, an activation's error output) is passed on escaped (machineText).
  */
 
-/** A key or hash as the runtime accepts it (its `check_token`). */
-const TOKEN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
-/** An argument of the lock (its `lock_arg`); "-" stands for an unknown field. */
-const LOCK_ARG = /^[A-Za-z0-9._:@-]+$/;
 const DIGITS = /^\d{1,15}$/;
-const MODULES = new Set(['process', 'file', 'script', 'directory', 'postgresql-database']);
+const MODULES: ReadonlySet<string> = new Set(MODULE_TYPES);
 /** The longest line of a line answer that is read at all (a drift reason is a sentence). */
 const MAX_LINE = 8 * 1024;
 
@@ -55,13 +52,13 @@ export function parseStatus(machine: string, stdout: string): MachineStatus {
   lines.forEach((line, i) => {
     const [kind = '', ...rest] = line.split(' ');
     if (i === 0) {
-      if (kind !== 'generation' || rest.length !== 1 || !(rest[0] === 'none' || DIGITS.test(rest[0]!))) throw bad(`expected "generation N" or "generation none", got ${excerpt(line)}`, i);
+      if (kind !== LINE.generation || rest.length !== 1 || !(rest[0] === 'none' || DIGITS.test(rest[0]!))) throw bad(`expected "generation N" or "generation none", got ${excerpt(line)}`, i);
       out.generation = rest[0] === 'none' ? null : Number(rest[0]);
     } else if (i === 1) {
-      if (kind !== 'lock' || rest.length === 0) throw bad(`expected "lock none" or "lock OWNER", got ${excerpt(line)}`, i);
+      if (kind !== LINE.lock || rest.length === 0) throw bad(`expected "lock none" or "lock OWNER", got ${excerpt(line)}`, i);
       const holder = rest.join(' ');
       out.lock = holder === 'none' ? null : machineText(holder, 512, true);
-    } else if (kind === 'item') {
+    } else if (kind === LINE.item) {
       const item = parseItemLine(rest, (why) => bad(`${why} in ${excerpt(line)}`, i));
       if (seen.has(item.key)) throw bad(`item ${item.key} is reported twice`, i);
       seen.add(item.key);
@@ -109,7 +106,7 @@ export function parseHeld(machine: string, verb: string, stdout: string): LockHo
   if (lines.length === 0) return undefined;
   const [tag, ...fields] = lines[0]!.split(' ');
   const bad = (why: string) => invalidAnswer(machine, verb, `${why} in ${excerpt(lines[0]!)}`, 1);
-  if (lines.length > 1 || tag !== 'held') throw invalidAnswer(machine, verb, `expected one "held OWNER TOKEN PID TAKEN EXPIRES NOW" line, got ${excerpt(lines.join('\n'))}`);
+  if (lines.length > 1 || tag !== LINE.held) throw invalidAnswer(machine, verb, `expected one "held OWNER TOKEN PID TAKEN EXPIRES NOW" line, got ${excerpt(lines.join('\n'))}`);
   return holderOf(fields, bad);
 }
 
@@ -126,10 +123,10 @@ export function parseLockTaken(machine: string, verb: string, stdout: string, as
   lines.forEach((line, i) => {
     const bad = (why: string) => invalidAnswer(machine, verb, `${why} in ${excerpt(line)}`, i + 1);
     const [tag, ...fields] = line.split(' ');
-    if (tag === 'missing') {
+    if (tag === LINE.missing) {
       if (fields.length !== 1 || !askedSet.has(fields[0]!)) throw bad('a missing hash that was not asked about');
       if (!missing.includes(fields[0]!)) missing.push(fields[0]!);
-    } else if (tag === 'broke' && broke === undefined && missing.length === 0) {
+    } else if (tag === LINE.broke && broke === undefined && missing.length === 0) {
       const [why = '', ...rest] = fields;
       if (why !== 'expired' && why !== 'dead-owner') throw bad('a reason that is not "expired" or "dead-owner"');
       broke = { ...holderOf(rest, bad), why };
@@ -159,8 +156,8 @@ export function parseActivations(machine: string, out: Buffer, keys: readonly st
     if (eol < 0 || end - at > MAX_LINE) throw bad('a line without its end');
     const [verdict, key = '', bytes = '', ...more] = line.split(' ');
     at = eol + 1;
-    const ok = verdict === 'ok' && line === `ok ${key}`;
-    const failed = verdict === 'failed' && DIGITS.test(bytes) && more.length === 0;
+    const ok = verdict === LINE.ok && line === `${LINE.ok} ${key}`;
+    const failed = verdict === LINE.failed && DIGITS.test(bytes) && more.length === 0;
     if (!ok && !failed) throw bad('an unknown line');
     if (!asked.has(key)) throw bad('a result for an item it was not asked to activate');
     if (results.has(key)) throw bad('a second result for one item');
@@ -206,7 +203,7 @@ const itemSchema = z.looseObject({
   machine: name,
   layer: z.enum(['infrastructure', 'service']),
   name: text,
-  module: z.enum(['process', 'file', 'script', 'directory', 'postgresql-database']),
+  module: z.enum(MODULE_TYPES),
   container: text.optional(),
   artifact: z.string().regex(TOKEN).max(255).optional(),
   spec: specSchema,
@@ -299,7 +296,7 @@ export function parseOtherRecords(machine: string, out: Buffer): OtherDeployment
     if (eol < 0 || eol - at > MAX_LINE) throw invalidAnswer(machine, 'claims', 'an unterminated or overlong header line', line);
     const [tag, name, bytes, extra] = out.subarray(at, eol).toString('latin1').split(' ');
     at = eol + 1;
-    if ((tag !== 'record' && tag !== 'pending') || !name || !IDENTIFIER.test(name) || !DIGITS.test(bytes ?? '') || extra !== undefined) {
+    if ((tag !== LINE.record && tag !== LINE.pending) || !name || !IDENTIFIER.test(name) || !DIGITS.test(bytes ?? '') || extra !== undefined) {
       throw invalidAnswer(machine, 'claims', 'expected "record NAME BYTES" or "pending NAME BYTES"', line);
     }
     const size = Number(bytes);
@@ -318,7 +315,7 @@ export function parseOtherRecords(machine: string, out: Buffer): OtherDeployment
       const where = parsed.error.issues[0]!.path.map(String).join('.') || '(the record)';
       throw new TargetError('RUNTIME_FAILED', `${machine}: the current generation record of deployment ${name} there is damaged (${machineText(where, 200, true)} is not what a generation record holds)`, { machine, deployment: name });
     }
-    records.push({ deployment: name, record: parsed.data as unknown as MachineRecord, ...(tag === 'pending' ? { pending: true as const } : {}) });
+    records.push({ deployment: name, record: parsed.data as unknown as MachineRecord, ...(tag === LINE.pending ? { pending: true as const } : {}) });
   }
   return records;
 }

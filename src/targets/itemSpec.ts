@@ -1,43 +1,45 @@
 import type { Item, ProcessSpec, FileSpec, ScriptSpec, DirectorySpec, PostgresqlDatabaseSpec } from '../manifest/types.ts';
+import { SPEC_FILE as F } from './runtime/protocol.ts';
 import { shellQuote } from './shellQuote.ts';
 
 /**
  * The files the runtime reads to activate an item. Model values become file content: the
  * environment as `export NAME='value'` lines (names were validated, values are quoted), a
- * path or a command as a file of its own, never a word on a command line.
+ * path or a command as a file of its own, never a word on a command line. The names are the
+ * protocol's (SPEC_FILE), which the runtime reads.
  */
 export function itemSpecFiles(item: Item, address: string): Record<string, string> {
-  const files: Record<string, string> = { module: item.module, artifact: item.artifact ?? '', bind: address };
+  const files: Record<string, string> = { [F.module]: item.module, [F.artifact]: item.artifact ?? '', [F.bind]: address };
   switch (item.module) {
     case 'process': {
       const spec = item.spec as ProcessSpec;
-      files.env = envFile(spec.env);
-      files.start = `${spec.start}\n`;
-      if (spec.ready?.port !== undefined) files.ready_port = String(spec.ready.port);
-      if (spec.ready?.command !== undefined) files.ready_command = `${spec.ready.command}\n`;
-      if (spec.ready) files.ready_timeout = String(Math.ceil(spec.ready.timeout));
+      files[F.env] = envFile(spec.env);
+      files[F.start] = `${spec.start}\n`;
+      if (spec.ready?.port !== undefined) files[F.readyPort] = String(spec.ready.port);
+      if (spec.ready?.command !== undefined) files[F.readyCommand] = `${spec.ready.command}\n`;
+      if (spec.ready) files[F.readyTimeout] = String(Math.ceil(spec.ready.timeout));
       break;
     }
     case 'script':
-      files.env = envFile((item.spec as ScriptSpec).env);
+      files[F.env] = envFile((item.spec as ScriptSpec).env);
       break;
     case 'postgresql-database': {
       const spec = item.spec as PostgresqlDatabaseSpec;
-      files.env = envFile(spec.env);
-      files.database = spec.database;
+      files[F.env] = envFile(spec.env);
+      files[F.database] = spec.database;
       break;
     }
     case 'file': {
       const spec = item.spec as FileSpec;
-      files.path = spec.path;
-      files.allowed = spec.allowed.map((a) => `${a}\n`).join('');
+      files[F.path] = spec.path;
+      files[F.allowed] = spec.allowed.map((a) => `${a}\n`).join('');
       break;
     }
     case 'directory': {
       const spec = item.spec as DirectorySpec;
-      files.path = spec.path;
-      files.mode = spec.mode;
-      files.allowed = spec.allowed.map((a) => `${a}\n`).join('');
+      files[F.path] = spec.path;
+      files[F.mode] = spec.mode;
+      files[F.allowed] = spec.allowed.map((a) => `${a}\n`).join('');
       break;
     }
   }

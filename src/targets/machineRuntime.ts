@@ -5,17 +5,15 @@ import { answerBounds, parseActivations, parseHeld, parseLockTaken, parseOtherRe
 import type { ArtifactEntry } from '../artifact/hash.ts';
 import type { Item } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
-import { RUNTIME_SCRIPT, runtimePath } from './runtime/script.ts';
+import { EXIT } from './runtime/protocol.ts';
+import { runtimePath, runtimeScript } from './runtime/script.ts';
 import { encodeActivation, encodeSpec, encodeUpload } from './stream.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
 
-/** Exit code of the command wrapper when the runtime is not on the machine yet. */
-const NOT_INSTALLED = 113;
-/** Exit code of the command wrapper when it could not install the runtime it was sent. */
-const INSTALL_FAILED = 114;
+/** Exit codes of the command wrapper and the runtime (the protocol's). */
+const { NOT_INSTALLED, INSTALL_FAILED, LOCKED } = EXIT;
 /** Items activated by one command at most. */
 const MAX_BATCH = 64;
-const LOCKED = 75;
 
 /** Who asks for a machine lock: the controller's identity, this transition's token, its pid. */
 export interface LockRequest {
@@ -242,7 +240,8 @@ export class MachineRuntime {
 
   /** A call whose input starts with the runtime, which the wrapper installs when it is missing. */
   private async callInstalling(args: readonly string[], input: Buffer | undefined, opts: CallOptions): Promise<RunResult> {
-    const n = RUNTIME_SCRIPT.byteLength;
+    const { script } = runtimeScript();
+    const n = script.byteLength;
     const wrapper = [
       `if test -f "$1"; then head -c ${n} >/dev/null;`,
       // umask 022: whatever the session's umask, the runtime root runs is writable by root only.
@@ -250,14 +249,14 @@ export class MachineRuntime {
       'exec sh "$@"',
     ].join(' ');
     const argv = ['sh', '-c', wrapper, 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
-    const r = await this.target.run(argv, { input: Buffer.concat([RUNTIME_SCRIPT, input ?? Buffer.alloc(0)]), ...opts });
+    const r = await this.target.run(argv, { input: Buffer.concat([script, input ?? Buffer.alloc(0)]), ...opts });
     if (r.code === INSTALL_FAILED) throw new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
     return r;
   }
 
   private async install(): Promise<void> {
     const path = runtimePath(this.root);
-    const r = await this.target.run(['sh', '-c', 'umask 022 && mkdir -p "${1%/*}" && cat > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"', 'strata', path], { input: RUNTIME_SCRIPT, verb: 'install' });
+    const r = await this.target.run(['sh', '-c', 'umask 022 && mkdir -p "${1%/*}" && cat > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"', 'strata', path], { input: runtimeScript().script, verb: 'install' });
     if (r.code !== 0) throw new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
   }
 
