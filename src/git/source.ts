@@ -1,17 +1,19 @@
 import * as fs from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import git from 'isomorphic-git';
 import { writeFileAtomic } from '../lib/atomicFile.ts';
 import { GitError } from './errors.ts';
 import type { GitRepositoryConfig } from './options.ts';
-import { fetchError } from './fetchError.ts';
 import { GitTree } from './gitTree.ts';
 import { findGitdir } from './localRepo.ts';
 import type { SshExchange } from './sshTransport.ts';
-import { openTransport, type Transport } from './transport.ts';
+import { peelToCommit, requireCommit, type ObjectSource } from './objects.ts';
+import { syncMirror } from './remoteMirror.ts';
+import { openTransport } from './transport.ts';
 import { describeRepo, parseRepoUrl, repoName, type RepoUrl } from './url.ts';
 import { watchRefs } from './watch.ts';
+import { refNotFound, wantedOf, wantedRef, type Wanted } from './wanted.ts';
 
 export interface SyncResult {
   /** The commit the configured branch, tag or commit resolves to now. */
@@ -42,8 +44,6 @@ export interface GitSourceOptions {
   /** A remote clone with more packs than this is cloned afresh (isomorphic-git never repacks). */
   maxPacks?: number;
 }
-
-type Wanted = { kind: 'branch'; name: string } | { kind: 'tag'; name: string } | { kind: 'commit'; sha: string };
 
 interface Synced {
   commit: string;
@@ -78,11 +78,7 @@ export class GitSource {
     this.remote = parseRepoUrl(config.url, opts.cwd);
     this.label = describeRepo(this.remote);
     this.name = repoName(this.remote);
-    this.wanted = config.commit
-      ? { kind: 'commit', sha: config.commit }
-      : config.tag
-        ? { kind: 'tag', name: config.tag }
-        : { kind: 'branch', name: config.branch ?? 'main' };
+    this.wanted = wantedOf(config);
   }
 
   /** The git directory objects are read from: the local repository's, or the clone's. */
@@ -136,7 +132,7 @@ export class GitSource {
     // A fresh object cache per sync: a local repository may have been repacked in between.
     this.cache = {};
     const commit = this.remote.kind === 'local' ? await this.resolveLocal() : await this.fetchRemote();
-    const ref = this.wanted.kind === 'commit' ? this.wanted.sha : `refs/${this.wanted.kind === 'branch' ? 'heads' : 'tags'}/${this.wanted.name}`;
+    const ref = wantedRef(this.wanted);
     const previous = last?.commit;
     const rewritten = previous !== undefined && previous !== commit && !(await this.descends(commit, previous));
     if (previous !== commit || last?.ref !== ref) writeFileAtomic(join(this.cacheDir, SYNCED_FILE), `${JSON.stringify({ commit, ref } satisfies Synced)}\n`);
@@ -164,211 +160,44 @@ export class GitSource {
   // ---- local repositories ----
 
   private async resolveLocal(): Promise<string> {
-    const gitdir = this.gitdir;
+    const objects = this.objects();
     const w = this.wanted;
     if (w.kind === 'commit') {
-      await this.requireCommit(w.sha, gitdir);
+      await requireCommit(objects, w.sha);
       return w.sha;
     }
-    const full = `refs/${w.kind === 'branch' ? 'heads' : 'tags'}/${w.name}`;
     let oid: string;
     try {
-      oid = await git.resolveRef({ fs, gitdir, ref: full });
+      oid = await git.resolveRef({ fs, gitdir: objects.gitdir, ref: wantedRef(w) });
     } catch (e) {
-      throw this.refNotFound(e);
+      throw refNotFound(w, this.label, e);
     }
-    return this.peel(oid, gitdir);
+    return peelToCommit(objects, oid);
   }
 
   // ---- remotes ----
 
   private async fetchRemote(): Promise<string> {
-    const gitdir = this.gitdir;
-    const transport = await this.transport();
+    const transport = await openTransport(this.remote, this.config, this.label, this.opts.onSshExchange);
     try {
-      const fresh =
-        !fs.existsSync(join(gitdir, 'config')) ||
-        (await this.originUrl(gitdir)) !== transport.url ||
-        (await this.packCount(gitdir)) > (this.opts.maxPacks ?? 64);
-      return fresh ? await this.cloneRemote(gitdir, transport) : await this.fetchInto(gitdir, transport);
+      return await syncMirror(
+        {
+          ...this.objects(),
+          cacheDir: this.cacheDir,
+          username: this.config.username ?? (this.remote as { username?: string }).username ?? 'git',
+          hasPassword: Boolean(this.config.password),
+          maxPacks: this.opts.maxPacks ?? 64,
+        },
+        transport,
+      );
     } finally {
       await transport.close();
     }
   }
 
-  /**
-   * Clones into a new directory and swaps it in only when the clone succeeded, so a failed
-   * clone leaves any previous one in place (and a failed first clone leaves nothing).
-   */
-  private async cloneRemote(gitdir: string, t: Transport): Promise<string> {
-    const fresh = `${gitdir}.new-${process.pid}`;
-    await rm(fresh, { recursive: true, force: true });
-    try {
-      const commit = await this.cloneInto(fresh, t);
-      const old = `${gitdir}.old-${process.pid}`;
-      if (fs.existsSync(gitdir)) await rename(gitdir, old);
-      await rename(fresh, gitdir);
-      await rm(old, { recursive: true, force: true });
-      return commit;
-    } finally {
-      await rm(fresh, { recursive: true, force: true });
-    }
-  }
-
-  private async cloneInto(gitdir: string, t: Transport): Promise<string> {
-    const w = this.wanted;
-    await this.guard(() =>
-      git.clone({
-        fs,
-        http: t.http,
-        dir: this.cacheDir,
-        gitdir,
-        url: t.url,
-        ref: w.kind === 'commit' ? undefined : w.name,
-        singleBranch: w.kind !== 'commit',
-        noCheckout: true,
-        noTags: w.kind !== 'tag',
-        onAuth: t.onAuth,
-        onAuthFailure: t.onAuthFailure,
-        cache: this.cache,
-      }),
-    );
-    if (w.kind === 'commit') return this.pinnedCommit(gitdir, t);
-    let oid: string;
-    try {
-      oid = await git.resolveRef({ fs, gitdir, ref: w.kind === 'branch' ? `refs/remotes/origin/${w.name}` : `refs/tags/${w.name}` });
-    } catch (e) {
-      throw this.refNotFound(e);
-    }
-    const commit = await this.peel(oid, gitdir);
-    if (w.kind === 'branch') await this.rememberBranch(gitdir, w.name, commit);
-    return commit;
-  }
-
-  private async fetchInto(gitdir: string, t: Transport): Promise<string> {
-    const w = this.wanted;
-    if (w.kind === 'commit') return this.pinnedCommit(gitdir, t);
-    const remoteRef = `refs/${w.kind === 'branch' ? 'heads' : 'tags'}/${w.name}`;
-    const result = await this.guard(() =>
-      git.fetch({
-        fs,
-        http: t.http,
-        gitdir,
-        url: t.url,
-        remote: 'origin',
-        ref: w.name,
-        remoteRef,
-        singleBranch: true,
-        tags: false,
-        onAuth: t.onAuth,
-        onAuthFailure: t.onAuthFailure,
-        cache: this.cache,
-      }),
-    );
-    if (!result.fetchHead) throw this.refNotFound(undefined);
-    const commit = await this.peel(result.fetchHead, gitdir);
-    if (w.kind === 'branch') await this.rememberBranch(gitdir, w.name, commit);
-    return commit;
-  }
-
-  /** A pinned commit: used as is if present, else every branch and tag is fetched once. */
-  private async pinnedCommit(gitdir: string, t: Transport): Promise<string> {
-    const sha = (this.wanted as { sha: string }).sha;
-    if (await this.hasCommit(sha, gitdir)) return sha;
-    await this.guard(() =>
-      git.fetch({ fs, http: t.http, gitdir, url: t.url, remote: 'origin', singleBranch: false, tags: true, onAuth: t.onAuth, onAuthFailure: t.onAuthFailure, cache: this.cache }),
-    );
-    await this.requireCommit(sha, gitdir);
-    return sha;
-  }
-
-  /**
-   * Points the clone's local branch at the synced commit: isomorphic-git offers the local
-   * branch as its "have" on the next fetch, so only new objects are sent.
-   */
-  private async rememberBranch(gitdir: string, branch: string, commit: string): Promise<void> {
-    await git.writeRef({ fs, gitdir, ref: `refs/heads/${branch}`, value: commit, force: true });
-  }
-
-  private async originUrl(gitdir: string): Promise<string | undefined> {
-    try {
-      return (await git.getConfig({ fs, gitdir, path: 'remote.origin.url' })) as string | undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  private async packCount(gitdir: string): Promise<number> {
-    try {
-      return (await readdir(join(gitdir, 'objects', 'pack'))).filter((f) => f.endsWith('.pack')).length;
-    } catch {
-      return 0;
-    }
-  }
-
-  private transport(): Promise<Transport> {
-    return openTransport(this.remote, this.config, this.label, this.opts.onSshExchange);
-  }
-
-  /** Runs an isomorphic-git network operation, turning its errors into GitErrors. */
-  private async guard<T>(f: () => Promise<T>): Promise<T> {
-    try {
-      return await f();
-    } catch (e) {
-      throw fetchError(e, {
-        url: this.label,
-        username: this.config.username ?? (this.remote as { username?: string }).username ?? 'git',
-        hasPassword: Boolean(this.config.password),
-        refNotFound: (cause) => this.refNotFound(cause),
-      });
-    }
-  }
-
-  // ---- objects ----
-
-  /** Follows annotated tags to the commit they name. */
-  private async peel(oid: string, gitdir: string): Promise<string> {
-    for (let i = 0; i < 10; i++) {
-      let obj;
-      try {
-        obj = await git.readObject({ fs, gitdir, oid, cache: this.cache });
-      } catch (e) {
-        throw new GitError('GIT_OBJECT_MISSING', `${this.what()} of ${this.label} names ${oid}, which is missing from the repository`, { url: this.label, oid }, { cause: e });
-      }
-      if (obj.type === 'commit') return oid;
-      if (obj.type !== 'tag') break;
-      oid = (obj.object as { object: string }).object;
-    }
-    throw new GitError('GIT_REF_NOT_FOUND', `${this.what()} of ${this.label} does not name a commit`, { url: this.label });
-  }
-
-  private async hasCommit(sha: string, gitdir: string): Promise<boolean> {
-    try {
-      await git.readCommit({ fs, gitdir, oid: sha, cache: this.cache });
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  private async requireCommit(sha: string, gitdir: string): Promise<void> {
-    if (!(await this.hasCommit(sha, gitdir))) {
-      throw new GitError('GIT_REF_NOT_FOUND', `commit ${sha} is not in ${this.label}${this.remote.kind === 'local' ? '' : ' (not on any of its branches or tags)'}`, { url: this.label, commit: sha });
-    }
-  }
-
-  private what(): string {
-    const w = this.wanted;
-    return w.kind === 'commit' ? `commit ${w.sha}` : `${w.kind} ${w.name}`;
-  }
-
-  private refNotFound(cause: unknown): GitError {
-    return new GitError('GIT_REF_NOT_FOUND', `${this.what()} does not exist in ${this.label}`, { url: this.label, ...this.refData() }, cause ? { cause } : undefined);
-  }
-
-  private refData(): Record<string, string> {
-    const w = this.wanted;
-    return w.kind === 'commit' ? { commit: w.sha } : { [w.kind]: w.name };
+  private objects(): ObjectSource {
+    const missingHint = this.remote.kind === 'local' ? '' : ' (not on any of its branches or tags)';
+    return { gitdir: this.gitdir, cache: this.cache, label: this.label, wanted: this.wanted, missingHint };
   }
 
   private notARepository(): GitError {
