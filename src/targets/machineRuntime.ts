@@ -4,14 +4,11 @@ import { answerBounds, parseActivations, parseHeld, parseLockTaken, parseOtherRe
 import type { ArtifactEntry } from '../artifact/hash.ts';
 import type { Item, MachineManifest } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
+import { EXIT_INSTALL_FAILED, EXIT_NOT_INSTALLED, EXIT_UNSUPPORTED, installScript, parseMissing } from './runtime/install.ts';
 import { RUNTIME_SCRIPT, runtimePath } from './runtime/script.ts';
 import { encodeActivation, encodeSpec, encodeUpload } from './stream.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
 
-/** Exit code of the command wrapper when the runtime is not on the machine yet. */
-const NOT_INSTALLED = 113;
-/** Exit code of the command wrapper when it could not install the runtime it was sent. */
-const INSTALL_FAILED = 114;
 /** Items activated by one command at most. */
 const MAX_BATCH = 64;
 const LOCKED = 75;
@@ -280,32 +277,38 @@ export class MachineRuntime {
       this.sendRuntime = false;
       return this.callInstalling(args, input, opts);
     }
-    const argv = ['sh', '-c', `test -f "$1" || exit ${NOT_INSTALLED}; exec sh "$@"`, 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
+    const argv = ['sh', '-c', `test -f "$1" || exit ${EXIT_NOT_INSTALLED}; exec sh "$@"`, 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
     const r = await this.target.run(argv, { input, ...opts });
-    if (r.code !== NOT_INSTALLED) return r;
+    if (r.code !== EXIT_NOT_INSTALLED) return r;
     await this.install();
     return this.target.run(argv, { input, ...opts });
   }
 
   /** A call whose input starts with the runtime, which the wrapper installs when it is missing. */
   private async callInstalling(args: readonly string[], input: Buffer | undefined, opts: CallOptions): Promise<RunResult> {
-    const n = RUNTIME_SCRIPT.byteLength;
-    const wrapper = [
-      `if test -f "$1"; then head -c ${n} >/dev/null;`,
-      // umask 022: whatever the session's umask, the runtime root runs is writable by root only.
-      `else umask 022 && mkdir -p "\${1%/*}" && head -c ${n} >"$1.tmp.$$" && mv "$1.tmp.$$" "$1" || exit ${INSTALL_FAILED}; fi;`,
-      'exec sh "$@"',
-    ].join(' ');
-    const argv = ['sh', '-c', wrapper, 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
-    const r = await this.target.run(argv, { input: Buffer.concat([RUNTIME_SCRIPT, input ?? Buffer.alloc(0)]), ...opts });
-    if (r.code === INSTALL_FAILED) throw new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
-    return r;
+    const argv = ['sh', '-c', installScript(RUNTIME_SCRIPT.byteLength, true), 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
+    return this.installed(await this.target.run(argv, { input: Buffer.concat([RUNTIME_SCRIPT, input ?? Buffer.alloc(0)]), ...opts }));
   }
 
   private async install(): Promise<void> {
-    const path = runtimePath(this.root);
-    const r = await this.target.run(['sh', '-c', 'umask 022 && mkdir -p "${1%/*}" && cat > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"', 'strata', path], { input: RUNTIME_SCRIPT, verb: 'install' });
-    if (r.code !== 0) throw new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
+    const argv = ['sh', '-c', installScript(RUNTIME_SCRIPT.byteLength, false), 'strata', runtimePath(this.root)];
+    const r = this.installed(await this.target.run(argv, { input: RUNTIME_SCRIPT, verb: 'install' }));
+    if (r.code !== 0) throw this.installFailed(r);
+  }
+
+  /** Refuses a machine the install command found unable to run the runtime (nothing was written). */
+  private installed(r: RunResult): RunResult {
+    if (r.code === EXIT_UNSUPPORTED) {
+      const missing = parseMissing(r.stdout);
+      const names = missing.map((m) => m.split('|').join(' or ')).join(', ');
+      throw new TargetError('TARGET_UNSUPPORTED', `${this.machine} cannot run the strata runtime: it lacks ${names || 'a command the runtime needs'} (docs/runtime.md, "Platforms")`, { machine: this.machine, missing });
+    }
+    if (r.code === EXIT_INSTALL_FAILED) throw this.installFailed(r);
+    return r;
+  }
+
+  private installFailed(r: RunResult): TargetError {
+    return new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
   }
 
   private check(r: RunResult, what: string): RunResult {

@@ -1,0 +1,77 @@
+# shellcheck shell=sh
+# First contact: what this machine offers (docs/runtime.md, "Platforms"). Run by the install
+# command before the runtime is written (src/targets/runtime/install.ts), once per runtime
+# version: the choices are kept beside the runtime as HASH.env, which the runtime sources.
+# Prints the choices as shell assignments (fixed words only) and returns 0, or prints
+# "missing NAME" for every command the runtime cannot do without and returns 1.
+
+# The commands the runtime runs that have no alternative below.
+DETECT_REQUIRED='awk cat chmod cp cut date dd df env find grep head kill ln ls mkdir mv rm rmdir sed sleep sort tail tee tr wc'
+
+detect_has() { command -v "$1" >/dev/null 2>&1; }
+
+# The first of the candidate commands $2... (words) present, into variable $1 ('' if none).
+detect_first() {
+  _df_var=$1
+  shift
+  _df_found=
+  for _df_c in "$@"; do
+    if detect_has "$_df_c"; then _df_found=$_df_c; break; fi
+  done
+  eval "$_df_var=\$_df_found"
+}
+
+detect_platform() {
+  _dp_missing=
+  for _dp_c in $DETECT_REQUIRED; do
+    detect_has "$_dp_c" || _dp_missing="$_dp_missing $_dp_c"
+  done
+  detect_first _dp_sha sha256sum shasum sha256 openssl
+  [ -n "$_dp_sha" ] || _dp_missing="$_dp_missing sha256sum|shasum|sha256|openssl"
+  if stat -c %a / >/dev/null 2>&1; then
+    _dp_stat=gnu
+  elif stat -f %Lp / >/dev/null 2>&1; then
+    _dp_stat=bsd
+  else
+    _dp_missing="$_dp_missing stat(-c|-f)"
+  fi
+  # Port readiness and "port in use": the kernel's table where there is one, else a tool.
+  if [ -r /proc/net/tcp ]; then
+    _dp_ports=proc
+  else
+    detect_first _dp_ports ss netstat
+    [ -n "$_dp_ports" ] || _dp_missing="$_dp_missing /proc/net/tcp|ss|netstat"
+  fi
+  if [ -n "$_dp_missing" ]; then
+    for _dp_c in $_dp_missing; do printf 'missing %s\n' "$_dp_c"; done
+    return 1
+  fi
+  # `head -c N` stops at N bytes on a pipe (GNU) or reads ahead (BusyBox, BSD): the runtime
+  # then counts bytes with dd reads of at most what is still due.
+  if [ "$(printf abcdef | { head -c 2 >/dev/null; cat; })" = cdef ]; then _dp_read=head; else _dp_read=dd; fi
+  if detect_has setsid; then _dp_session=setsid; else _dp_session=monitor; fi
+  if [ -r /proc/self/stat ]; then _dp_procs=proc; else _dp_procs=ps; fi
+  if date -u -d @0 +%s >/dev/null 2>&1; then
+    _dp_date=gnu
+  elif date -u -r 0 +%s >/dev/null 2>&1; then
+    _dp_date=bsd
+  else
+    _dp_date=none
+  fi
+  printf 'STRATA_SHA256=%s\nSTRATA_STAT=%s\nSTRATA_PORTS=%s\nSTRATA_READ=%s\nSTRATA_SESSION=%s\nSTRATA_PROCS=%s\nSTRATA_DATE=%s\n' \
+    "$_dp_sha" "$_dp_stat" "$_dp_ports" "$_dp_read" "$_dp_session" "$_dp_procs" "$_dp_date"
+}
+
+# Copies exactly $1 bytes of stdin to the end of file $2, never reading past them: one dd read
+# at a time of at most the bytes still due (a short read from a pipe just loops). Returns 1
+# when the input ends first.
+read_exact() {
+  _re_left=$1
+  while [ "$_re_left" -gt 0 ]; do
+    _re_bs=$_re_left
+    [ "$_re_bs" -le 65536 ] || _re_bs=65536
+    _re_got=$(($(dd bs="$_re_bs" count=1 2>/dev/null | tee -a "$2" | wc -c)))
+    [ "$_re_got" -gt 0 ] || return 1
+    _re_left=$((_re_left - _re_got))
+  done
+}

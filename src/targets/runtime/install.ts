@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * The commands that put the runtime on a machine (docs/runtime.md, "Platforms"). Installing is
+ * the first contact with a machine for a runtime version, so it is also where the machine is
+ * asked what it offers (detect.sh): a machine that lacks a command the runtime needs is refused
+ * before anything is written, and the choices made for one that has what it needs are kept
+ * beside the runtime (HASH.env, sourced by the runtime) so no later command asks again.
+ */
+
+/** Exit code of the command wrapper when the runtime is not on the machine yet. */
+export const EXIT_NOT_INSTALLED = 113;
+/** Exit code of the command wrapper when it could not install the runtime it was sent. */
+export const EXIT_INSTALL_FAILED = 114;
+/** Exit code of the install command on a machine that cannot run the runtime; stdout: "missing NAME" lines. */
+export const EXIT_UNSUPPORTED = 115;
+
+let detectScript: string | undefined;
+function detect(): string {
+  detectScript ??= readFileSync(new URL('./detect.sh', import.meta.url), 'utf8');
+  return detectScript;
+}
+
+/**
+ * `sh -c` script, run as `sh -c SCRIPT strata RUNTIME_PATH [ROOT VERB ARG...]`, whose stdin
+ * starts with the runtime's `size` bytes. It reads exactly those bytes (with dd: `head -c`
+ * reads ahead on a pipe on BusyBox and BSD, which would eat the verb's input), installs them
+ * unless the runtime is there already, and then, with `thenRun`, runs the verb on the rest.
+ */
+export function installScript(size: number, thenRun: boolean): string {
+  return [
+    detect(),
+    'r=$1',
+    `if test -f "$r"; then read_exact ${size} /dev/null || exit ${EXIT_INSTALL_FAILED};`,
+    `else p=$(detect_platform) || { printf '%s\\n' "$p"; exit ${EXIT_UNSUPPORTED}; };`,
+    // umask 022: whatever the session's umask, the runtime root runs is writable by root only.
+    'umask 022 && mkdir -p "${r%/*}" && : >"$r.tmp.$$" && { read_exact ' + size + ' "$r.tmp.$$" || { echo "the runtime arrived cut short" >&2; false; }; }',
+    '&& printf \'%s\\n\' "$p" >"${r%.sh}.env.tmp.$$" && mv "${r%.sh}.env.tmp.$$" "${r%.sh}.env" && mv "$r.tmp.$$" "$r"',
+    `|| { rm -f "$r.tmp.$$" "\${r%.sh}.env.tmp.$$"; exit ${EXIT_INSTALL_FAILED}; }; fi;`,
+    thenRun ? 'exec sh "$@"' : 'exit 0',
+  ].join('\n');
+}
+
+/** The commands an EXIT_UNSUPPORTED answer names. */
+export function parseMissing(stdout: string): string[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('missing '))
+    .map((l) => l.slice('missing '.length).trim())
+    .filter((n) => n.length > 0);
+}
