@@ -31,12 +31,17 @@ export function installScript(size: number, thenRun: boolean): string {
   return [
     detect(),
     'r=$1',
-    `if test -f "$r"; then read_exact ${size} /dev/null || exit ${EXIT_INSTALL_FAILED};`,
-    `else p=$(detect_platform) || { printf '%s\\n' "$p"; exit ${EXIT_UNSUPPORTED}; };`,
-    // umask 022: whatever the session's umask, the runtime root runs is writable by root only.
-    'umask 022 && mkdir -p "${r%/*}" && : >"$r.tmp.$$" && { read_exact ' + size + ' "$r.tmp.$$" || { echo "the runtime arrived cut short" >&2; false; }; }',
-    '&& printf \'%s\\n\' "$p" >"${r%.sh}.env.tmp.$$" && mv "${r%.sh}.env.tmp.$$" "${r%.sh}.env" && mv "$r.tmp.$$" "$r"',
-    `|| { rm -f "$r.tmp.$$" "\${r%.sh}.env.tmp.$$"; exit ${EXIT_INSTALL_FAILED}; }; fi;`,
+    [
+      `if test -f "$r"; then read_exact ${size} /dev/null || exit ${EXIT_INSTALL_FAILED};`,
+      `else p=$(detect_platform) || { printf '%s\\n' "$p"; exit ${EXIT_UNSUPPORTED}; };`,
+      // umask 022: whatever the session's umask, the runtime root runs is writable by root only.
+      [
+        'umask 022 && mkdir -p "${r%/*}" && : >"$r.tmp.$$"',
+        `{ read_exact ${size} "$r.tmp.$$" || { echo "the runtime arrived cut short" >&2; false; }; }`,
+        'printf \'%s\\n\' "$p" >"${r%.sh}.env.tmp.$$" && mv "${r%.sh}.env.tmp.$$" "${r%.sh}.env" && mv "$r.tmp.$$" "$r"',
+      ].join(' && '),
+      `|| { rm -f "$r.tmp.$$" "\${r%.sh}.env.tmp.$$"; exit ${EXIT_INSTALL_FAILED}; }; fi`,
+    ].join(' '),
     thenRun ? 'exec sh "$@"' : 'exit 0',
   ].join('\n');
 }
