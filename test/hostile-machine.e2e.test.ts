@@ -6,7 +6,7 @@ import { StrataError } from '../src/errors.ts';
 import type { Item } from '../src/manifest/types.ts';
 import { hostPath, testnetDown, testnetUp, type Testnet } from '../src/testnet/index.ts';
 import { MachineRuntime } from '../src/targets/machineRuntime.ts';
-import { RUNTIME_HASH } from '../src/targets/runtime/script.ts';
+import { runtimeScript } from '../src/targets/runtime/script.ts';
 import { SshTarget } from '../src/targets/ssh.ts';
 import { cli } from './support/cli.ts';
 import { condition, ControllerApi, jsonLines, until } from './support/controller.ts';
@@ -25,7 +25,7 @@ let net: Testnet;
 let stateDir: string;
 const host = (name: string) => net.hosts.find((h) => h.name === name)!;
 const app = () => host('app');
-const runtimeFile = (on = 'app') => hostPath(host(on), `${ROOT}/runtime/${RUNTIME_HASH}.sh`);
+const runtimeFile = (on = 'app') => hostPath(host(on), `${ROOT}/runtime/${runtimeScript().hash}.sh`);
 const root = () => join(work, 'strata.yaml');
 const RAW_ESCAPE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 

@@ -4,14 +4,16 @@ import { answerBounds, parseActivations, parseHeld, parseLockTaken, parseOtherRe
 import type { ArtifactEntry } from '../artifact/hash.ts';
 import type { Item, MachineManifest } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
-import { EXIT_INSTALL_FAILED, EXIT_NOT_INSTALLED, EXIT_UNSUPPORTED, installScript, parseMissing } from './runtime/install.ts';
-import { RUNTIME_SCRIPT, runtimePath } from './runtime/script.ts';
+import { installScript, parseMissing } from './runtime/install.ts';
+import { EXIT } from './runtime/protocol.ts';
+import { runtimePath, runtimeScript } from './runtime/script.ts';
 import { encodeActivation, encodeSpec, encodeUpload } from './stream.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
 
+/** Exit codes of the command wrapper and the runtime (the protocol's). */
+const { NOT_INSTALLED, INSTALL_FAILED, UNSUPPORTED, LOCKED } = EXIT;
 /** Items activated by one command at most. */
 const MAX_BATCH = 64;
-const LOCKED = 75;
 
 /** A machine's own record of a generation: its part of the manifest. */
 export interface MachineRecord {
@@ -277,33 +279,35 @@ export class MachineRuntime {
       this.sendRuntime = false;
       return this.callInstalling(args, input, opts);
     }
-    const argv = ['sh', '-c', `test -f "$1" || exit ${EXIT_NOT_INSTALLED}; exec sh "$@"`, 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
+    const argv = ['sh', '-c', `test -f "$1" || exit ${NOT_INSTALLED}; exec sh "$@"`, 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
     const r = await this.target.run(argv, { input, ...opts });
-    if (r.code !== EXIT_NOT_INSTALLED) return r;
+    if (r.code !== NOT_INSTALLED) return r;
     await this.install();
     return this.target.run(argv, { input, ...opts });
   }
 
   /** A call whose input starts with the runtime, which the wrapper installs when it is missing. */
   private async callInstalling(args: readonly string[], input: Buffer | undefined, opts: CallOptions): Promise<RunResult> {
-    const argv = ['sh', '-c', installScript(RUNTIME_SCRIPT.byteLength, true), 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
-    return this.installed(await this.target.run(argv, { input: Buffer.concat([RUNTIME_SCRIPT, input ?? Buffer.alloc(0)]), ...opts }));
+    const { script } = runtimeScript();
+    const argv = ['sh', '-c', installScript(script.byteLength, true), 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
+    return this.installed(await this.target.run(argv, { input: Buffer.concat([script, input ?? Buffer.alloc(0)]), ...opts }));
   }
 
   private async install(): Promise<void> {
-    const argv = ['sh', '-c', installScript(RUNTIME_SCRIPT.byteLength, false), 'strata', runtimePath(this.root)];
-    const r = this.installed(await this.target.run(argv, { input: RUNTIME_SCRIPT, verb: 'install' }));
+    const { script } = runtimeScript();
+    const argv = ['sh', '-c', installScript(script.byteLength, false), 'strata', runtimePath(this.root)];
+    const r = this.installed(await this.target.run(argv, { input: script, verb: 'install' }));
     if (r.code !== 0) throw this.installFailed(r);
   }
 
   /** Refuses a machine the install command found unable to run the runtime (nothing was written). */
   private installed(r: RunResult): RunResult {
-    if (r.code === EXIT_UNSUPPORTED) {
+    if (r.code === UNSUPPORTED) {
       const missing = parseMissing(r.stdout);
       const names = missing.map((m) => m.split('|').join(' or ')).join(', ');
       throw new TargetError('TARGET_UNSUPPORTED', `${this.machine} cannot run the strata runtime: it lacks ${names || 'a command the runtime needs'} (docs/runtime.md, "Platforms")`, { machine: this.machine, missing });
     }
-    if (r.code === EXIT_INSTALL_FAILED) throw this.installFailed(r);
+    if (r.code === INSTALL_FAILED) throw this.installFailed(r);
     return r;
   }
 

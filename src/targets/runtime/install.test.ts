@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EXIT_UNSUPPORTED, installScript, parseMissing } from './install.ts';
+import { installScript, parseMissing } from './install.ts';
+import { EXIT } from './protocol.ts';
 
 // The install command run by the machine's own sh, here the local one: with BusyBox's applets
 // as the only commands (as on a BusyBox machine) and with the local tools.
@@ -64,7 +65,7 @@ describe('first contact with a machine that lacks commands', () => {
     const top = temp();
     const runtime = join(top, 'strata/runtime/abc.sh');
     const r = run('busybox', busyboxPath(['mv', 'sha256sum']), runtime, RUNTIME);
-    expect(r.status).toBe(EXIT_UNSUPPORTED);
+    expect(r.status).toBe(EXIT.UNSUPPORTED);
     expect(parseMissing(r.stdout.toString())).toEqual(['mv', 'sha256sum|shasum|sha256|openssl']);
     expect(existsSync(join(top, 'strata'))).toBe(false);
   });
@@ -72,7 +73,7 @@ describe('first contact with a machine that lacks commands', () => {
   it('a runtime cut short is not installed', () => {
     const runtime = join(temp(), 'abc.sh');
     const r = run('busybox', busyboxPath(), runtime, RUNTIME.subarray(0, 10), false);
-    expect(r.status).toBe(114);
+    expect(r.status).toBe(EXIT.INSTALL_FAILED);
     expect(r.stderr.toString()).toMatch(/cut short/);
     expect(existsSync(runtime)).toBe(false);
   });

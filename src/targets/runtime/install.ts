@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { EXIT } from './protocol.ts';
 
 /**
  * The commands that put the runtime on a machine (docs/runtime.md, "Platforms"). Installing is
@@ -8,12 +9,7 @@ import { readFileSync } from 'node:fs';
  * beside the runtime (HASH.env, sourced by the runtime) so no later command asks again.
  */
 
-/** Exit code of the command wrapper when the runtime is not on the machine yet. */
-export const EXIT_NOT_INSTALLED = 113;
-/** Exit code of the command wrapper when it could not install the runtime it was sent. */
-export const EXIT_INSTALL_FAILED = 114;
-/** Exit code of the install command on a machine that cannot run the runtime; stdout: "missing NAME" lines. */
-export const EXIT_UNSUPPORTED = 115;
+const { INSTALL_FAILED, UNSUPPORTED } = EXIT;
 
 let detectScript: string | undefined;
 function detect(): string {
@@ -32,21 +28,21 @@ export function installScript(size: number, thenRun: boolean): string {
     detect(),
     'r=$1',
     [
-      `if test -f "$r"; then read_exact ${size} /dev/null || exit ${EXIT_INSTALL_FAILED};`,
-      `else p=$(detect_platform) || { printf '%s\\n' "$p"; exit ${EXIT_UNSUPPORTED}; };`,
+      `if test -f "$r"; then read_exact ${size} /dev/null || exit ${INSTALL_FAILED};`,
+      `else p=$(detect_platform) || { printf '%s\\n' "$p"; exit ${UNSUPPORTED}; };`,
       // umask 022: whatever the session's umask, the runtime root runs is writable by root only.
       [
         'umask 022 && mkdir -p "${r%/*}" && : >"$r.tmp.$$"',
         `{ read_exact ${size} "$r.tmp.$$" || { echo "the runtime arrived cut short" >&2; false; }; }`,
         'printf \'%s\\n\' "$p" >"${r%.sh}.env.tmp.$$" && mv "${r%.sh}.env.tmp.$$" "${r%.sh}.env" && mv "$r.tmp.$$" "$r"',
       ].join(' && '),
-      `|| { rm -f "$r.tmp.$$" "\${r%.sh}.env.tmp.$$"; exit ${EXIT_INSTALL_FAILED}; }; fi`,
+      `|| { rm -f "$r.tmp.$$" "\${r%.sh}.env.tmp.$$"; exit ${INSTALL_FAILED}; }; fi`,
     ].join(' '),
     thenRun ? 'exec sh "$@"' : 'exit 0',
   ].join('\n');
 }
 
-/** The commands an EXIT_UNSUPPORTED answer names. */
+/** The commands an UNSUPPORTED answer names. */
 export function parseMissing(stdout: string): string[] {
   return stdout
     .split('\n')
