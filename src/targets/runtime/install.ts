@@ -4,7 +4,7 @@ import { EXIT } from './protocol.ts';
 /**
  * The commands that put the runtime on a machine (docs/runtime.md, "Platforms"). Installing is
  * the first contact with a machine for a runtime version, so it is also where the machine is
- * asked what it offers (detect.sh): a machine that lacks a command the runtime needs is refused
+ * asked what it offers (lib/detect.sh): a machine that lacks a command the runtime needs is refused
  * before anything is written, and the choices made for one that has what it needs are kept
  * beside the runtime (HASH.env, sourced by the runtime) so no later command asks again.
  */
@@ -13,7 +13,7 @@ const { INSTALL_FAILED, UNSUPPORTED } = EXIT;
 
 let detectScript: string | undefined;
 function detect(): string {
-  detectScript ??= readFileSync(new URL('./detect.sh', import.meta.url), 'utf8');
+  detectScript ??= readFileSync(new URL('./lib/detect.sh', import.meta.url), 'utf8');
   return detectScript;
 }
 

@@ -18,15 +18,20 @@ port_list() {
 }
 
 # Sets `listening` to " KEY KEY ... " of the entries of LIST (from port_list) that something
-# listens on, at their address or any address, per /proc/net: one awk for all of them, since
+# listens on, at their address or any address, per /proc/net (or ss, netstat: platform.sh): one awk for all of them, since
 # readiness is polled.
 listening_keys() {
   local hits k
   listening=
   [ -s "$1" ] || return 0
   hits=$1.hits
-  set -- "$1" /proc/net/tcp
-  [ -r /proc/net/tcp6 ] && set -- "$@" /proc/net/tcp6
+  if [ "$STRATA_PORTS" = proc ]; then
+    set -- "$1" /proc/net/tcp
+    [ -r /proc/net/tcp6 ] && set -- "$@" /proc/net/tcp6
+  else
+    listening_sockets >"$1.sockets"
+    set -- "$1" "$1.sockets"
+  fi
   awk '
     FILENAME == ARGV[1] {
       p = sprintf(":%04X", $3)

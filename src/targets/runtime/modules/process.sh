@@ -23,15 +23,20 @@ process_spawn() {
     wd=$st
   fi
   log_safe "$st"
+  session_begin
   (
     cd "$wd" || exit 127
     umask 022 # the service's own, as before strata's records became private
     STATE_DIR=$st
     export STATE_DIR
+    # Chosen before the item's environment is read: a model's variable cannot change it.
+    set -- sh "$d/start"
+    [ "$STRATA_SESSION" != setsid ] || set -- setsid "$@"
     # shellcheck source=/dev/null # the item's env file, written by strata on the machine
     . "$d/env"
-    exec setsid sh "$d/start"
+    exec "$@"
   ) </dev/null >>"$st/log" 2>&1 &
+  session_end
   printf '%s\n' "$!" >"$d/pid"
 }
 

@@ -1,7 +1,9 @@
-# shellcheck shell=sh
-# First contact: what this machine offers (docs/runtime.md, "Platforms"). Run by the install
-# command before the runtime is written (src/targets/runtime/install.ts), once per runtime
-# version: the choices are kept beside the runtime as HASH.env, which the runtime sources.
+# shellcheck shell=sh disable=SC3043 # `local`: dash, BusyBox ash and bash have it (docs/runtime.md)
+# ---------------------------------------------------------------- first contact
+#
+# What this machine offers (docs/runtime.md, "Platforms"). Run by the install command before
+# the runtime is written (src/targets/runtime/install.ts), once per runtime version: the
+# choices are kept beside the runtime as HASH.env, which the runtime sources (platform.sh).
 # Prints the choices as shell assignments (fixed words only) and returns 0, or prints
 # "missing NAME" for every command the runtime cannot do without and returns 1.
 
@@ -10,23 +12,21 @@ DETECT_REQUIRED='awk cat chmod cp cut date dd df env find grep head kill ln ls m
 
 detect_has() { command -v "$1" >/dev/null 2>&1; }
 
-# The first of the candidate commands $2... (words) present, into variable $1 ('' if none).
+# Prints the first of the candidate commands $1... present (nothing when none is).
 detect_first() {
-  _df_var=$1
-  shift
-  _df_found=
-  for _df_c in "$@"; do
-    if detect_has "$_df_c"; then _df_found=$_df_c; break; fi
+  local c
+  for c in "$@"; do
+    if detect_has "$c"; then printf '%s' "$c"; return 0; fi
   done
-  eval "$_df_var=\$_df_found"
 }
 
 detect_platform() {
+  local _dp_missing _dp_c _dp_sha _dp_stat _dp_ports _dp_read _dp_session _dp_procs _dp_date
   _dp_missing=
   for _dp_c in $DETECT_REQUIRED; do
     detect_has "$_dp_c" || _dp_missing="$_dp_missing $_dp_c"
   done
-  detect_first _dp_sha sha256sum shasum sha256 openssl
+  _dp_sha=$(detect_first sha256sum shasum sha256 openssl)
   [ -n "$_dp_sha" ] || _dp_missing="$_dp_missing sha256sum|shasum|sha256|openssl"
   if stat -c %a / >/dev/null 2>&1; then
     _dp_stat=gnu
@@ -39,7 +39,7 @@ detect_platform() {
   if [ -r /proc/net/tcp ]; then
     _dp_ports=proc
   else
-    detect_first _dp_ports ss netstat
+    _dp_ports=$(detect_first ss netstat)
     [ -n "$_dp_ports" ] || _dp_missing="$_dp_missing /proc/net/tcp|ss|netstat"
   fi
   if [ -n "$_dp_missing" ]; then
@@ -48,9 +48,9 @@ detect_platform() {
   fi
   # `head -c N` stops at N bytes on a pipe (GNU) or reads ahead (BusyBox, BSD): the runtime
   # then counts bytes with dd reads of at most what is still due.
-  if [ "$(printf abcdef | { head -c 2 >/dev/null; cat; })" = cdef ]; then _dp_read=head; else _dp_read=dd; fi
+  if [ "$(printf abcdef | { head -c 2 >/dev/null; cat; })" = cdef ]; then _dp_read='head'; else _dp_read='dd'; fi
   if detect_has setsid; then _dp_session=setsid; else _dp_session=monitor; fi
-  if [ -r /proc/self/stat ]; then _dp_procs=proc; else _dp_procs=ps; fi
+  if [ -r /proc/self/stat ]; then _dp_procs='proc'; else _dp_procs='ps'; fi
   if date -u -d @0 +%s >/dev/null 2>&1; then
     _dp_date=gnu
   elif date -u -r 0 +%s >/dev/null 2>&1; then
@@ -66,6 +66,7 @@ detect_platform() {
 # at a time of at most the bytes still due (a short read from a pipe just loops). Returns 1
 # when the input ends first.
 read_exact() {
+  local _re_left _re_bs _re_got
   _re_left=$1
   while [ "$_re_left" -gt 0 ]; do
     _re_bs=$_re_left
