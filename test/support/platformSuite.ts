@@ -51,6 +51,11 @@ export function platformSuite(shell: HostShell, subnet: string): void {
       expect(await ask(addr('test1'), 5001)).toBe('Hello world!\n');
       expect(await ask(addr('test3'), 5001)).toBe('Hello world!\n');
       expect(readFileSync(fx.path('test3', '/tmp/allowed/motd/motd.txt'), 'utf8')).toBe('welcome\n');
+      // First contact chose exact dd reads where `head -c` reads ahead (BusyBox), head where it does not.
+      const runtimeDir = fx.path('test1', '/var/lib/strata/runtime');
+      const env = readdirSync(runtimeDir).filter((f) => f.endsWith('.env'));
+      expect(env).toHaveLength(1);
+      expect(readFileSync(join(runtimeDir, env[0]!), 'utf8')).toMatch(shell === 'busybox' ? /^STRATA_READ=dd$/m : /^STRATA_READ=head$/m);
     });
 
     it('status reports every item running, without drift', async () => {

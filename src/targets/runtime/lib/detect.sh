@@ -42,6 +42,14 @@ detect_platform() {
     _dp_ports=$(detect_first ss netstat)
     [ -n "$_dp_ports" ] || _dp_missing="$_dp_missing /proc/net/tcp|ss|netstat"
   fi
+  # A service's own session: setsid(1), else perl's POSIX::setsid (platform.sh).
+  if detect_has setsid; then
+    _dp_session=setsid
+  elif detect_has perl; then
+    _dp_session=perl
+  else
+    _dp_missing="$_dp_missing setsid|perl"
+  fi
   if [ -n "$_dp_missing" ]; then
     for _dp_c in $_dp_missing; do printf 'missing %s\n' "$_dp_c"; done
     return 1
@@ -49,7 +57,6 @@ detect_platform() {
   # `head -c N` stops at N bytes on a pipe (GNU) or reads ahead (BusyBox, BSD): the runtime
   # then counts bytes with dd reads of at most what is still due.
   if [ "$(printf abcdef | { head -c 2 >/dev/null; cat; })" = cdef ]; then _dp_read='head'; else _dp_read='dd'; fi
-  if detect_has setsid; then _dp_session=setsid; else _dp_session=monitor; fi
   if [ -r /proc/self/stat ]; then _dp_procs='proc'; else _dp_procs='ps'; fi
   if date -u -d @0 +%s >/dev/null 2>&1; then
     _dp_date=gnu

@@ -72,11 +72,11 @@ sums_check() {
   esac
 }
 
-# A service is started in a process group of its own, so that it can be signalled as one: by
-# `setsid` in the job it becomes (a session too; process.sh), or else by job control: between
-# these two calls, every job started goes in a process group of its own.
-session_begin() { [ "$STRATA_SESSION" = setsid ] || set -m; }
-session_end() { [ "$STRATA_SESSION" = setsid ] || set +m; }
+# A service runs in a session of its own (so that its process group can be signalled as one):
+# by setsid, else by perl's POSIX::setsid, the program below (macOS has no setsid(1), and
+# `set -m` needs a terminal, which an SSH command has not). process.sh starts it.
+# shellcheck disable=SC2016 # perl's variables, not the shell's
+SESSION_PERL='use POSIX (); POSIX::setsid(); exec @ARGV or die "cannot run $ARGV[0]: $!\n"'
 
 # UTC time of epoch seconds $1 as YYYY-MM-DDTHH:MM:SSZ (the seconds themselves without a way).
 iso_time() {

@@ -23,7 +23,6 @@ process_spawn() {
     wd=$st
   fi
   log_safe "$st"
-  session_begin
   (
     cd "$wd" || exit 127
     umask 022 # the service's own, as before strata's records became private
@@ -31,12 +30,11 @@ process_spawn() {
     export STATE_DIR
     # Chosen before the item's environment is read: a model's variable cannot change it.
     set -- sh "$d/start"
-    [ "$STRATA_SESSION" != setsid ] || set -- setsid "$@"
+    if [ "$STRATA_SESSION" = setsid ]; then set -- setsid "$@"; else set -- perl -e "$SESSION_PERL" "$@"; fi
     # shellcheck source=/dev/null # the item's env file, written by strata on the machine
     . "$d/env"
     exec "$@"
   ) </dev/null >>"$st/log" 2>&1 &
-  session_end
   printf '%s\n' "$!" >"$d/pid"
 }
 
