@@ -11,7 +11,7 @@ import { runtimePartPath } from './script.ts';
 // output format is the same (docs/runtime.md, "Platforms").
 let work: string;
 let applets: string;
-const LIB = ['lib/base.sh', 'lib/detect.sh', 'lib/platform.sh'].map((p) => `. '${runtimePartPath(p)}'`).join('\n');
+const LIB = ['lib/base.sh', 'lib/detect.sh', 'lib/platform.sh', 'lib/ports.sh'].map((p) => `. '${runtimePartPath(p)}'`).join('\n');
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'strata-platform-'));
@@ -88,6 +88,14 @@ describe('listening_sockets', () => {
     it(`by ${tool}${busybox ? ' (BusyBox)' : ''} lists a listening socket as /proc/net/tcp does`, () => {
       const r = sh('listening_sockets', { STRATA_PORTS: tool }, { busybox });
       expect(r.out.split('\n')).toContain('0: C846007F:B7A2 00000000:0000 0A');
+    });
+  }
+
+  for (const ports of ['proc', 'ss', 'netstat']) {
+    it(`listening_keys per ${ports} finds the item whose address and port listen, and not the others`, () => {
+      writeFileSync(join(work, 'list'), 'a 127.0.70.200 47010\nb 127.0.70.201 47010\nc 127.0.70.200 47011\n');
+      const r = sh('listening_keys list; echo "[$listening]"', { STRATA_PORTS: ports });
+      expect(r.out).toBe('[ a ]\n');
     });
   }
 });

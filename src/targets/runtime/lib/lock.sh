@@ -67,7 +67,6 @@ read_lock() {
 # The lock for strata: OWNER TOKEN PID TAKEN EXPIRES NOW.
 lock_fields() { printf '%s %s %s %s %s %s' "${h_owner:--}" "${h_token:--}" "${h_pid:--}" "$h_taken" "$h_expires" "$(now_s)"; }
 
-
 # The lock for people, with when it can be broken.
 describe_lock() {
   local _dl_left _dl_when _dl_what _dl_lease

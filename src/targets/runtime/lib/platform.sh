@@ -52,8 +52,9 @@ sha256_line() {
 # Checks the files listed in SUMS $1 ("HASH  PATH" lines, paths relative to the current
 # directory): prints "missing PATH" or "changed PATH" for the first that is not as listed.
 sums_check() {
-  local h p bad
-  while read -r h p; do
+  local line h p bad
+  while IFS= read -r line; do
+    p=${line#*  }
     [ -f "$p" ] || { printf 'missing %s\n' "$p"; return 0; }
   done <"$1"
   case $STRATA_SHA256 in
@@ -64,7 +65,8 @@ sums_check() {
       [ -z "$bad" ] || printf 'changed %s\n' "${bad%: *}"
       ;;
     *)
-      while read -r h p; do
+      while IFS= read -r line; do
+        h=${line%%  *} p=${line#*  }
         bad=$(sha256_line "$p")
         [ "${bad%% *}" = "$h" ] || { printf 'changed %s\n' "$p"; return 0; }
       done <"$1"
