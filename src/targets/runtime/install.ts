@@ -33,7 +33,8 @@ export function installScript(size: number, thenRun: boolean): string {
       // umask 022: whatever the session's umask, the runtime root runs is writable by root only.
       [
         'umask 022 && mkdir -p "${r%/*}" && : >"$r.tmp.$$"',
-        `{ read_exact ${size} "$r.tmp.$$" || { echo "the runtime arrived cut short" >&2; false; }; }`,
+        // head -c where first contact found it exact (one process), else dd reads (lib/detect.sh).
+        `{ case $p in *STRATA_READ=head*) head -c ${size} >"$r.tmp.$$" ;; *) read_exact ${size} "$r.tmp.$$" ;; esac && test "$(wc -c <"$r.tmp.$$")" -eq ${size} || { echo "the runtime arrived cut short" >&2; false; }; }`,
         'printf \'%s\\n\' "$p" >"${r%.sh}.env.tmp.$$" && mv "${r%.sh}.env.tmp.$$" "${r%.sh}.env" && mv "$r.tmp.$$" "$r"',
       ].join(' && '),
       `|| { rm -f "$r.tmp.$$" "\${r%.sh}.env.tmp.$$"; exit ${INSTALL_FAILED}; }; fi`,
