@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { TestnetError } from '../errors.ts';
@@ -18,9 +18,9 @@ import { SSHD } from './layout.ts';
 export type HostShell = 'default' | 'dash' | 'busybox';
 export const HOST_SHELLS: readonly HostShell[] = ['default', 'dash', 'busybox'];
 
-const BUSYBOX = '/usr/bin/busybox';
-const DASH = '/usr/bin/dash';
-const NODE = '/usr/bin/node';
+// Debian's packages' paths (/bin is /usr/bin on a merged /usr, and reaches both otherwise).
+const BUSYBOX = '/bin/busybox';
+const DASH = '/bin/dash';
 /** In a host's directory: the binds START_SCRIPT (namespace.ts) sources for the variant. */
 export const HOST_SHELL_SETUP = 'shell-setup.sh';
 
@@ -40,7 +40,7 @@ export function prepareHostShell(hostDirectory: string, shell: HostShell): void 
   writeFileSync(path.join(own, 'passwd'), rootLoginShell(readFileSync('/etc/passwd', 'utf8'), '/bin/sh'), { mode: 0o644 });
   const lines = ['mount --bind "$d/shell/passwd" /etc/passwd || return 1'];
   if (shell === 'dash') {
-    lines.push(`mount --bind ${DASH} /usr/bin/sh || return 1`);
+    lines.push(`mount --bind ${DASH} /bin/sh || return 1`);
   } else {
     lines.push(...busyboxTree(own));
   }
@@ -66,12 +66,23 @@ function busyboxTree(own: string): string[] {
   writeFileSync(path.join(sbin, 'sshd'), '', { mode: 0o755 });
   // Files are bound first (they hide behind the directory binds otherwise); --rbind carries them.
   return [
-    `mount --bind ${NODE} "$d/shell/bin/node" || return 1`,
+    // This node, wherever it is installed (the application's own runtime, not the machine's tools).
+    `mount --bind ${JSON.stringify(process.execPath)} "$d/shell/bin/node" || return 1`,
     `mount --bind ${SSHD} "$d/shell/sbin/sshd" || return 1`,
     'mount --rbind "$d/shell/sbin" /usr/sbin || return 1',
     'mount --rbind "$d/shell/bin" /usr/local/bin || return 1',
     'mount --rbind "$d/shell/bin" /usr/local/sbin || return 1',
+    // Without a merged /usr, /bin and /sbin hold tools of their own.
+    ...['/sbin', '/bin'].filter(isRealDirectory).map((dir) => `mount --rbind "$d/shell/${dir === '/bin' ? 'bin' : 'sbin'}" ${dir} || return 1`),
     // Last: from here on `mount` itself is BusyBox's.
     'mount --rbind "$d/shell/bin" /usr/bin || return 1',
   ];
+}
+
+function isRealDirectory(p: string): boolean {
+  try {
+    return lstatSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }

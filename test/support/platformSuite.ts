@@ -40,7 +40,7 @@ export function platformSuite(shell: HostShell, subnet: string): void {
     it('the hosts are what they claim to be', () => {
       const setup = join(fx.host('test1').dir, 'shell-setup.sh');
       if (shell === 'default') expect(existsSync(setup)).toBe(false);
-      else expect(readFileSync(setup, 'utf8')).toMatch(shell === 'busybox' ? /"\$d\/shell\/bin" \/usr\/bin/ : /dash \/usr\/bin\/sh/);
+      else expect(readFileSync(setup, 'utf8')).toMatch(shell === 'busybox' ? /"\$d\/shell\/bin" \/usr\/bin/ : /dash \/bin\/sh/);
     });
 
     it('deploys: the clients get "Hello world!" from the server', async () => {
