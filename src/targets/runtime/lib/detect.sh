@@ -8,7 +8,7 @@
 # "missing NAME" for every command the runtime cannot do without and returns 1.
 
 # The commands the runtime runs that have no alternative below.
-DETECT_REQUIRED='awk cat chmod cp cut date dd df env find grep head kill ln ls mkdir mv rm rmdir sed sleep sort tail tee tr wc'
+DETECT_REQUIRED='awk cat chmod cp date dd find grep head kill ln ls mkdir mv rm rmdir sed sleep sort tail tee tr wc'
 
 detect_has() { command -v "$1" >/dev/null 2>&1; }
 
