@@ -12,21 +12,24 @@ DETECT_REQUIRED='awk cat chmod cp date dd find grep head kill ln ls mkdir mv rm 
 
 detect_has() { command -v "$1" >/dev/null 2>&1; }
 
-# Prints the first of the candidate commands $1... present (nothing when none is).
+# Sets detect_found to the first of the candidate commands $1... present ('' when none is),
+# without a subshell: first contact is on the first deployment's path.
 detect_first() {
   local c
+  detect_found=
   for c in "$@"; do
-    if detect_has "$c"; then printf '%s' "$c"; return 0; fi
+    if detect_has "$c"; then detect_found=$c; return 0; fi
   done
 }
 
 detect_platform() {
-  local _dp_missing _dp_c _dp_sha _dp_stat _dp_ports _dp_read _dp_session _dp_procs _dp_date
+  local _dp_missing _dp_c _dp_sha _dp_stat _dp_ports _dp_read _dp_session _dp_procs
   _dp_missing=
   for _dp_c in $DETECT_REQUIRED; do
     detect_has "$_dp_c" || _dp_missing="$_dp_missing $_dp_c"
   done
-  _dp_sha=$(detect_first sha256sum shasum sha256 openssl)
+  detect_first sha256sum shasum sha256 openssl
+  _dp_sha=$detect_found
   [ -n "$_dp_sha" ] || _dp_missing="$_dp_missing sha256sum|shasum|sha256|openssl"
   if stat -c %a / >/dev/null 2>&1; then
     _dp_stat=gnu
@@ -39,7 +42,8 @@ detect_platform() {
   if [ -r /proc/net/tcp ]; then
     _dp_ports=proc
   else
-    _dp_ports=$(detect_first ss netstat)
+    detect_first ss netstat
+    _dp_ports=$detect_found
     [ -n "$_dp_ports" ] || _dp_missing="$_dp_missing /proc/net/tcp|ss|netstat"
   fi
   # A service's own session: setsid(1), else perl's POSIX::setsid (platform.sh).
@@ -58,15 +62,8 @@ detect_platform() {
   # then counts bytes with dd reads of at most what is still due.
   if [ "$(printf abcdef | { head -c 2 >/dev/null; cat; })" = cdef ]; then _dp_read='head'; else _dp_read='dd'; fi
   if [ -r /proc/self/stat ]; then _dp_procs='proc'; else _dp_procs='ps'; fi
-  if date -u -d @0 +%s >/dev/null 2>&1; then
-    _dp_date=gnu
-  elif date -u -r 0 +%s >/dev/null 2>&1; then
-    _dp_date=bsd
-  else
-    _dp_date=none
-  fi
-  printf 'STRATA_SHA256=%s\nSTRATA_STAT=%s\nSTRATA_PORTS=%s\nSTRATA_READ=%s\nSTRATA_SESSION=%s\nSTRATA_PROCS=%s\nSTRATA_DATE=%s\n' \
-    "$_dp_sha" "$_dp_stat" "$_dp_ports" "$_dp_read" "$_dp_session" "$_dp_procs" "$_dp_date"
+  printf 'STRATA_SHA256=%s\nSTRATA_STAT=%s\nSTRATA_PORTS=%s\nSTRATA_READ=%s\nSTRATA_SESSION=%s\nSTRATA_PROCS=%s\n' \
+    "$_dp_sha" "$_dp_stat" "$_dp_ports" "$_dp_read" "$_dp_session" "$_dp_procs"
 }
 
 # Copies exactly $1 bytes of stdin to the end of file $2, never reading past them: one dd read

@@ -3,8 +3,7 @@
 #
 # The constructs that differ between GNU, BusyBox and the BSDs (docs/runtime.md, "Platforms"),
 # each behind one function that takes the variant first contact chose (detect.sh):
-# STRATA_READ, STRATA_SHA256, STRATA_STAT, STRATA_PORTS, STRATA_SESSION, STRATA_PROCS,
-# STRATA_DATE.
+# STRATA_READ, STRATA_SHA256, STRATA_STAT, STRATA_PORTS, STRATA_SESSION, STRATA_PROCS.
 
 # Loads the choices kept beside the runtime $1 (HASH.env, written when it was installed); a
 # runtime without them (its file was removed) asks the machine again.
@@ -80,13 +79,11 @@ sums_check() {
 # shellcheck disable=SC2016 # perl's variables, not the shell's
 SESSION_PERL='use POSIX (); POSIX::setsid(); exec @ARGV or die "cannot run $ARGV[0]: $!\n"'
 
-# UTC time of epoch seconds $1 as YYYY-MM-DDTHH:MM:SSZ (the seconds themselves without a way).
+# UTC time of epoch seconds $1 as YYYY-MM-DDTHH:MM:SSZ by GNU's or BusyBox's `date -d`, or
+# BSD's `date -r`; the seconds themselves where neither works. Only for messages, so it is
+# not worth a question at first contact.
 iso_time() {
-  case $STRATA_DATE in
-    gnu) date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || printf '%s' "$1" ;;
-    bsd) date -u -r "$1" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || printf '%s' "$1" ;;
-    *) printf '%s' "$1" ;;
-  esac
+  date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -r "$1" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || printf '%s' "$1"
 }
 
 # Prints the listening TCP sockets as /proc/net/tcp has them ("SL LOCAL REMOTE 0A", LOCAL
