@@ -4,14 +4,14 @@ import { answerBounds, parseActivations, parseHeld, parseLockTaken, parseOtherRe
 import type { ArtifactEntry } from '../artifact/hash.ts';
 import type { Item, MachineManifest } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
-import { installScript, parseMissing } from './runtime/install.ts';
+import { installRefusal, installScript } from './runtime/install.ts';
 import { EXIT } from './runtime/protocol.ts';
 import { runtimePath, runtimeScript } from './runtime/script.ts';
 import { encodeActivation, encodeSpec, encodeUpload } from './stream.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
 
 /** Exit codes of the command wrapper and the runtime (the protocol's). */
-const { NOT_INSTALLED, INSTALL_FAILED, UNSUPPORTED, LOCKED } = EXIT;
+const { NOT_INSTALLED, LOCKED } = EXIT;
 /** Items activated by one command at most. */
 const MAX_BATCH = 64;
 
@@ -296,23 +296,15 @@ export class MachineRuntime {
   private async install(): Promise<void> {
     const { script } = runtimeScript();
     const argv = ['sh', '-c', installScript(script.byteLength, false), 'strata', runtimePath(this.root)];
-    const r = this.installed(await this.target.run(argv, { input: script, verb: 'install' }));
-    if (r.code !== 0) throw this.installFailed(r);
+    // Only installing: any failure is the install's.
+    this.installed(await this.target.run(argv, { input: script, verb: 'install' }), true);
   }
 
-  /** Refuses a machine the install command found unable to run the runtime (nothing was written). */
-  private installed(r: RunResult): RunResult {
-    if (r.code === UNSUPPORTED) {
-      const missing = parseMissing(r.stdout);
-      const names = missing.map((m) => m.split('|').join(' or ')).join(', ');
-      throw new TargetError('TARGET_UNSUPPORTED', `${this.machine} cannot run the strata runtime: it lacks ${names || 'a command the runtime needs'} (docs/runtime.md, "Platforms")`, { machine: this.machine, missing });
-    }
-    if (r.code === INSTALL_FAILED) throw this.installFailed(r);
+  /** The install command's result, or its refusal (install.ts: TARGET_UNSUPPORTED, RUNTIME_INSTALL_FAILED). */
+  private installed(r: RunResult, onlyInstall = false): RunResult {
+    const refusal = installRefusal(this.machine, this.root, r, onlyInstall);
+    if (refusal) throw refusal;
     return r;
-  }
-
-  private installFailed(r: RunResult): TargetError {
-    return new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
   }
 
   private check(r: RunResult, what: string): RunResult {

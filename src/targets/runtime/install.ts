@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { TargetError } from '../../errors.ts';
+import type { RunResult } from '../target.ts';
 import { EXIT } from './protocol.ts';
 
 /**
@@ -50,4 +52,19 @@ export function parseMissing(stdout: string): string[] {
     .filter((l) => l.startsWith('missing '))
     .map((l) => l.slice('missing '.length).trim())
     .filter((n) => n.length > 0);
+}
+
+/**
+ * Why the install command refused (undefined when it did not): TARGET_UNSUPPORTED for a machine
+ * that cannot run the runtime, naming the machine and what it lacks; RUNTIME_INSTALL_FAILED
+ * (on any failure when the command only installed: `onlyInstall`).
+ */
+export function installRefusal(machine: string, root: string, r: RunResult, onlyInstall = false): TargetError | undefined {
+  if (r.code === UNSUPPORTED) {
+    const missing = parseMissing(r.stdout);
+    const names = missing.map((m) => m.split('|').join(' or ')).join(', ');
+    return new TargetError('TARGET_UNSUPPORTED', `${machine} cannot run the strata runtime: it lacks ${names || 'a command the runtime needs'} (docs/runtime.md, "Platforms")`, { machine, missing });
+  }
+  if (r.code === INSTALL_FAILED || (onlyInstall && r.code !== 0)) return new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${machine} under ${root}: ${r.stderr.trim()}`, { machine });
+  return undefined;
 }
