@@ -120,6 +120,7 @@ const TABLE: Record<string, ErrorClass> = {
   KNOWN_HOSTS_UNREADABLE: failed(),
   RUNTIME_FAILED: failed(),
   RUNTIME_INSTALL_FAILED: failed(),
+  TARGET_UNSUPPORTED: failed('TargetUnsupported'),
   MACHINE_ANSWER_TOO_LARGE: failed('MachineAnswerInvalid'),
   MACHINE_ANSWER_INVALID: failed('MachineAnswerInvalid'),
   ANSWER_NOT_STORED: failed(),

@@ -5,13 +5,14 @@ import { answerBounds, parseActivations, parseHeld, parseLockTaken, parseOtherRe
 import type { ArtifactEntry } from '../artifact/hash.ts';
 import type { Item } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
+import { installRefusal, installScript } from './runtime/install.ts';
 import { EXIT } from './runtime/protocol.ts';
 import { runtimePath, runtimeScript } from './runtime/script.ts';
 import { encodeActivation, encodeSpec, encodeUpload } from './stream.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
 
 /** Exit codes of the command wrapper and the runtime (the protocol's). */
-const { NOT_INSTALLED, INSTALL_FAILED, LOCKED } = EXIT;
+const { NOT_INSTALLED, LOCKED } = EXIT;
 /** Items activated by one command at most. */
 const MAX_BATCH = 64;
 
@@ -241,23 +242,22 @@ export class MachineRuntime {
   /** A call whose input starts with the runtime, which the wrapper installs when it is missing. */
   private async callInstalling(args: readonly string[], input: Buffer | undefined, opts: CallOptions): Promise<RunResult> {
     const { script } = runtimeScript();
-    const n = script.byteLength;
-    const wrapper = [
-      `if test -f "$1"; then head -c ${n} >/dev/null;`,
-      // umask 022: whatever the session's umask, the runtime root runs is writable by root only.
-      `else umask 022 && mkdir -p "\${1%/*}" && head -c ${n} >"$1.tmp.$$" && mv "$1.tmp.$$" "$1" || exit ${INSTALL_FAILED}; fi;`,
-      'exec sh "$@"',
-    ].join(' ');
-    const argv = ['sh', '-c', wrapper, 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
-    const r = await this.target.run(argv, { input: Buffer.concat([script, input ?? Buffer.alloc(0)]), ...opts });
-    if (r.code === INSTALL_FAILED) throw new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
-    return r;
+    const argv = ['sh', '-c', installScript(script.byteLength, true), 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
+    return this.installed(await this.target.run(argv, { input: Buffer.concat([script, input ?? Buffer.alloc(0)]), ...opts }));
   }
 
   private async install(): Promise<void> {
-    const path = runtimePath(this.root);
-    const r = await this.target.run(['sh', '-c', 'umask 022 && mkdir -p "${1%/*}" && cat > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"', 'strata', path], { input: runtimeScript().script, verb: 'install' });
-    if (r.code !== 0) throw new TargetError('RUNTIME_INSTALL_FAILED', `cannot install the strata runtime on ${this.machine} under ${this.root}: ${r.stderr.trim()}`, { machine: this.machine });
+    const { script } = runtimeScript();
+    const argv = ['sh', '-c', installScript(script.byteLength, false), 'strata', runtimePath(this.root)];
+    // Only installing: any failure is the install's.
+    this.installed(await this.target.run(argv, { input: script, verb: 'install' }), true);
+  }
+
+  /** The install command's result, or its refusal (install.ts: TARGET_UNSUPPORTED, RUNTIME_INSTALL_FAILED). */
+  private installed(r: RunResult, onlyInstall = false): RunResult {
+    const refusal = installRefusal(this.machine, this.root, r, onlyInstall);
+    if (refusal) throw refusal;
+    return r;
   }
 
   private check(r: RunResult, what: string): RunResult {

@@ -18,6 +18,8 @@ const hostStateSchema = z.object({
   dir: z.string(),
   /** Empty until the sshd is up in its namespace. */
   mountNs: z.string(),
+  /** The host's shell and tools (hostShell.ts); absent in a state written before variants existed. */
+  shell: z.enum(['default', 'dash', 'busybox']).optional(),
 });
 
 const stateSchema = z.object({

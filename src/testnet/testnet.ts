@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TestnetError } from '../errors.ts';
+import { checkHostShell, prepareHostShell, type HostShell } from './hostShell.ts';
 import { generateEd25519Key } from './keys.ts';
 import { DIR_ENTRIES, HOSTS_DIR, hostDir, hostLayout, IDENTITY_FILE, NS_CONF_DIR, PHYSICAL_NETWORK_FILE, PRIVSEP_DIR, STATE_FILE } from './layout.ts';
 import { EXIT_NAMESPACE_FAILED, EXIT_SSHD_CONFIG_INVALID, spawnHostSshd } from './namespace.ts';
@@ -22,16 +23,19 @@ const quiet: Log = () => {};
 
 /**
  * Brings up one SSH test host per machine: sshd on `${subnet}.${i+1}:22`, each in its own mount
- * namespace with private /var/lib/strata, /root and /tmp. Writes DIR/testnet.json and
+ * namespace with private /var/lib/strata, /root and /tmp, and the shell and tools `shell` says
+ * (hostShell.ts; the machine's own by default). Writes DIR/testnet.json and
  * DIR/network.physical.yaml. On failure, stops whatever it started and removes what it made.
  */
-export async function testnetUp(opts: { dir: string; machines: string[]; subnet?: string; log?: Log }): Promise<Testnet> {
+export async function testnetUp(opts: { dir: string; machines: string[]; subnet?: string; shell?: HostShell; log?: Log }): Promise<Testnet> {
   const log = opts.log ?? quiet;
   checkRoot();
   const { unshare } = checkTools();
   const subnet = opts.subnet ?? DEFAULT_SUBNET;
   validateSubnet(subnet);
   validateMachines(opts.machines);
+  const shell = opts.shell ?? 'default';
+  checkHostShell(shell);
   const dir = path.resolve(opts.dir);
   const started = Date.now();
 
@@ -89,6 +93,7 @@ export async function testnetUp(opts: { dir: string; machines: string[]; subnet?
       pidStartTime: '',
       dir: hostDir(dir, name),
       mountNs: '',
+      shell,
     })),
   };
   // Written before anything else, so `testnetDown` can clean up a half-made DIR.
@@ -269,6 +274,7 @@ function prepareHostDir(h: TestnetHostState): void {
   mkdirSync(l.tmp, { mode: 0o1777 });
   chmodSync(l.tmp, 0o1777); // mkdir's mode is masked by the umask
   writeFileSync(l.sshdConfig, renderSshdConfig({ address: h.address, port: h.port }), { mode: 0o600 });
+  prepareHostShell(h.dir, h.shell ?? 'default');
 }
 
 function logTail(h: TestnetHostState, lines = 15): string {

@@ -1,7 +1,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hostPath, testnetDown, testnetUp, type Testnet, type TestnetHost } from '../../src/testnet/index.ts';
+import { hostPath, testnetDown, testnetUp, type HostShell, type Testnet, type TestnetHost } from '../../src/testnet/index.ts';
 
 /**
  * A working copy of the hello-world example wired to a fresh test network of real sshd
@@ -19,10 +19,10 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function helloWorldFixture(subnet: string, machines: string[]): Promise<Fixture> {
+export async function helloWorldFixture(subnet: string, machines: string[], shell?: HostShell): Promise<Fixture> {
   const work = mkdtempSync(join(tmpdir(), 'strata-e2e-'));
   cpSync(new URL('../../examples/hello-world', import.meta.url), work, { recursive: true, filter: (src) => !src.includes('/testnet') && !src.includes('/.strata') });
-  const net = await testnetUp({ dir: join(work, 'testnet'), machines, subnet });
+  const net = await testnetUp({ dir: join(work, 'testnet'), machines, subnet, shell });
   const host = (name: string) => {
     const h = net.hosts.find((x) => x.name === name);
     if (!h) throw new Error(`no test host ${name}`);

@@ -2,18 +2,19 @@ import { UsageError } from '../../errors.ts';
 import { parseYamlFile } from '../../model/yamlSource.ts';
 import { MAX_MODEL_BYTES } from '../../model/yamlText.ts';
 import { readRegularFile, shownPath } from '../../lib/regularFile.ts';
-import { testnetDown, testnetUp } from '../../testnet/index.ts';
+import { testnetDown, testnetUp, type HostShell } from '../../testnet/index.ts';
 import { parse, type Io } from '../io.ts';
 
-export const help = `strata testnet up DIR (--network FILE... | --machines a,b,c) [--subnet 127.0.1]
+export const help = `strata testnet up DIR (--network FILE... | --machines a,b,c) [--subnet 127.0.1] [--shell default|dash|busybox]
 strata testnet down DIR
   up: starts a real SSH test host per machine of the network file(s): its own sshd, host
   key, loopback address (SUBNET.1, SUBNET.2, ...) and filesystem; writes
-  DIR/network.physical.yaml to merge with the logical network. Needs root.
+  DIR/network.physical.yaml to merge with the logical network. Needs root. --shell dash or
+  busybox: the hosts' shell and tools are dash, or BusyBox's only (docs/runtime.md, "Platforms").
   down: stops every process the test network started and removes DIR.`;
 
 export async function run(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(argv, { network: { type: 'string', multiple: true }, machines: { type: 'string' }, subnet: { type: 'string' } });
+  const { values, positionals } = parse(argv, { network: { type: 'string', multiple: true }, machines: { type: 'string' }, subnet: { type: 'string' }, shell: { type: 'string' } });
   const [verb, dir] = positionals;
   if (!dir || (verb !== 'up' && verb !== 'down')) throw new UsageError('usage: strata testnet up|down DIR');
   const log = values.quiet ? undefined : (m: string) => io.err(`${m}\n`);
@@ -24,7 +25,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
   const machines = values.machines ? values.machines.split(',').map((s) => s.trim()).filter(Boolean) : machinesOf(values.network ?? []);
   if (machines.length === 0) throw new UsageError('name the machines: --network FILE (a network model) or --machines a,b,c');
-  const net = await testnetUp({ dir, machines, subnet: values.subnet, log });
+  const net = await testnetUp({ dir, machines, subnet: values.subnet, shell: values.shell as HostShell | undefined, log });
   if (values.json) io.out(`${JSON.stringify(net, null, 2)}\n`);
   else {
     io.out(`test network up in ${dir}:\n`);

@@ -14,6 +14,7 @@ main() {
   unset CDPATH
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
   export PATH
+  platform_load "$0"
   ROOT=${1:?usage: runtime.sh ROOT VERB [ARG...]}
   VERB=${2:?usage: runtime.sh ROOT VERB [ARG...]}
   shift 2

@@ -54,6 +54,8 @@ export const EXIT = {
   NOT_INSTALLED: 113,
   /** The wrapper could not install the runtime it was sent. */
   INSTALL_FAILED: 114,
+  /** First contact: the machine lacks commands the runtime needs (stdout: "missing NAME" lines; install.ts). */
+  UNSUPPORTED: 115,
   /** The runtime was stopped by a signal (HUP, INT, TERM); its cleanups ran. */
   SIGNALLED: 129,
 } as const;

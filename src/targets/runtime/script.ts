@@ -10,6 +10,8 @@ import { runtimeFile, shHeader } from './protocol.ts';
  */
 export const RUNTIME_PARTS = [
   'lib/base.sh',
+  'lib/detect.sh',
+  'lib/platform.sh',
   'lib/paths.sh',
   'lib/stream.sh',
   'lib/ports.sh',

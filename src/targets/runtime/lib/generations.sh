@@ -23,7 +23,7 @@ verb_commit() {
   set -- "$ROOT"/generations/[0-9]*.json
   if [ $# -gt 10 ]; then
     # shellcheck disable=SC2010 # the names kept are digits and ".json"
-    ls "$ROOT/generations" | grep -E '^[0-9]+\.json$' | sort -n | head -n -10 | while IFS= read -r old; do rm -f "$ROOT/generations/$old"; done
+    ls "$ROOT/generations" | grep -E '^[0-9]+\.json$' | sort -n | awk '{ l[NR] = $0 } END { for (i = 1; i <= NR - 10; i++) print l[i] }' | while IFS= read -r old; do rm -f "$ROOT/generations/$old"; done
   fi
 }
 

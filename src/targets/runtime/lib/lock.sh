@@ -32,7 +32,7 @@ lock_guard() {
       mkdir "$ROOT/lock.guard" 2>/dev/null && break
       [ -e "$ROOT/lock.guard" ] || return 1
     fi
-    t=$(stat -c %Y "$ROOT/lock.guard" 2>/dev/null) || t=
+    t=$(file_mtime "$ROOT/lock.guard" 2>/dev/null) || t=
     # A guard is held for milliseconds: one older than 10 s was left by a killed runtime.
     if [ -n "$t" ] && [ $(($(now_s) - t)) -gt 10 ]; then rmdir "$ROOT/lock.guard" 2>/dev/null; continue; fi
     g=$((g + 1))
@@ -57,7 +57,7 @@ read_lock() {
   h_owner=${1:-} h_token=${2:-} h_pid=${3:-} h_taken=${4:-} h_expires=${5:-}
   case $h_taken$h_expires in
     '' | *[!0-9]*)
-      t=$(stat -c %Y "$ROOT/lock/owner" 2>/dev/null || stat -c %Y "$ROOT/lock" 2>/dev/null) || t=$(now_s)
+      t=$(file_mtime "$ROOT/lock/owner" 2>/dev/null || file_mtime "$ROOT/lock" 2>/dev/null) || t=$(now_s)
       h_token=- h_pid=- h_taken=$t h_expires=$((t + 60))
       [ -n "$h_line" ] || h_expires=$((t + 10))
       ;;
@@ -66,8 +66,6 @@ read_lock() {
 
 # The lock for strata: OWNER TOKEN PID TAKEN EXPIRES NOW.
 lock_fields() { printf '%s %s %s %s %s %s' "${h_owner:--}" "${h_token:--}" "${h_pid:--}" "$h_taken" "$h_expires" "$(now_s)"; }
-
-iso_time() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || printf '%s' "$1"; }
 
 # The lock for people, with when it can be broken.
 describe_lock() {

@@ -5,6 +5,7 @@
 # any: one running a verb of VERBS_BUSY (the protocol's table, src/targets/runtime/protocol.ts).
 runtime_busy() {
   local own f p
+  if [ "$STRATA_PROCS" = ps ]; then runtime_busy_ps; return; fi
   own=$(readlink /proc/self/ns/mnt 2>/dev/null)
   # shellcheck disable=SC2013 # names of /proc files: no blanks in them
   for f in $(grep -lsaF -- "$SHARED/runtime/" /proc/[0-9]*/cmdline 2>/dev/null); do

@@ -18,16 +18,16 @@ port_list() {
 }
 
 # Sets `listening` to " KEY KEY ... " of the entries of LIST (from port_list) that something
-# listens on, at their address or any address, per /proc/net: one awk for all of them, since
+# listens on, at their address or any address, per /proc/net, or on a machine without it per
+# ss or netstat in the same form (platform.sh, on stdin: "-"): one awk for all of them, since
 # readiness is polled.
 listening_keys() {
-  local hits k
+  local hits k prog
   listening=
   [ -s "$1" ] || return 0
   hits=$1.hits
-  set -- "$1" /proc/net/tcp
-  [ -r /proc/net/tcp6 ] && set -- "$@" /proc/net/tcp6
-  awk '
+  # shellcheck disable=SC2016 # awk's program
+  prog='
     FILENAME == ARGV[1] {
       p = sprintf(":%04X", $3)
       n++
@@ -42,7 +42,14 @@ listening_keys() {
           hit[i] = 1
           print key[i]
         }
-    }' "$@" >"$hits" 2>/dev/null
+    }'
+  if [ "$STRATA_PORTS" = proc ]; then
+    set -- "$1" /proc/net/tcp
+    [ -r /proc/net/tcp6 ] && set -- "$@" /proc/net/tcp6
+    awk "$prog" "$@" >"$hits" 2>/dev/null
+  else
+    listening_sockets | awk "$prog" "$1" - >"$hits" 2>/dev/null
+  fi
   while IFS= read -r k; do listening="$listening $k "; done <"$hits"
 }
 

@@ -18,12 +18,12 @@ unpack() {
       F)
         check_rel "$c"
         if [ "$b" = "$FRAME_DEFAULT_MODE" ]; then
-          head -c "$a" >"$dest/$c" || die "cannot write $dest/$c"
+          copy_bytes "$a" "$dest/$c" || die "cannot write $dest/$c"
         else
           # Any other mode (0600, 0755): created owner-only, so that the bytes of a 0600 file
           # are never readable by others, not even while they are written; then its own mode.
           umask 077
-          head -c "$a" >"$dest/$c" || die "cannot write $dest/$c"
+          copy_bytes "$a" "$dest/$c" || die "cannot write $dest/$c"
           umask 022
           [ "$b" = 600 ] || chmod "$b" "$dest/$c" || die "cannot chmod $dest/$c"
         fi
@@ -59,7 +59,7 @@ pack_dir() {
   if [ -d "$src" ]; then
     (cd "$src" && find . -mindepth 1 \( -path ./log -o -name "*$nl*" \) -prune -o -type d -print) | sed 's|^\./||' |
       while IFS= read -r rel; do
-        printf 'D 0 %s %s\n' "$(stat -c %a -- "$src/$rel")" "$rel"
+        printf 'D 0 %s %s\n' "$(file_mode "$src/$rel")" "$rel"
       done
     (cd "$src" && find . -mindepth 1 \( -path ./log -o -name "*$nl*" \) -prune -o -type f -print) | sed 's|^\./||' |
       while IFS= read -r rel; do
@@ -67,7 +67,7 @@ pack_dir() {
         # read through (root would ship whatever the link names).
         cp -P -- "$src/$rel" "$tmp" 2>/dev/null || continue
         if [ -L "$tmp" ]; then rm -f -- "$tmp"; continue; fi
-        printf 'F %s %s %s\n' "$(($(wc -c <"$tmp")))" "$(stat -c %a -- "$src/$rel")" "$rel"
+        printf 'F %s %s %s\n' "$(($(wc -c <"$tmp")))" "$(file_mode "$src/$rel")" "$rel"
         cat -- "$tmp"
       done
     rm -f -- "$tmp"

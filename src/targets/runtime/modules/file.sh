@@ -57,7 +57,7 @@ file_activate() {
   on_exit_remove 'rm -rf -- "$fa_stage"'
   umask 077
   # Checksums of what was placed, so `status` can tell a file someone changed.
-  (cd "$fa_target" && while IFS= read -r rel; do sha256sum -- "$rel"; done <"$d/placed") >"$d/sums" || die "cannot checksum $fa_target"
+  (cd "$fa_target" && while IFS= read -r rel; do sha256_line "$rel"; done <"$d/placed") >"$d/sums" || die "cannot checksum $fa_target"
 }
 
 # Stands in the directory of file $1 (relative to the item's path fa_target, whose physical
@@ -118,9 +118,9 @@ file_probe() {
   target=$(field "$1" path)
   [ -d "$target" ] || { probe_drift="directory $target is missing"; return 0; }
   [ -f "$1/sums" ] || return 0
-  bad=$(cd "$target" && LC_ALL=C sha256sum -c -- "$1/sums" 2>/dev/null | grep -v ': OK$' | head -n 1)
+  bad=$(cd "$target" && sums_check "$1/sums")
   case $bad in
-    *': FAILED open or read') probe_drift="file $target/${bad%: FAILED open or read} is missing" ;;
-    *': FAILED') probe_drift="file $target/${bad%: FAILED} was changed" ;;
+    'missing '*) probe_drift="file $target/${bad#missing } is missing" ;;
+    'changed '*) probe_drift="file $target/${bad#changed } was changed" ;;
   esac
 }

@@ -28,9 +28,12 @@ process_spawn() {
     umask 022 # the service's own, as before strata's records became private
     STATE_DIR=$st
     export STATE_DIR
+    # Chosen before the item's environment is read: a model's variable cannot change it.
+    set -- sh "$d/start"
+    if [ "$STRATA_SESSION" = setsid ]; then set -- setsid "$@"; else set -- perl -e "$SESSION_PERL" "$@"; fi
     # shellcheck source=/dev/null # the item's env file, written by strata on the machine
     . "$d/env"
-    exec setsid sh "$d/start"
+    exec "$@"
   ) </dev/null >>"$st/log" 2>&1 &
   printf '%s\n' "$!" >"$d/pid"
 }
