@@ -18,12 +18,12 @@ unpack() {
       F)
         check_rel "$c"
         if [ "$b" = "$FRAME_DEFAULT_MODE" ]; then
-          copy_bytes "$a" "$dest/$c" || die "cannot write $dest/$c"
+          copy_bytes "$a" "$dest/$c" || die "stream ended early, or cannot write $dest/$c"
         else
           # Any other mode (0600, 0755): created owner-only, so that the bytes of a 0600 file
           # are never readable by others, not even while they are written; then its own mode.
           umask 077
-          copy_bytes "$a" "$dest/$c" || die "cannot write $dest/$c"
+          copy_bytes "$a" "$dest/$c" || die "stream ended early, or cannot write $dest/$c"
           umask 022
           [ "$b" = 600 ] || chmod "$b" "$dest/$c" || die "cannot chmod $dest/$c"
         fi
