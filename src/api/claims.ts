@@ -35,7 +35,7 @@ export async function checkPlanClaims(plan: Plan, ctx: Context): Promise<ClaimCh
       }),
     );
   } finally {
-    await Promise.all([...opened.values()].map((rt) => rt.target.close()));
+    await Promise.all([...opened.values()].map((rt) => rt.close()));
   }
   if (found.length) throw claimConflictError(plan, found);
   return { unchecked: unchecked.sort((a, b) => (a.machine < b.machine ? -1 : 1)) };

@@ -1,7 +1,7 @@
 import { mapLimit } from '../apply/mapLimit.ts';
 import type { MachineManifest } from '../manifest/types.ts';
 import { openRuntime } from '../targets/connect.ts';
-import type { MachineRecord, MachineRuntime } from '../targets/machineRuntime.ts';
+import type { MachineRecord, ShellMachineRuntime } from '../targets/machineRuntime.ts';
 import { answerBounds, parseRecord } from '../targets/answers.ts';
 import { machineText } from '../targets/machineText.ts';
 import { runtimePath } from '../targets/runtime/script.ts';
@@ -28,7 +28,7 @@ export interface RecordAnswer {
 export async function askMachines(deployment: string, machines: readonly MachineManifest[], ctx: Context, generation?: number): Promise<RecordAnswer[]> {
   const conn = connectOptions(ctx);
   return mapLimit([...machines], ctx.parallel ?? 32, async (m): Promise<RecordAnswer> => {
-    let rt: MachineRuntime | undefined;
+    let rt: ShellMachineRuntime | undefined;
     try {
       rt = openRuntime(m, deployment, conn);
       const verb = generation === undefined ? ['manifest'] : ['manifest', String(generation)];

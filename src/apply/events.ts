@@ -1,6 +1,6 @@
 import type { Step, StepPhase } from '../plan/types.ts';
-import type { LockHolder } from '../targets/machineRuntime.ts';
-import type { RecoveryResult } from './recover.ts';
+import type { LockHolder } from '../targets/runtimeApi.ts';
+import type { RecoveryResult } from './recoveryResult.ts';
 
 /** What apply reports as it goes; the CLI prints them, the controller will log them. */
 export type ApplyEvent =
@@ -11,8 +11,9 @@ export type ApplyEvent =
   | { kind: 'step'; status: 'failed'; step: Step; error: string }
   | { kind: 'snapshot'; step: Step; file: string; bytes: number }
   | { kind: 'restore'; step: Step; file: string; bytes: number }
-  | { kind: 'rollback'; steps: number }
-  | { kind: 'rollback-step'; step: Step; ok: boolean; error?: string }
+  /** The undo of a failed or interrupted transition (src/apply/undo.ts). */
+  | { kind: 'undo'; steps: number }
+  | { kind: 'undo-step'; step: Step; ok: boolean; error?: string }
   | { kind: 'commit'; generation: number; machines: number }
   | { kind: 'lock-broken'; machine: string; holder: LockHolder; why: 'expired' | 'dead-owner' }
   | { kind: 'lock-lost'; machine: string; error: string }

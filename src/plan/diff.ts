@@ -2,6 +2,7 @@ import type { Item, Manifest, PostgresqlDatabaseSpec } from '../manifest/types.t
 import { itemId } from '../manifest/types.ts';
 import { topologicalOrder } from '../graph.ts';
 import { envPrefix } from '../model/names.ts';
+import { PLAN_FORMAT } from './format.ts';
 import type { Change, PendingRestore, Plan, Step, StepPhase } from './types.ts';
 import { own, table } from '../model/table.ts';
 
@@ -19,7 +20,7 @@ export interface RecordedState {
  * (infrastructure, deactivate, activate, cleanup); within one, a step waits only for the
  * steps named in its `after`.
  */
-export function planTransition(recorded: RecordedState | undefined, desired: Manifest): Plan {
+export function planTransition(recorded: RecordedState | undefined, desired: Manifest, kind: 'transition' | 'rollback' | 'destroy' = 'transition'): Plan {
   const before = itemsById(recorded?.manifest);
   const after = itemsById(desired);
   const added: Item[] = [];
@@ -47,7 +48,8 @@ export function planTransition(recorded: RecordedState | undefined, desired: Man
   const uploads = uploadsFor(recorded?.manifest, desired, steps);
   const machines = [...new Set([...steps.map((s) => s.machine), ...Object.keys(uploads)])].sort();
   return {
-    format: 'strata-plan/1',
+    format: PLAN_FORMAT,
+    kind,
     deployment: desired.deployment,
     basis: { generation: recorded?.generation ?? null, manifestHash: recorded?.manifest.hash ?? null },
     generation: (recorded?.generation ?? 0) + 1,

@@ -1,12 +1,14 @@
 import { TargetError } from '../errors.ts';
 import { IDENTIFIER } from '../model/schema.ts';
 import { answerBounds, parseActivations, parseHeld, parseLockTaken, parseOtherRecords, parseRecord, parseStatus } from './answers.ts';
-import type { ArtifactEntry } from '../artifact/hash.ts';
-import type { Item, MachineManifest } from '../manifest/types.ts';
+import type { Item } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
 import { RUNTIME_SCRIPT, runtimePath } from './runtime/script.ts';
 import { encodeActivation, encodeSpec, encodeUpload } from './stream.ts';
+import type { BrokenLock, LockHolder, LockRequest, MachineRecord, MachineRuntime, MachineStatus, OtherDeployment, UploadArtifact } from './runtimeApi.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
+
+export type { BrokenLock, ItemStatus, LockHolder, LockRequest, MachineRecord, MachineRuntime, MachineStatus, OtherDeployment, UploadArtifact } from './runtimeApi.ts';
 
 /** Exit code of the command wrapper when the runtime is not on the machine yet. */
 const NOT_INSTALLED = 113;
@@ -16,73 +18,8 @@ const INSTALL_FAILED = 114;
 const MAX_BATCH = 64;
 const LOCKED = 75;
 
-/** A machine's own record of a generation: its part of the manifest. */
-export interface MachineRecord {
-  deployment: string;
-  generation: number;
-  manifestHash: string;
-  /** Null when the machine was retired from the deployment by this generation. */
-  machine: MachineManifest | null;
-}
-
-/** Another deployment's record on the same machine, as the `claims` verb reports it. */
-export interface OtherDeployment {
-  deployment: string;
-  record: MachineRecord;
-  /** The record a transition of it is making true right now (announced with `claim`), not its current one. */
-  pending?: true;
-}
-
-export interface ItemStatus {
-  key: string;
-  module: string;
-  state: 'running' | 'stopped' | 'present';
-  pid?: number;
-  /** Why the item differs from what was activated (a dead process, a changed file); absent when it does not. */
-  drift?: string;
-}
-
-export interface MachineStatus {
-  generation: number | null;
-  lock: string | null;
-  items: ItemStatus[];
-}
-
-/** Who asks for a machine lock: the controller's identity, this transition's token, its pid. */
-export interface LockRequest {
-  owner: string;
-  token?: string;
-  pid?: number;
-  /** How long the lock holds without a renewal (whole seconds on the machine; at least 1 s). */
-  leaseMs?: number;
-  /** Break the lock if this token holds it (the caller knows that holder is dead). */
-  breakToken?: string;
-}
-
-/** A machine lock as the runtime reports it; times are seconds since the epoch by the machine's clock. */
-export interface LockHolder {
-  owner: string;
-  token: string;
-  pid: number | null;
-  takenAt: number;
-  expiresAt: number;
-  /** The machine's clock when it answered. */
-  now: number;
-}
-
-export interface BrokenLock extends LockHolder {
-  /** `expired`: its lease ran out; `dead-owner`: its holder was known to be dead. */
-  why: 'expired' | 'dead-owner';
-}
-
 function leaseSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
-}
-
-/** An artifact as sent to a machine's store: its hash and its files. */
-export interface UploadArtifact {
-  hash: string;
-  entries: readonly ArtifactEntry[];
 }
 
 interface QueuedActivation {
@@ -98,7 +35,7 @@ interface QueuedActivation {
  * verb finds it missing, so a machine that has it costs no extra round trip; one that is
  * expected to lack it gets it with the first command (`expectFresh`).
  */
-export class MachineRuntime {
+export class ShellMachineRuntime implements MachineRuntime {
   private sendRuntime = false;
   private openBatch?: { keys: Set<string>; queued: QueuedActivation[] };
 
@@ -131,6 +68,14 @@ export class MachineRuntime {
 
   get machine(): string {
     return this.target.machine;
+  }
+
+  get bytesSent(): number {
+    return this.target.bytesSent;
+  }
+
+  close(): Promise<void> {
+    return this.target.close();
   }
 
   /**

@@ -3,6 +3,7 @@ import { planDeployment } from '../../api/plan.ts';
 import { StrataError, UsageError } from '../../errors.ts';
 import { isEmptyPlan } from '../../plan/diff.ts';
 import { formatBytes, renderPlan } from '../../plan/render.ts';
+import { planFromDocument } from '../../plan/format.ts';
 import type { Plan } from '../../plan/types.ts';
 import { readRegularFile, shownPath } from '../../state/regularFile.ts';
 import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
@@ -61,13 +62,13 @@ function readPlan(path: string): Plan {
   // Only a regular file, bounded: a FIFO or /dev/zero named as the plan must not hang apply.
   const read = readRegularFile(path, MAX_PLAN_BYTES);
   if ('refused' in read) throw new StrataError('PLAN_INVALID', `cannot read the plan ${shownPath(path)}: it ${read.why}`, { path });
-  let plan: Plan;
+  let doc: unknown;
   try {
-    plan = JSON.parse(read.bytes.toString('utf8')) as Plan;
+    doc = JSON.parse(read.bytes.toString('utf8'));
   } catch (e) {
     throw new StrataError('PLAN_INVALID', `cannot read the plan ${path}: ${(e as Error).message}`, { path });
   }
-  if (plan?.format !== 'strata-plan/1') throw new StrataError('PLAN_INVALID', `${path} is not a strata plan (format strata-plan/1)`, { path });
+  const plan = planFromDocument(doc, path);
   if (plan.root !== undefined && (typeof plan.root !== 'string' || !plan.root.startsWith('/'))) throw new StrataError('PLAN_INVALID', `${path}: root must be an absolute path`, { path });
   return plan;
 }
