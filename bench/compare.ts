@@ -18,6 +18,7 @@ import { generateTestnetDeployment, writeFiller, type ServiceProgram, type Testn
 import { median, msSince, round1, summarise, type Summary } from './stats.ts';
 import { scalingPlot } from './plot.ts';
 import { listenersOn, systemInfo } from './system.ts';
+import { contextFor } from '../src/cli/services.ts';
 
 const log = (msg: string) => process.stderr.write(`compare: ${msg}\n`);
 const TOOLS = ['strata', 'ansible', 'floor'] as const;
@@ -111,7 +112,7 @@ async function toolRun(tool: Tool, dep: TestnetDeployment, work: string, opts: {
     const knownHosts = path.join(work, 'known_hosts');
     writeKnownHosts(testnet, knownHosts);
     const env: SshEnv = { testnet, knownHosts, controlDir };
-    const ctx: Context = { stateDir: path.join(work, 'state') };
+    const ctx: Context = contextFor({ stateDir: path.join(work, 'state') });
     const inventory = path.join(work, 'inventory.yml');
     if (tool === 'ansible') writeInventory(env, dep, inventory);
     const aenv = ansibleEnv(env, work, dep.machines.length);

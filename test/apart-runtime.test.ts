@@ -155,7 +155,7 @@ describe('deployments on one machine', () => {
     const web = processItem('s.web', 'x');
     (web.spec as { env: Record<string, string> }).env.PORT = '8080';
     const desired = { version: 1 as const, deployment: 'third', machines: { m1: { name: 'm1', address: ADDRESS, target: { kind: 'local' as const }, items: [web] } }, artifacts: {}, hash: 'h' };
-    const plan = { format: 'strata-plan/1' as const, deployment: 'third', basis: { generation: null, manifestHash: null }, generation: 1, desired, changes: [], steps: [], uploads: {}, machines: ['m1'] };
+    const plan = { format: 'strata-plan/2' as const, kind: 'transition' as const, deployment: 'third', basis: { generation: null, manifestHash: null }, generation: 1, desired, changes: [], steps: [], uploads: {}, machines: ['m1'] };
     const rt = new ShellMachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'third');
     writeFileSync(join(broken, '1.json'), '{"deployment":"broken","generation":1,"machine":{"name":"m1","address":"x","items":"nope"}}');
     await expect(findClaimConflicts(plan, undefined, () => rt)).rejects.toThrow(/record of deployment broken there is damaged/);

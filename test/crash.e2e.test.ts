@@ -10,6 +10,7 @@ import { ControllerApi, jsonLines, until } from './support/controller.ts';
 import { WorkRepo } from './support/gitServer.ts';
 import { spawnStrata } from './support/strataProcess.ts';
 import { helloWorldFixture, type Fixture } from './support/testnet.ts';
+import { contextFor } from '../src/cli/services.ts';
 
 // Crash recovery (docs/reliability.md, "The transition and what it promises", 2: "a crash at any point is recovered on restart"): the
 // real CLI (`node bin/strata.js apply`) is killed with SIGKILL at randomised moments of a
@@ -95,7 +96,7 @@ async function expectConverged(): Promise<void> {
   const other = server === 'test2' ? 'test3' : 'test2';
   await expect(ask(addr(other), 5000), `a server left on ${other}`).rejects.toThrow(/ECONNREFUSED/);
   for (const m of ['test1', 'test3']) expect(await ask(addr(m), 5001), `client on ${m}`).toBe('Hello world!\n');
-  const status = await deploymentStatus('hello-world', { stateDir: fx.stateDir });
+  const status = await deploymentStatus('hello-world', contextFor({ stateDir: fx.stateDir }));
   expect(String(status.generation)).toBe(current);
   for (const m of status.machines) for (const i of m.items) expect(`${m.machine}/${i.name}: ${i.state}`).toBe(`${m.machine}/${i.name}: running`);
 }

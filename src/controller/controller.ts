@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { adoptDeployment, type AdoptOptions, type AdoptResult } from '../api/adopt.ts';
 import { credentialIssues } from '../api/credentialIssues.ts';
 import { recoverDeployment } from '../api/apply.ts';
-import { stateStore } from '../api/context.ts';
+import type { Services } from '../api/context.ts';
+import { servicesFor } from '../cli/services.ts';
 import { loadDeployment } from '../api/load.ts';
 import { backoffDelay, formatDuration } from './backoff.ts';
 import { ModelError, StrataError } from '../errors.ts';
@@ -22,6 +23,8 @@ export interface ControllerOptions {
   log: Logger;
   /** Makes the source of a deployment (src/git in production; tests may pass others). */
   sourceFor: (d: DeploymentConfig, stateDir: string) => DeploymentSource;
+  /** The state store, runtimes and live transitions (default: the real ones of the state directory, src/cli/services.ts). */
+  services?: Services;
   /** Deployments reconciled at once (default 4); one deployment never runs twice at once. */
   workers?: number;
 }
@@ -49,11 +52,14 @@ export class Controller {
   private workers: Promise<void>[] = [];
   private started = false;
   private stopping = false;
+  /** One set for the process: every apply and recovery sees the others' live transitions. */
+  private readonly services: Services;
 
   constructor(
     readonly config: ControllerConfig,
     private readonly opts: ControllerOptions,
   ) {
+    this.services = opts.services ?? servicesFor(config.stateDir);
     for (const d of config.deployments) {
       const source = opts.sourceFor(d, config.stateDir);
       const status = newStatus(d.name, source.label, d.suspended);
@@ -71,7 +77,7 @@ export class Controller {
 
   /** Takes up what the state directory recorded of a deployment: its notes and current generation. */
   private restoreNotes(d: DeploymentRuntime): void {
-    const store = stateStore({ stateDir: this.config.stateDir });
+    const store = this.services.state;
     const name = d.config.name;
     const notes = store.readControllerNotes<Notes>(name) ?? {};
     if (notes.suspended !== undefined) d.status.suspended = notes.suspended;
@@ -143,7 +149,7 @@ export class Controller {
    * One that cannot be recovered yet (a machine unreachable) is retried before its reconciles.
    */
   private async recoverInterrupted(names = [...this.deployments.keys()]): Promise<string[]> {
-    const store = stateStore({ stateDir: this.config.stateDir });
+    const store = this.services.state;
     const failed: string[] = [];
     await Promise.all(
       names
@@ -152,7 +158,7 @@ export class Controller {
           const d = this.deployments.get(name)!;
           const log = this.opts.log.child({ deployment: name });
           try {
-            const r = await recoverDeployment(name, { stateDir: this.config.stateDir, ...connectionSettings(d.config) });
+            const r = await recoverDeployment(name, { stateDir: this.config.stateDir, services: this.services, ...connectionSettings(d.config) });
             if (r.action !== 'none') log.warn({ recovery: r.action, generation: r.generation }, `recovery: ${r.message}`);
           } catch (e) {
             failed.push(name);
@@ -230,7 +236,7 @@ export class Controller {
     const d = this.runtime(name);
     const { commit } = await d.source.sync();
     const { models, manifest } = await loadDeployment(d.config.path, d.source.tree(commit));
-    const ctx = { stateDir: this.config.stateDir, controller: true, ...connectionSettings(d.config) };
+    const ctx = { stateDir: this.config.stateDir, services: this.services, controller: true, ...connectionSettings(d.config) };
     // The repository's models name the machines asked: their credential files are the operator's choice, as for a reconcile.
     const refused = credentialIssues(models, ctx.credentials);
     if (refused.length > 0) throw new ModelError(refused);
@@ -261,7 +267,7 @@ export class Controller {
     const name = d.config.name;
     const log = this.opts.log.child({ deployment: name });
     try {
-      const r = await abandonMachine({ deployment: name, machine: req.machine, reason: req.reason, by: req.by }, { stateDir: this.config.stateDir, controller: true, ...connectionSettings(d.config) });
+      const r = await abandonMachine({ deployment: name, machine: req.machine, reason: req.reason, by: req.by }, { stateDir: this.config.stateDir, services: this.services, controller: true, ...connectionSettings(d.config) });
       if (r.recorded !== undefined) d.status.generation = r.recorded;
       d.status.consecutiveFailures = 0;
       setCondition(d.status, 'Ready', 'Unknown', 'MachineAbandoned', `${r.message}; reconciling`);
@@ -354,6 +360,7 @@ export class Controller {
         }
         const outcome = await reconcileDeployment(d, {
           stateDir: this.config.stateDir,
+          services: this.services,
           metrics: this.metrics,
           log: this.opts.log,
           persist: (x) => this.persist(x),
@@ -376,7 +383,7 @@ export class Controller {
       lastFailedRevision: d.status.lastFailedRevision,
       lastAppliedRevision: d.status.lastAppliedRevision,
     };
-    stateStore({ stateDir: this.config.stateDir }).writeControllerNotes(d.config.name, notes);
+    this.services.state.writeControllerNotes(d.config.name, notes);
   }
 
   private runtime(name: string): DeploymentRuntime {

@@ -9,6 +9,7 @@ import { httpLimits, type HttpLimits } from './config.ts';
 import type { Controller } from './controller.ts';
 import { closeAfter, lingeringClose, rawAnswer } from './httpClose.ts';
 import { HttpError, parseAbandonBody, parseAdoptBody, parseRequestTarget, parseRollbackBody, readBody, RequestAbandoned, show } from './httpRequest.ts';
+import { contextFor } from '../cli/services.ts';
 
 /**
  * The controller's HTTP face: health, readiness, Prometheus metrics, the deployments API
@@ -109,7 +110,7 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
           return json(res, 200, controller.get(name!));
         case 'history':
           controller.get(name!);
-          return json(res, 200, { deployment: name, generations: deploymentHistory(name!, { stateDir: controller.config.stateDir }) });
+          return json(res, 200, { deployment: name, generations: deploymentHistory(name!, contextFor({ stateDir: controller.config.stateDir })) });
         case 'abandon': {
           if (!authorized(req)) {
             log.warn({ path: show(path, 200) }, 'refused an API call without a valid bearer token');

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { applyDeployment } from '../api/apply.ts';
 import { describeBroken } from '../apply/machineLocks.ts';
-import { stateStore, type Context } from '../api/context.ts';
+import { stateStore, type Context, type Services } from '../api/context.ts';
 import { credentialIssues } from '../api/credentialIssues.ts';
 import { loadDeployment } from '../api/load.ts';
 import { planRollback } from '../api/rollback.ts';
@@ -50,6 +50,7 @@ export function withAbandonRoute(deployment: string, e: unknown, message: string
 
 export interface ReconcileDeps {
   stateDir: string;
+  services: Services;
   metrics: ControllerMetrics;
   log: Logger;
   /** Persists the deployment's status notes (failures, suspension) across restarts. */
@@ -121,7 +122,7 @@ export async function reconcileDeployment(d: DeploymentRuntime, deps: ReconcileD
     if (models.name !== name) {
       throw new StrataError('DEPLOYMENT_NAME_MISMATCH', `${d.config.path} names deployment "${models.name}", but the controller configures it as "${name}"`);
     }
-    const ctx: Context = { stateDir: deps.stateDir, controller: true, ...connectionSettings(d.config) };
+    const ctx: Context = { stateDir: deps.stateDir, services: deps.services, controller: true, ...connectionSettings(d.config) };
     // The repository chose these models; what they name on this host must be the operator's choice too.
     const refused = credentialIssues(models, ctx.credentials!);
     if (refused.length > 0) throw new ModelError(refused);
@@ -231,7 +232,7 @@ async function applyTracked(d: DeploymentRuntime, plan: Plan, revision: string, 
 async function rollBack(d: DeploymentRuntime, deps: ReconcileDeps, log: Logger): Promise<Outcome> {
   const pending = d.pendingRollback!;
   d.pendingRollback = undefined;
-  const ctx: Context = { stateDir: deps.stateDir, ...connectionSettings(d.config) };
+  const ctx: Context = { stateDir: deps.stateDir, services: deps.services, ...connectionSettings(d.config) };
   try {
     const { plan, target } = planRollback(d.config.name, ctx, pending.to);
     // The models now running came from the commit of the generation rolled back to.

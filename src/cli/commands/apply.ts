@@ -8,6 +8,7 @@ import type { Plan } from '../../plan/types.ts';
 import { readRegularFile, shownPath } from '../../state/regularFile.ts';
 import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
+import { contextFor } from '../services.ts';
 
 export const help = `strata apply [ROOT | PLAN.json]
   Plans and applies the models under ROOT (default strata.yaml), or applies a plan saved by
@@ -30,7 +31,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const saved = input.endsWith('.json') ? readPlan(input) : undefined;
   // A saved plan's state is beside the root file it was made from (or, without one, the working directory's).
   const rootFile = saved ? saved.root : input;
-  const ctx = {
+  const ctx = contextFor({
     stateDir: stateDirOf(values, rootFile),
     ...(rootFile ? { rootFile } : {}),
     connectTimeoutMs: seconds(values['connect-timeout'], '--connect-timeout'),
@@ -38,7 +39,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     parallel: positiveInteger(values.parallel, '--parallel'),
     lockLeaseMs: seconds(values['lock-lease'], '--lock-lease'),
     onEvent: progressPrinter(io, Boolean(values.quiet || values.json)),
-  };
+  });
   const plan = saved ?? (await planDeployment(input, ctx));
   const empty = isEmptyPlan(plan);
   if (!empty && !values.json && !values.quiet) io.err(renderPlan(plan, 'text'));

@@ -5,6 +5,7 @@ import { deploymentStatus, driftOf } from '../../api/status.ts';
 import { renderPlan } from '../../plan/render.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
+import { contextFor } from '../services.ts';
 
 export const help = `strata repair [ROOT] [--deployment NAME]
   Asks every machine what drifted from the recorded generation (as \`strata status\` does)
@@ -15,7 +16,7 @@ export const help = `strata repair [ROOT] [--deployment NAME]
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
   const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
+  const ctx = contextFor({ stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) });
   const drifts = driftOf(await deploymentStatus(deployment, ctx));
   if (drifts.length === 0) {
     io.out(values.json ? `${JSON.stringify({ repaired: 0 })}\n` : `${deployment}: nothing drifted\n`);

@@ -4,6 +4,7 @@ import { StrataError, UsageError } from '../../errors.ts';
 import { formatBytes } from '../../plan/render.ts';
 import { shownPath } from '../../state/regularFile.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { contextFor } from '../services.ts';
 
 export const help = `strata restore [ROOT] --service NAME [--from FILE | --latest] [--machine NAME] [--deployment NAME] --yes
   Restores a snapshot into the running service, on the machine the recorded generation runs it
@@ -34,7 +35,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   if (values.from !== undefined && values.latest) throw new UsageError('--from and --latest exclude each other');
   if (values.from === '') throw new UsageError('--from needs a snapshot file');
   const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)) };
+  const ctx = contextFor({ stateDir: stateDirOf(values, rootFileOf(positionals)) });
   const plan = planRestore({ deployment, service, ...(machine ? { machine } : {}), ...(values.from !== undefined ? { from: values.from } : {}) }, ctx);
   const taken = ` (taken ${plan.meta.createdAt} on ${plan.meta.machine}, ${formatBytes(plan.meta.size)}, sha256 ${plan.meta.sha256.slice(0, 12)})`;
   if (!values.yes) {
