@@ -5,6 +5,7 @@ import { credentialIssues } from '../api/credentialIssues.ts';
 import { recoverDeployment } from '../api/apply.ts';
 import type { Services } from '../api/context.ts';
 import { servicesFor } from '../cli/services.ts';
+import { sshEnvironment } from '../targets/sshEnv.ts';
 import { loadDeployment } from '../api/load.ts';
 import { backoffDelay, formatDuration } from './backoff.ts';
 import { ModelError, StrataError } from '../errors.ts';
@@ -135,7 +136,8 @@ export class Controller {
    * none of its own: each of their repositories can then reach the machines of the others.
    */
   private warnSharedKey(): void {
-    if (!process.env.STRATA_SSH_KEY_FILE && !process.env.STRATA_SSH_KEY) return;
+    const env = sshEnvironment();
+    if (env.keyFile === undefined && !env.key) return;
     const sharing = this.config.deployments.filter((d) => !d.ssh?.identity).map((d) => d.name);
     if (sharing.length < 2) return;
     this.opts.log.warn(

@@ -36,6 +36,7 @@ export function openRuntime(m: MachineManifest, deployment: string, opts: Connec
     connectTimeoutMs: opts.connectTimeoutMs,
     commandTimeoutMs: opts.commandTimeoutMs,
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
+    ...(opts.ssh ? { env: opts.ssh } : {}),
   });
   return new ShellMachineRuntime(target, t.root, m.address, deployment);
 }

@@ -1,6 +1,7 @@
 import type { ArtifactEntry } from '../artifact/hash.ts';
 import type { Item, MachineManifest } from '../manifest/types.ts';
 import type { CredentialPolicy } from './credentials.ts';
+import type { SshEnvironment } from './sshEnv.ts';
 import type { RunResult } from './target.ts';
 
 /** A machine's own record of a generation: its part of the manifest. */
@@ -112,6 +113,8 @@ export interface ConnectOptions {
   commandTimeoutMs?: number;
   /** Under the controller: what this deployment may use on the controller host (src/targets/credentials.ts). */
   credentials?: CredentialPolicy;
+  /** The process-wide SSH key and known_hosts, read from the environment at the edge (src/targets/sshEnv.ts). */
+  ssh?: SshEnvironment;
 }
 
 /** Opens (lazily) a machine's runtime for one deployment: made at the edge (CLI, controller), passed down. */
