@@ -72,7 +72,8 @@ export async function snapshotService(ref: ServiceRef, ctx: Context): Promise<Sn
   return out;
 }
 
-export interface RestorePlan {
+/** A restore chosen but not done: which snapshot goes into which instance (not a Plan: apply never sees it). */
+export interface RestoreChoice {
   deployment: string;
   service: string;
   machine: string;
@@ -86,7 +87,7 @@ export interface RestorePlan {
  * Which instance a restore overwrites and with which snapshot (`from`, else the service's
  * newest), without touching a machine: for the confirmation `strata restore` asks for.
  */
-export function planRestore(ref: ServiceRef & { from?: string }, ctx: Context): RestorePlan {
+export function chooseRestore(ref: ServiceRef & { from?: string }, ctx: Context): RestoreChoice {
   const { instances } = instancesOf(ref, ctx);
   if (instances.length > 1) {
     throw new UsageError(`service ${ref.service} runs on ${instances.map((i) => i.machine.name).join(', ')}; name the one to restore with --machine`);
@@ -117,7 +118,7 @@ const RESTORE_LEASE_MS = 60_000;
  * Restores the planned snapshot into the running instance, holding its machine's lock meanwhile
  * (a lease, renewed while a long restore runs), so no transition touches the machine during it.
  */
-export async function restoreService(plan: RestorePlan, ctx: Context): Promise<{ bytes: number }> {
+export async function restoreService(plan: RestoreChoice, ctx: Context): Promise<{ bytes: number }> {
   const rt = openRuntime(plan.instance.machine, plan.deployment, connectOptions(ctx));
   const owner = `${hostname()}:${process.pid}:restore`;
   const token = randomUUID().slice(0, 8);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, renameSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { StateError } from '../errors.ts';
@@ -7,7 +7,8 @@ import type { RecordedState } from '../plan/diff.ts';
 import { fsyncDir, writeFileAtomic } from './atomicFile.ts';
 import { takeTransitionLock } from './transitionLock.ts';
 import { checkShape, corrupt, listStateDir, parseStateJson, readStateJson, readStateText } from './readState.ts';
-import { journalLine, parseJournalLine, type BeginEntry, type JournalEntry } from './journal.ts';
+import type { BeginEntry, JournalEntry } from './journal.ts';
+import { JournalFile } from './journalFile.ts';
 import type { GenerationRecord } from './records.ts';
 import { controllerNotesSchema, deploymentLockSchema, generationRecordSchema } from './schemas.ts';
 import type { StateStore } from './stateStore.ts';
@@ -208,78 +209,24 @@ export class FileStateStore implements StateStore {
     return moved;
   }
 
-  /**
-   * Starts the journal of a transition with its `begin` entry. The file is created exclusively:
-   * an unfinished transition's journal is never appended to (recover it first).
-   */
+  private journalFile(deployment: string): JournalFile {
+    return new JournalFile(this.deploymentDir(deployment), deployment);
+  }
+
   beginJournal(deployment: string, entry: BeginEntry): void {
-    const dir = this.deploymentDir(deployment);
-    mkdirSync(dir, { recursive: true });
-    let fd: number;
-    try {
-      fd = openSync(join(dir, 'journal.jsonl'), 'wx', 0o600);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      throw new StateError('TRANSITION_PENDING', `deployment ${deployment} has an unfinished transition in ${join(dir, 'journal.jsonl')}; it must be recovered first`, { deployment });
-    }
-    try {
-      writeSync(fd, journalLine(entry));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    fsyncDir(dir);
+    this.journalFile(deployment).begin(entry);
   }
 
-  /**
-   * Appends to the journal of the transition in flight (write-ahead: before each effect). The
-   * entry is on disk (fsync) before this returns.
-   */
   journal(deployment: string, entry: JournalEntry): void {
-    const dir = this.deploymentDir(deployment);
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, 'journal.jsonl');
-    const created = !existsSync(file);
-    const fd = openSync(file, 'a', 0o600);
-    try {
-      writeSync(fd, journalLine(entry));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    if (created) fsyncDir(dir);
+    this.journalFile(deployment).append(entry);
   }
 
-  /**
-   * The journal's entries. Only a last line without its newline can be torn by a crash (each
-   * entry is written with its newline in one write, then fsynced); it was never acted on and is
-   * left out. Any other line that is not an entry is damage: STATE_CORRUPT.
-   */
   readJournal(deployment: string): JournalEntry[] {
-    const file = join(this.deploymentDir(deployment), 'journal.jsonl');
-    let text: string;
-    try {
-      text = readStateText(file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
-    const lines = text.split('\n');
-    const torn = lines.pop(); // '' when the file ends with a newline
-    const out: JournalEntry[] = [];
-    lines.forEach((line, i) => out.push(parseJournalLine(file, line, i + 1)));
-    if (torn) {
-      try {
-        out.push(parseJournalLine(file, torn, lines.length + 1));
-      } catch {
-        // the torn last line
-      }
-    }
-    return out;
+    return this.journalFile(deployment).read();
   }
 
   hasJournal(deployment: string): boolean {
-    return existsSync(join(this.deploymentDir(deployment), 'journal.jsonl'));
+    return this.journalFile(deployment).exists();
   }
 
   /**
@@ -325,11 +272,8 @@ export class FileStateStore implements StateStore {
     writeFileAtomic(join(this.deploymentDir(deployment), 'controller.json'), JSON.stringify(notes));
   }
 
-  /** Removes a finished transition's journal (and makes the removal durable). */
   clearJournal(deployment: string): void {
-    const dir = this.deploymentDir(deployment);
-    rmSync(join(dir, 'journal.jsonl'), { force: true });
-    if (existsSync(dir)) fsyncDir(dir);
+    this.journalFile(deployment).remove();
   }
 }
 

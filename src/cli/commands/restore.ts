@@ -1,5 +1,5 @@
 import { validateDeployment } from '../../api/load.ts';
-import { planRestore, restoreService } from '../../api/snapshot.ts';
+import { chooseRestore, restoreService } from '../../api/snapshot.ts';
 import { StrataError, UsageError } from '../../errors.ts';
 import { formatBytes } from '../../plan/render.ts';
 import { shownPath } from '../../state/regularFile.ts';
@@ -36,7 +36,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   if (values.from === '') throw new UsageError('--from needs a snapshot file');
   const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
   const ctx = contextFor({ stateDir: stateDirOf(values, rootFileOf(positionals)) });
-  const plan = planRestore({ deployment, service, ...(machine ? { machine } : {}), ...(values.from !== undefined ? { from: values.from } : {}) }, ctx);
+  const plan = chooseRestore({ deployment, service, ...(machine ? { machine } : {}), ...(values.from !== undefined ? { from: values.from } : {}) }, ctx);
   const taken = ` (taken ${plan.meta.createdAt} on ${plan.meta.machine}, ${formatBytes(plan.meta.size)}, sha256 ${plan.meta.sha256.slice(0, 12)})`;
   if (!values.yes) {
     throw new StrataError('CONFIRMATION_REQUIRED', `restoring ${shownPath(plan.file)}${taken} overwrites the data of ${plan.service} on ${plan.machine}; run again with --yes to do it`, {
