@@ -53,10 +53,8 @@ const NEW = manifestOf('new', {
   m3: [item('m3', 'worker', { deps: ['m1/s.api'] })],
 });
 
-const noTree: Tree = {
-  describe: () => 'no files',
-  read: () => Promise.reject(new Error('no artifact is read')),
-} as unknown as Tree;
+// The plan ships no artifact: a tree with no files.
+const noTree: Tree = { label: 'no files', rootedAt: 'repository', readFile: async () => undefined, list: async () => undefined, kind: async () => undefined, readLink: async () => undefined };
 
 /** A world with generation 1 deployed by a transition that ran to the end, the database holding data. */
 async function deployedWorld() {
