@@ -71,16 +71,16 @@ function journalState(): string {
     .filter(Boolean)
     .flatMap((l) => {
       try {
-        return [JSON.parse(l) as { event: string; status?: string }];
+        return [JSON.parse(l) as { kind: string; status?: string }];
       } catch {
         return [];
       }
     });
-  const events = new Set(entries.map((e) => e.event));
+  const events = new Set(entries.map((e) => e.kind));
   for (const outcome of ['committed', 'rolled-back']) if (events.has(outcome)) return outcome;
   if (events.has('commit')) return 'commit';
-  const started = entries.filter((e) => e.event === 'step' && e.status === 'start').length;
-  const done = entries.filter((e) => e.event === 'step' && e.status === 'done').length;
+  const started = entries.filter((e) => e.kind === 'step' && e.status === 'start').length;
+  const done = entries.filter((e) => e.kind === 'step' && e.status === 'done').length;
   if (started) return `steps ${done}/${started} done`;
   return events.has('begin') ? 'begin' : 'empty';
 }
