@@ -1,6 +1,6 @@
 import { StateError } from '../errors.ts';
 import type { StateStore } from '../state/stateStore.ts';
-import type { MachineRecord } from '../targets/machineRuntime.ts';
+import type { MachineRecord } from '../targets/runtimeApi.ts';
 
 /** What one machine says it records (undefined: nothing, or a record it could not give). */
 export interface MachineAnswer {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { TargetError } from '../errors.ts';
 import { IDENTIFIER } from '../model/schema.ts';
 import { MAX_SNAPSHOT_BYTES } from '../state/snapshots.ts';
-import type { BrokenLock, ItemStatus, LockHolder, MachineRecord, MachineStatus, OtherDeployment } from './machineRuntime.ts';
+import type { BrokenLock, ItemStatus, LockHolder, MachineRecord, MachineStatus, OtherDeployment } from './runtimeApi.ts';
 import { excerpt, machineText } from './machineText.ts';
 import type { RunResult } from './target.ts';
 
