@@ -160,10 +160,28 @@ describe('FileStateStore: damaged state is STATE_CORRUPT naming the file', () =>
     const text = readFileSync(file, 'utf8');
     writeFileSync(file, `${text}{"v":2,"at":"x","kind":"step","status":"start","step":"1"}\n`);
     expect(corruptionOf(() => store.readJournal('web')).message).toMatch(/journal\.jsonl line 2 is a journal entry of version 2, which this strata does not know/);
-    writeFileSync(file, `${text}{"at":"x","event":"step","status":"start","step":"1"}\n`);
-    expect(corruptionOf(() => store.readJournal('web')).message).toMatch(/line 2 is a journal entry of version undefined/);
+    writeFileSync(file, `${text}{"v":"1","at":"x","kind":"step","status":"start","step":"1"}\n`);
+    expect(corruptionOf(() => store.readJournal('web')).message).toMatch(/line 2 is a journal entry of version "1"/);
     writeFileSync(file, `${text}{"v":1,"at":"x","kind":"teleport"}\n`);
     expect(corruptionOf(() => store.readJournal('web')).message).toMatch(/journal\.jsonl line 2 is a journal entry of kind "teleport", which this strata does not know/);
+  });
+
+  it('a journal of an older strata (entries without a version, `event` for the kind) is read as version 1', () => {
+    const { store, dep } = stateWith(1);
+    beginWeb(store);
+    const file = join(dep, 'journal.jsonl');
+    const text = readFileSync(file, 'utf8');
+    const { v: _v, kind: _k, plan, ...begin } = JSON.parse(text.split('\n')[0]!);
+    const { kind: _pk, ...planOfThen } = plan;
+    const old = JSON.stringify({ ...begin, event: 'begin', plan: { ...planOfThen, format: 'strata-plan/1' } });
+    writeFileSync(file, `${old}\n{"at":"x","event":"step","status":"start","step":"1"}\n{"at":"x","event":"rollback","steps":["1"]}\n{"at":"x","event":"rollback-incomplete","errors":["e"]}\n`);
+    const [first, ...rest] = store.readJournal('web');
+    expect(first).toMatchObject({ v: 1, kind: 'begin', plan: { format: 'strata-plan/2', kind: 'transition' } });
+    expect(rest).toEqual([
+      { v: 1, kind: 'step', at: 'x', status: 'start', step: '1' },
+      { v: 1, kind: 'undo-start', at: 'x', steps: ['1'] },
+      { v: 1, kind: 'undo-incomplete', at: 'x', errors: ['e'] },
+    ]);
   });
 
   it('journal entries are read back as they were written', () => {

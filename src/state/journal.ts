@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { planFromDocument } from '../plan/format.ts';
 import type { Plan } from '../plan/types.ts';
 import type { GenerationRecord } from './records.ts';
 import { corrupt, parseStateJson } from './readState.ts';
@@ -137,7 +138,7 @@ export function journalLine(e: JournalEntry): string {
  */
 export function parseJournalLine(file: string, line: string, lineNo: number): JournalEntry {
   const where = `line ${lineNo} `;
-  const value = parseStateJson(file, line, where);
+  const value = fromUnversioned(parseStateJson(file, line, where));
   if (isJournalEntry(value)) return value;
   const v = typeof value === 'object' && value !== null && 'v' in value ? value.v : undefined;
   const kind = typeof value === 'object' && value !== null && 'kind' in value ? value.kind : undefined;
@@ -145,6 +146,27 @@ export function parseJournalLine(file: string, line: string, lineNo: number): Jo
   if (typeof kind !== 'string' || !KINDS.has(kind)) throw corrupt(file, `${where}is a journal entry of kind ${JSON.stringify(kind)}, which this strata does not know`);
   const issue = entrySchema.safeParse(value).error?.issues[0];
   throw corrupt(file, `${where}has the wrong shape: ${issue?.path.map(String).join('.') || 'entry'}: ${issue?.message ?? 'invalid'}`);
+}
+
+/**
+ * An entry of a journal written before entries had a version (an interrupted transition of an
+ * older strata, recovered by this one): its `event` is the kind, under the names of then.
+ */
+function fromUnversioned(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || 'v' in value || !('event' in value)) return value;
+  const { event, ...rest } = value;
+  const renamed: Record<string, unknown> = { rollback: 'undo-start', 'rollback-incomplete': 'undo-incomplete' };
+  // Its plan is of format strata-plan/1, which has no kind (src/plan/format.ts reads it).
+  const plan = event === 'begin' && 'plan' in rest ? { plan: tryPlan(rest.plan) } : {};
+  return { ...rest, ...plan, v: JOURNAL_VERSION, kind: typeof event === 'string' ? (renamed[event] ?? event) : event };
+}
+
+function tryPlan(doc: unknown): unknown {
+  try {
+    return planFromDocument(doc, 'the journal');
+  } catch {
+    return doc; // refused by the schema below, with the line
+  }
 }
 
 function isJournalEntry(x: unknown): x is JournalEntry {
