@@ -173,3 +173,42 @@ describe('a crash after every durable write of apply is recovered (fake machines
     expect([...outcomes.values()].every((o) => o.generation === 1 && o.recovery === 'rolled-back')).toBe(true);
   });
 });
+
+describe('recovery of a transition interrupted mid-steps, when machines are not as they were', () => {
+  /** Generation 2's apply, dead after its 8th write (steps under way on every machine). */
+  async function interrupted() {
+    const { data, fleet } = await deployedWorld();
+    const life = new Life();
+    const state = new MemoryStateStore(data, life, 8);
+    await expect(applyPlan(planTransition({ generation: 1, manifest: OLD }, NEW), { state, tree: noTree, runtimeFor: fleet.runtimeFor(DEPLOYMENT, life), live: new LiveTransitions() })).rejects.toBeInstanceOf(Crash);
+    await sleep(1);
+    const recover = () => {
+      const life2 = new Life();
+      return recoverTransition(DEPLOYMENT, { state: new MemoryStateStore(data, life2), runtimeFor: fleet.runtimeFor(DEPLOYMENT, life2), live: new LiveTransitions() });
+    };
+    return { data, fleet, recover };
+  }
+
+  it('an unreachable machine fails recovery naming it and what to do; once it answers, recovery finishes', async () => {
+    const { data, fleet, recover } = await interrupted();
+    fleet.machine('m2').down = true;
+    await expect(recover()).rejects.toMatchObject({ code: 'RECOVERY_FAILED', data: { machines: ['m2'] }, message: expect.stringMatching(/m2: connection refused.*abandon-machine m2/s) });
+    expect(data.journals.has(DEPLOYMENT)).toBe(true);
+    fleet.machine('m2').down = false;
+    expect((await recover()).action).toBe('rolled-back');
+    expectWhole(data, fleet, 'after m2 came back');
+  });
+
+  it('a machine whose lock another owner holds now stops recovery (MACHINE_LOCKED); nothing is undone there', async () => {
+    const { data, fleet, recover } = await interrupted();
+    const m1 = fleet.machine('m1');
+    const items = [...m1.items.keys()];
+    m1.lock = { owner: 'other-host:ffff', token: 'theirs', pid: 1, takenAt: m1.now, expiresAt: m1.now + 60, now: m1.now };
+    await expect(recover()).rejects.toMatchObject({ code: 'MACHINE_LOCKED' });
+    expect([...m1.items.keys()]).toEqual(items);
+    expect(m1.lock?.token).toBe('theirs');
+    m1.now += 120; // their lease runs out
+    expect((await recover()).action).toBe('rolled-back');
+    expectWhole(data, fleet, 'after their lease ran out');
+  });
+});

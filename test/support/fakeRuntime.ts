@@ -26,6 +26,8 @@ export class FakeMachine {
   readonly failStep = new Set<string>();
   /** Seconds on the machine's clock (moved by tests to expire leases). */
   now = 1_000_000;
+  /** Unreachable: every command fails as a refused connection does (CONNECT_FAILED). */
+  down = false;
 
   constructor(readonly name: string) {}
 
@@ -205,6 +207,7 @@ export class FakeRuntime implements MachineRuntime {
     this.life.check();
     await Promise.resolve();
     this.life.check();
+    if (this.m.down) throw new TargetError('CONNECT_FAILED', `cannot connect to ${this.machine}: connection refused`, { machine: this.machine });
     return effect();
   }
 }
