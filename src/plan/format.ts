@@ -4,7 +4,8 @@ import type { Plan, PlanKind } from './types.ts';
 /** The plan document's format (docs/plan-format.md). */
 export const PLAN_FORMAT = 'strata-plan/2';
 
-const KINDS: ReadonlySet<string> = new Set<PlanKind>(['transition', 'rollback', 'destroy', 'repair', 'preview']);
+export const PLAN_KINDS: readonly PlanKind[] = ['transition', 'rollback', 'destroy', 'repair', 'preview'];
+const KINDS: ReadonlySet<string> = new Set(PLAN_KINDS);
 
 /**
  * A saved plan (`strata plan --out`), read back: this format, or `strata-plan/1`, which had no

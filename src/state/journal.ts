@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { planFromDocument } from '../plan/format.ts';
+import { PLAN_FORMAT, PLAN_KINDS, planFromDocument } from '../plan/format.ts';
 import type { Plan } from '../plan/types.ts';
 import type { GenerationRecord } from './records.ts';
 import { corrupt, parseStateJson } from './readState.ts';
@@ -100,7 +100,8 @@ export const entry = {
 const KINDS = new Set(['begin', 'lock-broken', 'lock-lost', 'step', 'undo-start', 'undo', 'uncommit', 'commit', 'committed', 'rolled-back', 'undo-incomplete', 'recovery', 'abandon']);
 const base = { v: z.literal(JOURNAL_VERSION), at: z.string() };
 const planShape = z.looseObject({
-  format: z.string(),
+  format: z.literal(PLAN_FORMAT),
+  kind: z.enum(PLAN_KINDS),
   deployment: z.string().min(1),
   basis: z.looseObject({ generation: z.number().int().nullable(), manifestHash: z.string().nullable() }),
   generation: z.number().int(),
@@ -155,10 +156,13 @@ export function parseJournalLine(file: string, line: string, lineNo: number): Jo
 function fromUnversioned(value: unknown): unknown {
   if (typeof value !== 'object' || value === null || 'v' in value || !('event' in value)) return value;
   const { event, ...rest } = value;
-  const renamed: Record<string, unknown> = { rollback: 'undo-start', 'rollback-incomplete': 'undo-incomplete' };
+  const renamed = new Map<unknown, string>([
+    ['rollback', 'undo-start'],
+    ['rollback-incomplete', 'undo-incomplete'],
+  ]);
   // Its plan is of format strata-plan/1, which has no kind (src/plan/format.ts reads it).
   const plan = event === 'begin' && 'plan' in rest ? { plan: tryPlan(rest.plan) } : {};
-  return { ...rest, ...plan, v: JOURNAL_VERSION, kind: typeof event === 'string' ? (renamed[event] ?? event) : event };
+  return { ...rest, ...plan, v: JOURNAL_VERSION, kind: renamed.get(event) ?? event };
 }
 
 function tryPlan(doc: unknown): unknown {
