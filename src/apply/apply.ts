@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { ApplyError, StrataError } from '../errors.ts';
 import type { MachineManifest } from '../manifest/types.ts';
 import type { Tree } from '../source/tree.ts';
-import { isEmptyPlan } from '../plan/diff.ts';
+import { isEmptyPlan, type RecordedState } from '../plan/diff.ts';
 import type { Plan } from '../plan/types.ts';
 import { entry, type RecordedWith } from '../state/journal.ts';
 import type { GenerationRecord } from '../state/records.ts';
@@ -90,13 +90,12 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
   // A saved plan may have been made before other generations were recorded.
   plan = numberedFrom(plan, opts.state.nextGeneration(plan.deployment));
   const lock: LockSpec = { owner: opts.owner ?? opts.state.identity(), token: randomBytes(6).toString('hex'), leaseMs: opts.lockLeaseMs ?? DEFAULT_LEASE_MS, live: opts.live };
-  return opts.live.during(lock.token, () => transition(plan, opts, lock, started));
+  return opts.live.during(lock.token, () => transition(plan, recorded, opts, lock, started));
 }
 
-async function transition(plan: Plan, opts: ApplyOptions, lock: LockSpec, started: number): Promise<ApplyResult> {
+async function transition(plan: Plan, recorded: RecordedState | undefined, opts: ApplyOptions, lock: LockSpec, started: number): Promise<ApplyResult> {
   const emit = opts.onEvent ?? (() => {});
   const { state } = opts;
-  const recorded = state.current(plan.deployment);
   const machineConcurrency = opts.machineConcurrency ?? 32;
   const runtimes = new Map<string, MachineRuntime>();
   // Machines new to the deployment: probably without the runtime and with an empty store.
