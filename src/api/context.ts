@@ -3,6 +3,7 @@ import type { LiveTransitions } from '../apply/liveTransitions.ts';
 import type { StateStore } from '../state/stateStore.ts';
 import type { CredentialPolicy } from '../targets/credentials.ts';
 import type { ConnectOptions, RuntimeFactory } from '../targets/runtimeApi.ts';
+import type { SshEnvironment } from '../targets/sshEnv.ts';
 
 /** What every operation needs from its caller (the CLI or the controller). */
 export interface Context {
@@ -37,6 +38,8 @@ export interface Services {
   state: StateStore;
   openRuntime: RuntimeFactory;
   live: LiveTransitions;
+  /** The process-wide SSH key and known_hosts, read from the environment by the edge (src/targets/sshEnv.ts). */
+  ssh: SshEnvironment;
 }
 
 export function stateStore(ctx: Context): StateStore {
@@ -44,5 +47,5 @@ export function stateStore(ctx: Context): StateStore {
 }
 
 export function connectOptions(ctx: Context): ConnectOptions {
-  return { stateDir: ctx.stateDir, connectTimeoutMs: ctx.connectTimeoutMs, commandTimeoutMs: ctx.commandTimeoutMs, ...(ctx.credentials ? { credentials: ctx.credentials } : {}) };
+  return { stateDir: ctx.stateDir, connectTimeoutMs: ctx.connectTimeoutMs, commandTimeoutMs: ctx.commandTimeoutMs, ...(ctx.credentials ? { credentials: ctx.credentials } : {}), ssh: ctx.services.ssh };
 }

@@ -11,7 +11,7 @@ import { sshEnvironment, type SshEnvironment } from '../targets/sshEnv.ts';
  * this host — made here and by the controller, nowhere below. One set per state directory and process.
  */
 export function servicesFor(stateDir: string, ssh: SshEnvironment = sshEnvironment()): Services {
-  return { state: new FileStateStore(resolve(stateDir)), openRuntime: (m, deployment, opts) => openRuntime(m, deployment, { ...opts, ssh }), live: new LiveTransitions() };
+  return { state: new FileStateStore(resolve(stateDir)), openRuntime, live: new LiveTransitions(), ssh };
 }
 
 /** A context with the real services of its state directory. */
