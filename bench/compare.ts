@@ -12,12 +12,13 @@ import { parseArgs } from 'node:util';
 import type { Context } from '../src/api/context.ts';
 import { testnetDown, testnetUp } from '../src/testnet/index.ts';
 import { installSignalHandlers, onCleanup, runAllCleanups } from './lib/cleanup.ts';
-import { ansibleEnv, ansiblePlaybook, closeMasters, floorDeploy, floorProbe, run, strataApply, strataNoChange, strataProbe, writeInventory, writeKnownHosts, type SshEnv } from './lib/compareTools.ts';
+import { type SshEnv, ansibleEnv, ansiblePlaybook, closeMasters, floorDeploy, floorProbe, run, strataApply, strataNoChange, strataProbe, writeInventory, writeKnownHosts } from './lib/compareTools.ts';
 import { greeting, sshLogins } from './lib/deploy.ts';
-import { generateTestnetDeployment, writeFiller, type ServiceProgram, type TestnetDeployment } from './lib/generate.ts';
-import { median, msSince, round1, summarise, type Summary } from './lib/stats.ts';
+import { type ServiceProgram, type TestnetDeployment, generateTestnetDeployment, writeFiller } from './lib/generate.ts';
+import { type Summary, median, msSince, round1, summarise } from './lib/stats.ts';
 import { scalingPlot } from './lib/plot.ts';
 import { listenersOn, systemInfo } from './lib/system.ts';
+import { contextFor } from '../src/api/services.ts';
 
 const log = (msg: string) => process.stderr.write(`compare: ${msg}\n`);
 const TOOLS = ['strata', 'ansible', 'floor'] as const;
@@ -111,7 +112,7 @@ async function toolRun(tool: Tool, dep: TestnetDeployment, work: string, opts: {
     const knownHosts = path.join(work, 'known_hosts');
     writeKnownHosts(testnet, knownHosts);
     const env: SshEnv = { testnet, knownHosts, controlDir };
-    const ctx: Context = { stateDir: path.join(work, 'state') };
+    const ctx: Context = contextFor({ stateDir: path.join(work, 'state') });
     const inventory = path.join(work, 'inventory.yml');
     if (tool === 'ansible') writeInventory(env, dep, inventory);
     const aenv = ansibleEnv(env, work, dep.machines.length);

@@ -22,6 +22,7 @@ import { DeploymentDir } from '../src/source/realPath.ts';
 import { isEmptyPlan, planTransition } from '../src/plan/diff.ts';
 import { renderPlan } from '../src/plan/render.ts';
 import type { ArtifactInfo, ArtifactSource } from '../src/manifest/types.ts';
+import { contextFor } from '../src/api/services.ts';
 
 const [mode, root, stateDir] = process.argv.slice(2);
 if (!mode || !root || !stateDir || !['phases', 'plan', 'record'].includes(mode)) {
@@ -36,11 +37,11 @@ const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
 
 if (mode === 'record') {
   const { manifest } = await loadDeployment(root);
-  stateStore({ stateDir }).record(manifest.deployment, { generation: 1, createdAt: new Date().toISOString(), manifest, source: root });
+  stateStore(contextFor({ stateDir })).record(manifest.deployment, { generation: 1, createdAt: new Date().toISOString(), manifest, source: root });
   out({ mode, recorded: 1 });
 } else if (mode === 'plan') {
   const t0 = performance.now();
-  const plan = await planDeployment(root, { stateDir });
+  const plan = await planDeployment(root, contextFor({ stateDir }));
   const planMs = ms(t0);
   const heapUsed = process.memoryUsage().heapUsed;
   out({
@@ -71,7 +72,7 @@ if (mode === 'record') {
   const resolveMs = ms(t0);
 
   t0 = performance.now();
-  const recorded = stateStore({ stateDir }).current(manifest.deployment);
+  const recorded = stateStore(contextFor({ stateDir })).current(manifest.deployment);
   const readStateMs = ms(t0);
 
   t0 = performance.now();

@@ -18,6 +18,7 @@ import { installSignalHandlers, onCleanup, runAllCleanups } from './lib/cleanup.
 import { closeMasters, floorDeploy, writeKnownHosts } from './lib/compareTools.ts';
 import { generateTestnetDeployment } from './lib/generate.ts';
 import { median, msSince, round1 } from './lib/stats.ts';
+import { contextFor } from '../src/api/services.ts';
 
 const USAGE = `npm run bench:profile -- [--hosts N] [--services S] [--artifact-kb K] [--runs R] [--service perl|node] [--subnet 127.0.63] [--cpu-profile FILE]
   --cpu-profile FILE   write a V8 CPU profile of the controller during strata's first run (open it in Chrome DevTools)`;
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
                   mark('last step done', true);
                 } else if (e.kind === 'commit') mark('commit done');
               };
-              const ctx = { stateDir: path.join(dir, 'state'), onEvent };
+              const ctx = contextFor({ stateDir: path.join(dir, 'state'), onEvent });
               const plan = await planDeployment(dep.rootFile, ctx);
               mark('planned');
               await profiled(r === 0 ? v['cpu-profile'] : undefined, () => applyDeployment(plan, ctx));

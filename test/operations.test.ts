@@ -1,3 +1,4 @@
+import { contextFor } from '../src/api/services.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +39,7 @@ describe('applyRollback (the CLI and the controller alike)', () => {
     store.record('hello', { generation: 1, createdAt: '2026-12-01T00:00:00.000Z', manifest: manifest('one'), commit: commitOf('a'.repeat(40)) });
     store.record('hello', { generation: 2, createdAt: '2026-12-02T00:00:00.000Z', manifest: manifest('two'), commit: commitOf('b'.repeat(40)) });
     const asked: ApplyDeploymentOptions[] = [];
-    const ctx = { stateDir: dir };
+    const ctx = contextFor({ stateDir: dir });
     const r = await applyRollback(planRollback('hello', ctx), ctx, { apply: fakeApply(asked) });
     expect(asked).toEqual([{ rolledBackTo: 1, source: 'rollback to generation 1', commit: commitOf('a'.repeat(40)) }]);
     expect(r).toMatchObject({ generation: 3, rolledBackTo: 1, commit: { sha: 'a'.repeat(40) } });
@@ -50,7 +51,7 @@ describe('applyRollback (the CLI and the controller alike)', () => {
     store.record('hello', { generation: 2, createdAt: '2026-12-02T00:00:00.000Z', manifest: manifest('two'), commit: commitOf('b'.repeat(40)) });
     store.record('hello', { generation: 3, createdAt: '2026-12-03T00:00:00.000Z', manifest: manifest('three') });
     const asked: ApplyDeploymentOptions[] = [];
-    const ctx = { stateDir: dir };
+    const ctx = contextFor({ stateDir: dir });
     const r = await applyRollback(planRollback('hello', ctx, 1), ctx, { apply: fakeApply(asked) });
     expect(asked).toEqual([{ rolledBackTo: 1, source: 'rollback to generation 1' }]);
     expect(r.commit).toBeUndefined();
@@ -61,7 +62,7 @@ describe('applyRollback (the CLI and the controller alike)', () => {
     store.record('hello', { generation: 1, createdAt: '2026-12-01T00:00:00.000Z', manifest: manifest('one'), commit: commitOf('a'.repeat(40)) });
     store.record('hello', { generation: 2, createdAt: '2026-12-02T00:00:00.000Z', manifest: manifest('two') });
     const asked: ApplyDeploymentOptions[] = [];
-    const ctx = { stateDir: dir };
+    const ctx = contextFor({ stateDir: dir });
     await applyRollback(planRollback('hello', ctx), ctx, { apply: fakeApply(asked), rebaseAfterRecovery: true });
     expect(asked[0]).toMatchObject({ rebaseAfterRecovery: true, rolledBackTo: 1 });
   });

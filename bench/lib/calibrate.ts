@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { MachineRuntime } from '../../src/targets/machineRuntime.ts';
+import { ShellMachineRuntime } from '../../src/targets/machineRuntime.ts';
 import { SshTarget } from '../../src/targets/ssh.ts';
 import type { Testnet } from '../../src/testnet/index.ts';
 import { onCleanup } from './cleanup.ts';
@@ -49,7 +49,7 @@ export async function calibrate(testnet: Testnet, dir: string): Promise<Calibrat
       await t.run(['true']);
       exec.push(performance.now() - t0);
     }
-    const rt = new MachineRuntime(t, '/var/lib/strata', h.address, 'calibrate');
+    const rt = new ShellMachineRuntime(t, '/var/lib/strata', h.address, 'calibrate');
     await rt.status();
     for (let i = 0; i < 20; i++) {
       const t0 = performance.now();

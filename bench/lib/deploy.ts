@@ -14,6 +14,7 @@ import { calibrate, type Calibration } from './calibrate.ts';
 import { onCleanup } from './cleanup.ts';
 import { generateTestnetDeployment, writeFiller, type GeneratedService, type TestnetDeployment } from './generate.ts';
 import { median, msSince, round1 } from './stats.ts';
+import { contextFor } from '../../src/api/services.ts';
 
 /**
  * One run of the deployment figures, on a testnet of its own: stand up the hosts, deploy from
@@ -88,7 +89,7 @@ export async function deployRun(opts: {
 }): Promise<DeployRun> {
   const { log } = opts;
   const dep = generateTestnetDeployment({ dir: opts.dir, hosts: opts.hosts, servicesPerHost: opts.servicesPerHost, artifactKb: opts.artifactKb });
-  const ctx: Context = { stateDir: path.join(opts.dir, 'state') };
+  const ctx: Context = contextFor({ stateDir: path.join(opts.dir, 'state') });
 
   let t0 = performance.now();
   const teardown = onCleanup(`testnet ${dep.testnetDir}`, async () => {

@@ -20,6 +20,7 @@ import {
   type Repositories,
 } from './latency-setup.ts';
 import { round1 } from './stats.ts';
+import { contextFor } from '../../src/api/services.ts';
 
 /** Everything a run needs; made once by bench/latency.ts. */
 export interface LatencyFixture {
@@ -325,7 +326,7 @@ function loginsByHost(testnet: Testnet): Record<string, number> {
 
 /** Pid of every service instance, `machine/service`, from the machines (one SSH round each). */
 export async function pidsOf(stateDir: string): Promise<Map<string, number>> {
-  const report = await deploymentStatus(DEPLOYMENT, { stateDir });
+  const report = await deploymentStatus(DEPLOYMENT, contextFor({ stateDir }));
   const out = new Map<string, number>();
   for (const m of report.machines) {
     if (!m.reachable) throw new Error(`machine ${m.machine} unreachable: ${m.error}`);

@@ -1,14 +1,16 @@
 import { nameProblem } from '../model/names.ts';
 import { join, resolve } from 'node:path';
 import { lostStatefulServices, recordWithoutMachine } from '../apply/abandoned.ts';
-import type { RecoveryResult } from '../apply/events.ts';
-import { parseJournal, recoverTransition } from '../apply/recover.ts';
+import type { RecoveryResult } from '../apply/recoveryResult.ts';
+import { foldJournal } from '../apply/transitionJournal.ts';
+import { entry } from '../state/journal.ts';
+import { recoverLocked } from './apply.ts';
 import { StateError, StrataError, UsageError } from '../errors.ts';
 import type { PendingRestore } from '../manifest/recorded.ts';
-import type { AbandonRecord, FileStateStore } from '../state/fileState.ts';
+import type { AbandonRecord } from '../state/records.ts';
+import type { StateStore } from '../state/stateStore.ts';
 import { SnapshotStore } from '../state/snapshots.ts';
-import { openRuntime } from '../targets/connect.ts';
-import { connectOptions, stateStore, type Context } from './context.ts';
+import { stateStore, type Context } from './context.ts';
 
 /**
  * Giving up on a machine that is gone for good (docs/reliability.md, "A machine that never
@@ -66,10 +68,10 @@ export function previewAbandon(req: AbandonRequest, ctx: Context): AbandonPrevie
   return preview(req, stateStore(ctx), ctx);
 }
 
-function preview(req: AbandonRequest, state: FileStateStore, ctx: Context): AbandonPreview {
+function preview(req: AbandonRequest, state: StateStore, ctx: Context): AbandonPreview {
   const { deployment, machine } = req;
   const current = state.current(deployment);
-  const j = parseJournal(state.readJournal(deployment));
+  const j = foldJournal(state.readJournal(deployment));
   const pending = j.begin && !j.outcome && j.begin.plan.machines.includes(machine) ? j.begin.plan : undefined;
   const recorded = current?.manifest.machines[machine];
   if (!recorded && !pending) {
@@ -106,15 +108,10 @@ export async function abandonMachine(request: AbandonRequest, ctx: Context): Pro
     const newestBefore = state.highestGeneration(deployment);
     let recovery: RecoveryResult | undefined;
     if (state.hasJournal(deployment)) {
-      const j = parseJournal(state.readJournal(deployment));
-      if (before.pendingTransition && !j.abandoned.has(machine)) state.journal(deployment, { event: 'abandon', machine, by: request.by, reason: request.reason });
+      const j = foldJournal(state.readJournal(deployment));
+      if (before.pendingTransition && !j.abandoned.has(machine)) state.journal(deployment, entry.abandon(machine, request.by, request.reason));
       try {
-        recovery = await recoverTransition(deployment, {
-          state,
-          runtimeFor: (m) => openRuntime(m, deployment, connectOptions(ctx)),
-          machineConcurrency: ctx.parallel,
-          onEvent: ctx.onEvent,
-        });
+        recovery = await recoverLocked(deployment, ctx);
       } catch (e) {
         // The journal keeps `abandon`: every recovery skips the machine from now on, and the one
         // that finishes takes it out of the recorded state (src/apply/abandoned.ts).

@@ -1,7 +1,7 @@
 import { StateError } from '../errors.ts';
 import { hashOf } from '../manifest/hash.ts';
 import type { ArtifactRef, MachineManifest, Manifest } from '../manifest/types.ts';
-import type { MachineRecord } from '../targets/machineAnswers.ts';
+import type { MachineRecord } from '../targets/runtimeApi.ts';
 import { stateStore, type Context } from './context.ts';
 import { own, table } from '../lib/table.ts';
 import { askMachines, type RecordAnswer } from './machineRecords.ts';

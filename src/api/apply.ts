@@ -1,12 +1,11 @@
 import { applyPlan, type ApplyResult } from '../apply/apply.ts';
-import type { RecoveryResult } from '../apply/events.ts';
 import { recoverTransition } from '../apply/recover.ts';
+import type { RecoveryResult } from '../apply/recoveryResult.ts';
 import { planTransition } from '../plan/diff.ts';
 import type { Plan } from '../plan/types.ts';
-import type { FileStateStore, GenerationRecord } from '../state/fileState.ts';
+import type { GenerationRecord } from '../state/records.ts';
 import { fsTree } from '../source/fsTree.ts';
 import type { Tree } from '../source/tree.ts';
-import { openRuntime } from '../targets/connect.ts';
 import { connectOptions, stateStore, type Context } from './context.ts';
 import { hinted } from './plan.ts';
 
@@ -35,14 +34,15 @@ export async function applyDeployment(plan: Plan, ctx: Context, opts: ApplyDeplo
   const state = stateStore(ctx);
   const release = state.lockDeployment(plan.deployment);
   try {
-    const recovery = await recover(plan.deployment, ctx, state);
-    if (recovery.action === 'completed' && rebaseAfterRecovery && plan.generation !== plan.basis.generation) {
-      plan = { ...planTransition(state.current(plan.deployment), plan.desired), ...(plan.revisions ? { revisions: plan.revisions } : {}), ...(plan.claimSources ? { claimSources: plan.claimSources } : {}) };
+    const recovery = await recoverLocked(plan.deployment, ctx);
+    if (recovery.action === 'completed' && rebaseAfterRecovery && plan.kind !== 'repair' && plan.kind !== 'preview') {
+      plan = { ...planTransition(state.current(plan.deployment), plan.desired, plan.kind), ...(plan.revisions ? { revisions: plan.revisions } : {}), ...(plan.claimSources ? { claimSources: plan.claimSources } : {}) };
     }
     const result = await applyPlan(plan, {
       state,
       tree,
-      runtimeFor: (m) => openRuntime(m, plan.deployment, connectOptions(ctx)),
+      runtimeFor: (m) => ctx.services.openRuntime(m, plan.deployment, connectOptions(ctx)),
+      live: ctx.services.live,
       onEvent: ctx.onEvent,
       machineConcurrency: ctx.parallel,
       lockLeaseMs: ctx.lockLeaseMs,
@@ -66,16 +66,18 @@ export async function recoverDeployment(deployment: string, ctx: Context): Promi
   if (!state.hasJournal(deployment)) return { action: 'none', deployment, undone: 0, started: 0, machines: [], message: 'no interrupted transition' };
   const release = state.lockDeployment(deployment);
   try {
-    return await recover(deployment, ctx, state);
+    return await recoverLocked(deployment, ctx);
   } finally {
     release();
   }
 }
 
-function recover(deployment: string, ctx: Context, state: FileStateStore): Promise<RecoveryResult> {
+/** Recovery with the context's services; the caller holds the deployment's transition lock. */
+export function recoverLocked(deployment: string, ctx: Context): Promise<RecoveryResult> {
   return recoverTransition(deployment, {
-    state,
-    runtimeFor: (m) => openRuntime(m, deployment, connectOptions(ctx)),
+    state: stateStore(ctx),
+    runtimeFor: (m) => ctx.services.openRuntime(m, deployment, connectOptions(ctx)),
+    live: ctx.services.live,
     machineConcurrency: ctx.parallel,
     onEvent: ctx.onEvent,
   });

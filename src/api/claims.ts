@@ -1,8 +1,7 @@
 import { claimConflictError, findClaimConflicts } from '../apply/claims.ts';
 import type { ClaimConflict } from '../manifest/claims.ts';
 import type { Plan } from '../plan/types.ts';
-import { openRuntime } from '../targets/connect.ts';
-import type { MachineRuntime } from '../targets/machineRuntime.ts';
+import type { MachineRuntime } from '../targets/runtimeApi.ts';
 import { connectOptions, stateStore, type Context } from './context.ts';
 
 export interface ClaimCheck {
@@ -22,7 +21,7 @@ export async function checkPlanClaims(plan: Plan, ctx: Context): Promise<ClaimCh
   const found: ClaimConflict[] = [];
   const conn = connectOptions(ctx);
   try {
-    for (const name of Object.keys(plan.desired.machines)) opened.set(name, openRuntime(plan.desired.machines[name]!, plan.deployment, conn));
+    for (const name of Object.keys(plan.desired.machines)) opened.set(name, ctx.services.openRuntime(plan.desired.machines[name]!, plan.deployment, conn));
     // One machine at a time through findClaimConflicts, so that an unreachable one is reported, not fatal.
     await Promise.all(
       [...opened.keys()].map(async (name) => {
@@ -35,7 +34,7 @@ export async function checkPlanClaims(plan: Plan, ctx: Context): Promise<ClaimCh
       }),
     );
   } finally {
-    await Promise.all([...opened.values()].map((rt) => rt.target.close()));
+    await Promise.all([...opened.values()].map((rt) => rt.close()));
   }
   if (found.length) throw claimConflictError(plan, found);
   return { unchecked: unchecked.sort((a, b) => (a.machine < b.machine ? -1 : 1)) };

@@ -1,13 +1,20 @@
-import { resolve } from 'node:path';
 import type { ApplyEvent } from '../apply/events.ts';
-import { FileStateStore } from '../state/fileState.ts';
-import type { ConnectOptions } from '../targets/connect.ts';
+import type { LiveTransitions } from '../apply/liveTransitions.ts';
+import type { StateStore } from '../state/stateStore.ts';
 import type { CredentialPolicy } from '../targets/credentials.ts';
+import type { ConnectOptions, RuntimeFactory } from '../targets/runtimeApi.ts';
+import type { SshEnvironment } from '../targets/sshEnv.ts';
 
 /** What every operation needs from its caller (the CLI or the controller). */
 export interface Context {
   /** The controller's state directory (generations, journal, local machines' roots). */
   stateDir: string;
+  /**
+   * What the operations work with, made once at the edge (src/cli/services.ts, the controller)
+   * and passed down: the state store of `stateDir`, how machines' runtimes are opened, and the
+   * transitions running in this process. Never made here, so tests can pass fakes.
+   */
+  services: Services;
   /** The deployment's root file on disk, when known: named in hints about where its state may be. */
   rootFile?: string;
   /** Set by the controller: hints name its API instead of the CLI. */
@@ -27,10 +34,18 @@ export interface Context {
   credentials?: CredentialPolicy;
 }
 
-export function stateStore(ctx: Context): FileStateStore {
-  return new FileStateStore(resolve(ctx.stateDir));
+export interface Services {
+  state: StateStore;
+  openRuntime: RuntimeFactory;
+  live: LiveTransitions;
+  /** The process-wide SSH key and known_hosts, read from the environment by the edge (src/targets/sshEnv.ts). */
+  ssh: SshEnvironment;
+}
+
+export function stateStore(ctx: Context): StateStore {
+  return ctx.services.state;
 }
 
 export function connectOptions(ctx: Context): ConnectOptions {
-  return { stateDir: ctx.stateDir, connectTimeoutMs: ctx.connectTimeoutMs, commandTimeoutMs: ctx.commandTimeoutMs, ...(ctx.credentials ? { credentials: ctx.credentials } : {}) };
+  return { stateDir: ctx.stateDir, connectTimeoutMs: ctx.connectTimeoutMs, commandTimeoutMs: ctx.commandTimeoutMs, ...(ctx.credentials ? { credentials: ctx.credentials } : {}), ssh: ctx.services.ssh };
 }

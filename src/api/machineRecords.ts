@@ -1,8 +1,8 @@
 import { mapLimit } from '../lib/mapLimit.ts';
 import type { MachineManifest } from '../manifest/types.ts';
 import { openRuntime } from '../targets/connect.ts';
-import type { MachineRuntime } from '../targets/machineRuntime.ts';
-import type { MachineRecord } from '../targets/machineAnswers.ts';
+import type { ShellMachineRuntime } from '../targets/machineRuntime.ts';
+import type { MachineRecord } from '../targets/runtimeApi.ts';
 import { answerBounds, parseRecord } from '../targets/answers.ts';
 import { machineText } from '../targets/machineText.ts';
 import { runtimePath } from '../targets/runtime/script.ts';
@@ -29,7 +29,7 @@ export interface RecordAnswer {
 export async function askMachines(deployment: string, machines: readonly MachineManifest[], ctx: Context, generation?: number): Promise<RecordAnswer[]> {
   const conn = connectOptions(ctx);
   return mapLimit([...machines], ctx.parallel ?? 32, async (m): Promise<RecordAnswer> => {
-    let rt: MachineRuntime | undefined;
+    let rt: ShellMachineRuntime | undefined;
     try {
       rt = openRuntime(m, deployment, conn);
       const verb = generation === undefined ? ['manifest'] : ['manifest', String(generation)];

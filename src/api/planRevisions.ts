@@ -4,6 +4,7 @@ import { GitTree } from '../git/gitTree.ts';
 import { findGitdir } from '../git/localRepo.ts';
 import { resolveRevision } from '../git/revision.ts';
 import { planTransition } from '../plan/diff.ts';
+import { planPreview } from '../plan/preview.ts';
 import type { Plan } from '../plan/types.ts';
 import { stateStore, type Context } from './context.ts';
 import { loadDeployment } from './load.ts';
@@ -40,8 +41,7 @@ export async function planRevisions(opts: RevisionPlanOptions, ctx: Context): Pr
   } else if (opts.base) {
     const baseSha = await resolveRevision(gitdir, opts.base);
     const base = await loadDeployment(path, new GitTree({ gitdir, commit: baseSha, label: `base ${baseSha.slice(0, 12)}` }));
-    plan = planTransition({ generation: 0, manifest: base.manifest }, head.manifest);
-    plan.basis = { generation: null, manifestHash: base.manifest.hash };
+    plan = planPreview(base.manifest, head.manifest);
     baseLabel = describe(opts.base, baseSha);
   } else {
     plan = planTransition(undefined, head.manifest);

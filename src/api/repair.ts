@@ -1,45 +1,12 @@
 import { StateError } from '../errors.ts';
-import { topologicalOrder } from '../lib/graph.ts';
-import { itemId, type Item } from '../manifest/types.ts';
-import type { Plan, Step } from '../plan/types.ts';
-import { stateStore, type Context } from './context.ts';
+import { planRepair as repairPlan } from '../plan/repair.ts';
+import type { Plan } from '../plan/types.ts';
+import { type Context, stateStore } from './context.ts';
 import type { Drift } from './status.ts';
-import { own } from '../lib/table.ts';
 
-/**
- * A plan that puts drifted items back as the recorded generation has them, and touches
- * nothing else: each drifted item is deactivated (whatever is left of it) and activated
- * again from its recorded spec, dependencies first. It records no new generation: the
- * machines return to the one they have.
- */
+/** The repair plan (src/plan/repair.ts) of the drifted items of the deployment's recorded generation. */
 export function planRepair(deployment: string, drifts: readonly Drift[], ctx: Context): Plan {
   const current = stateStore(ctx).current(deployment);
   if (!current) throw new StateError('NOTHING_DEPLOYED', `deployment ${deployment} has nothing deployed to repair`, { deployment });
-  const items = new Map<string, Item>();
-  for (const d of drifts) {
-    const item = own(current.manifest.machines, d.machine)?.items.find((i) => i.key === d.key);
-    if (item) items.set(itemId(item), item);
-  }
-  const order = topologicalOrder(items.keys(), new Map([...items].map(([id, i]) => [id, i.dependsOn.filter((x) => items.has(x))])));
-  const steps: Step[] = [];
-  for (const id of [...order].reverse()) steps.push({ id: String(steps.length + 1), phase: 'deactivate', action: 'deactivate', machine: items.get(id)!.machine, item: items.get(id)!, after: [] });
-  const activated = new Map<string, string>();
-  for (const id of order) {
-    const item = items.get(id)!;
-    const step: Step = { id: String(steps.length + 1), phase: 'activate', action: 'activate', machine: item.machine, item, after: item.dependsOn.flatMap((x) => (activated.has(x) ? [activated.get(x)!] : [])) };
-    activated.set(id, step.id);
-    steps.push(step);
-  }
-  const reasons = new Map(drifts.map((d) => [`${d.machine}/${d.key}`, d.reason]));
-  return {
-    format: 'strata-plan/1',
-    deployment,
-    basis: { generation: current.generation, manifestHash: current.manifest.hash },
-    generation: current.generation,
-    desired: current.manifest,
-    changes: [...items.values()].map((i) => ({ action: 'upgrade', layer: i.layer, name: i.name, machine: i.machine, reasons: [`drift: ${reasons.get(itemId(i))}`] })),
-    steps,
-    uploads: {},
-    machines: [...new Set(steps.map((s) => s.machine))].sort(),
-  };
+  return repairPlan(current, drifts);
 }

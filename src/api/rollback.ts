@@ -40,7 +40,7 @@ export function planRollback(deployment: string, ctx: Context, to?: number): Pla
   if (target === undefined) throw new StateError('NO_PREVIOUS_GENERATION', `deployment ${deployment} has no generation before ${current.generation}`, { deployment });
   if (target === current.generation) throw new StateError('ALREADY_CURRENT', `generation ${target} is already the current one`, { deployment });
   const old = store.generation(deployment, target);
-  const plan = planTransition(current, withoutAbandoned(old.manifest, abandonedSince(deployment, target, current.manifest, ctx)));
+  const plan = planTransition(current, withoutAbandoned(old.manifest, abandonedSince(deployment, target, current.manifest, ctx)), 'rollback');
   return { plan, target, ...(old.commit ? { commit: old.commit } : {}) };
 }
 

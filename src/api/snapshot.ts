@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { liveTokens, startRenewal, takeLock, type LockSpec } from '../apply/machineLocks.ts';
+import { startRenewal, takeLock, type LockSpec } from '../apply/machineLocks.ts';
 import { restoreSnapshot, takeSnapshot } from '../apply/stateful.ts';
 import { StateError, type StrataError, UsageError } from '../errors.ts';
 import type { Item, MachineManifest } from '../manifest/types.ts';
 import { DEFAULT_SNAPSHOTS_KEPT, SnapshotStore, type SnapshotMeta } from '../state/snapshots.ts';
 import { shownPath } from '../lib/regularFile.ts';
 import { pathName } from '../state/stateNames.ts';
-import { openRuntime } from '../targets/connect.ts';
 import { connectOptions, stateStore, type Context } from './context.ts';
 
 export interface ServiceRef {
@@ -61,18 +60,19 @@ export async function snapshotService(ref: ServiceRef, ctx: Context): Promise<Sn
   const store = new SnapshotStore(resolve(ctx.stateDir));
   const out: SnapshotTaken[] = [];
   for (const { generation, machine, item } of instances) {
-    const rt = openRuntime(machine, ref.deployment, connectOptions(ctx));
+    const rt = ctx.services.openRuntime(machine, ref.deployment, connectOptions(ctx));
     try {
       const stored = await takeSnapshot(rt, item, store, { deployment: ref.deployment, generation, kept });
       out.push({ machine: machine.name, file: stored.file, meta: stored.meta });
     } finally {
-      await rt.target.close();
+      await rt.close();
     }
   }
   return out;
 }
 
-export interface RestorePlan {
+/** A restore chosen but not done: which snapshot goes into which instance (not a Plan: apply never sees it). */
+export interface RestoreChoice {
   deployment: string;
   service: string;
   machine: string;
@@ -86,7 +86,7 @@ export interface RestorePlan {
  * Which instance a restore overwrites and with which snapshot (`from`, else the service's
  * newest), without touching a machine: for the confirmation `strata restore` asks for.
  */
-export function planRestore(ref: ServiceRef & { from?: string }, ctx: Context): RestorePlan {
+export function chooseRestore(ref: ServiceRef & { from?: string }, ctx: Context): RestoreChoice {
   const { instances } = instancesOf(ref, ctx);
   if (instances.length > 1) {
     throw new UsageError(`service ${ref.service} runs on ${instances.map((i) => i.machine.name).join(', ')}; name the one to restore with --machine`);
@@ -120,28 +120,29 @@ const RESTORE_LEASE_MS = 60_000;
  * restore that died leaves a lock recovery recognises as its own orphan. A lock taken over
  * meanwhile fails the restore with LOCK_LOST once the machine has answered.
  */
-export async function restoreService(plan: RestorePlan, ctx: Context): Promise<{ bytes: number }> {
+export async function restoreService(plan: RestoreChoice, ctx: Context): Promise<{ bytes: number }> {
   const machine = plan.instance.machine.name;
-  const rt = openRuntime(plan.instance.machine, plan.deployment, connectOptions(ctx));
-  const lock: LockSpec = { owner: stateStore(ctx).identity(), token: randomBytes(6).toString('hex'), leaseMs: ctx.lockLeaseMs ?? RESTORE_LEASE_MS };
+  const rt = ctx.services.openRuntime(plan.instance.machine, plan.deployment, connectOptions(ctx));
+  const live = ctx.services.live;
+  const lock: LockSpec = { owner: stateStore(ctx).identity(), token: randomBytes(6).toString('hex'), leaseMs: ctx.lockLeaseMs ?? RESTORE_LEASE_MS, live };
   let lost: StrataError | undefined;
-  liveTokens.add(lock.token);
   try {
-    await takeLock(rt, lock, (b) => ctx.onEvent?.({ kind: 'lock-broken', machine, holder: b, why: b.why }));
-    const stopRenewal = startRenewal(() => [rt], lock, (_, e) => {
-      lost = e;
-      ctx.onEvent?.({ kind: 'lock-lost', machine, error: e.message });
+    return await live.during(lock.token, async () => {
+      await takeLock(rt, lock, (b) => ctx.onEvent?.({ kind: 'lock-broken', machine, holder: b, why: b.why }));
+      const stopRenewal = startRenewal(() => [rt], lock, (_, e) => {
+        lost = e;
+        ctx.onEvent?.({ kind: 'lock-lost', machine, error: e.message });
+      });
+      try {
+        const restored = await restoreSnapshot(rt, plan.instance.item, new SnapshotStore(resolve(ctx.stateDir)), plan.file);
+        if (lost) throw lost;
+        return restored;
+      } finally {
+        stopRenewal();
+        await rt.unlock(lock.owner, lock.token).catch(() => undefined);
+      }
     });
-    try {
-      const restored = await restoreSnapshot(rt, plan.instance.item, new SnapshotStore(resolve(ctx.stateDir)), plan.file);
-      if (lost) throw lost;
-      return restored;
-    } finally {
-      stopRenewal();
-      await rt.unlock(lock.owner, lock.token).catch(() => undefined);
-    }
   } finally {
-    liveTokens.delete(lock.token);
-    await rt.target.close();
+    await rt.close();
   }
 }

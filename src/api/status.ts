@@ -1,7 +1,6 @@
 import type { Item, MachineManifest } from '../manifest/types.ts';
 import { mapLimit } from '../lib/mapLimit.ts';
-import { openRuntime } from '../targets/connect.ts';
-import type { MachineStatus } from '../targets/machineAnswers.ts';
+import type { MachineRuntime, MachineStatus } from '../targets/runtimeApi.ts';
 import { connectOptions, stateStore, type Context } from './context.ts';
 
 export interface ItemReport {
@@ -46,19 +45,18 @@ export async function deploymentStatus(deployment: string, ctx: Context): Promis
   const recorded = stateStore(ctx).current(deployment);
   if (!recorded) return { deployment, generation: null, machines: [] };
   const conn = connectOptions(ctx);
-  const machines = await mapLimit(Object.values(recorded.manifest.machines), 32, async (m) => machineReport(m, deployment, conn));
+  const machines = await mapLimit(Object.values(recorded.manifest.machines), 32, async (m) => machineReport(ctx.services.openRuntime(m, deployment, conn), m));
   return { deployment, generation: recorded.generation, machines };
 }
 
-async function machineReport(m: MachineManifest, deployment: string, conn: ReturnType<typeof connectOptions>): Promise<MachineReport> {
-  const rt = openRuntime(m, deployment, conn);
+async function machineReport(rt: MachineRuntime, m: MachineManifest): Promise<MachineReport> {
   let status: MachineStatus;
   try {
     status = await rt.status();
   } catch (e) {
     return { machine: m.name, address: m.address, reachable: false, error: (e as Error).message, generation: null, lock: null, items: [] };
   } finally {
-    await rt.target.close();
+    await rt.close();
   }
   const byKey = new Map(status.items.map((i) => [i.key, i]));
   const items = m.items.map((item): ItemReport => {

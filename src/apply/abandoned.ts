@@ -2,7 +2,8 @@ import { basename } from 'node:path';
 import { hashOf } from '../manifest/hash.ts';
 import type { Manifest, MachineManifest } from '../manifest/types.ts';
 import type { PendingRestore } from '../manifest/recorded.ts';
-import type { AbandonRecord, FileStateStore } from '../state/fileState.ts';
+import type { AbandonRecord } from '../state/records.ts';
+import type { StateStore } from '../state/stateStore.ts';
 import { SnapshotStore } from '../state/snapshots.ts';
 
 /**
@@ -40,7 +41,7 @@ export function lostStatefulServices(stateDir: string, deployment: string, machi
  * stateful services it held as pending restores. Returns it, or undefined when the current
  * generation does not have the machine (nothing to take out).
  */
-export function recordWithoutMachine(state: FileStateStore, deployment: string, req: AbandonRequestRecord): { generation: number; audit: AbandonRecord; stateful: PendingRestore[] } | undefined {
+export function recordWithoutMachine(state: StateStore, deployment: string, req: AbandonRequestRecord): { generation: number; audit: AbandonRecord; stateful: PendingRestore[] } | undefined {
   const current = state.current(deployment);
   const lost = current?.manifest.machines[req.machine];
   if (!current || !lost) return undefined;

@@ -2,8 +2,7 @@ import { StrataError, TargetError, type SourcePos } from '../errors.ts';
 import { claimId, conflicts, describeClaim, machineClaims, newClaims, type ClaimConflict, type HeldClaim } from '../manifest/claims.ts';
 import type { MachineManifest, Manifest } from '../manifest/types.ts';
 import type { Plan } from '../plan/types.ts';
-import type { MachineRuntime } from '../targets/machineRuntime.ts';
-import type { OtherDeployment } from '../targets/machineAnswers.ts';
+import type { MachineRuntime, OtherDeployment } from '../targets/runtimeApi.ts';
 import { mapLimit } from '../lib/mapLimit.ts';
 
 /** A port or path the plan would claim on a machine is held by another deployment there. Nothing was touched. */

@@ -1,7 +1,10 @@
 import { StrataError } from '../errors.ts';
 import { processAlive } from '../lib/proc.ts';
-import type { MachineRuntime, UploadArtifact } from '../targets/machineRuntime.ts';
-import type { BrokenLock, LockHolder } from '../targets/machineAnswers.ts';
+import type { BrokenLock, LockHolder, MachineRuntime, UploadArtifact } from '../targets/runtimeApi.ts';
+import { entry } from '../state/journal.ts';
+import type { StateStore } from '../state/stateStore.ts';
+import type { ApplyEvent } from './events.ts';
+import type { LiveTransitions } from './liveTransitions.ts';
 
 /**
  * Machine locks as a transition holds them: taking one (breaking a stale or orphaned lock),
@@ -12,18 +15,15 @@ import type { BrokenLock, LockHolder } from '../targets/machineAnswers.ts';
 /** How long a machine lock holds without renewal; a transition renews it every third of that. */
 export const DEFAULT_LEASE_MS = 60_000;
 
-/** Lock tokens of the transitions (and recoveries) running in this process. */
-export const liveTokens = new Set<string>();
-
 /**
  * Whether a lock held under our own identity belongs to a transition that is gone: its process
  * died (or is this one, without that transition). Such a lock may be broken at once; any other
  * only when its lease has expired.
  */
-export function isOwnOrphan(held: LockHolder, owner: string): boolean {
+export function isOwnOrphan(held: LockHolder, owner: string, live: LiveTransitions): boolean {
   if (held.owner !== owner) return false;
   if (held.pid === null) return false;
-  if (held.pid === process.pid) return !liveTokens.has(held.token);
+  if (held.pid === process.pid) return !live.has(held.token);
   return !processAlive(held.pid);
 }
 
@@ -31,6 +31,8 @@ export interface LockSpec {
   owner: string;
   token: string;
   leaseMs: number;
+  /** The transitions running in this process: a lock of ours held by none of them is an orphan. */
+  live: LiveTransitions;
 }
 
 /**
@@ -52,11 +54,19 @@ export async function takeLock(
     taken = await rt.lock(req, hashes, upload);
   } catch (e) {
     const held = e instanceof StrataError && e.code === 'MACHINE_LOCKED' ? (e.data.held as LockHolder | undefined) : undefined;
-    if (!held || !isOwnOrphan(held, lock.owner)) throw e;
+    if (!held || !isOwnOrphan(held, lock.owner, lock.live)) throw e;
     taken = await rt.lock({ ...req, breakToken: held.token }, hashes, upload);
   }
   if (taken.broke) onBroken(taken.broke);
   return { missing: taken.missing };
+}
+
+/** Journals and reports a stale lock broken on a machine (apply's and recovery's `onBroken`). */
+export function brokenReporter(state: StateStore, deployment: string, emit: (e: ApplyEvent) => void): (machine: string) => (b: BrokenLock) => void {
+  return (machine) => (b) => {
+    state.journal(deployment, entry.lockBroken(machine, b, b.why));
+    emit({ kind: 'lock-broken', machine, holder: b, why: b.why });
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { StateError } from '../errors.ts';
-import type { FileStateStore } from '../state/fileState.ts';
-import type { MachineRecord } from '../targets/machineAnswers.ts';
+import type { StateStore } from '../state/stateStore.ts';
+import type { MachineRecord } from '../targets/runtimeApi.ts';
 
 /** What one machine says it records (undefined: nothing, or a record it could not give). */
 export interface MachineAnswer {
@@ -15,7 +15,7 @@ export interface MachineAnswer {
  * deployed it too). Records of other deployments are not this deployment's, whatever their
  * number. STATE_UNKNOWN_GENERATION, before anything on a machine was changed.
  */
-export function checkMachinesKnown(deployment: string, answers: readonly MachineAnswer[], state: FileStateStore): void {
+export function checkMachinesKnown(deployment: string, answers: readonly MachineAnswer[], state: StateStore): void {
   const highest = state.highestGeneration(deployment);
   const known = new Set(state.generations(deployment));
   const unknown: { machine: string; generation: number; manifestHash: string; why: string }[] = [];

@@ -4,7 +4,7 @@ import type { Item } from '../manifest/types.ts';
 import type { Plan, Step } from '../plan/types.ts';
 import { rmSync } from 'node:fs';
 import { DEFAULT_SNAPSHOTS_KEPT, SnapshotStore, type SnapshotMeta, type StagedSnapshot, type StoredSnapshot } from '../state/snapshots.ts';
-import type { MachineRuntime } from '../targets/machineRuntime.ts';
+import type { MachineRuntime } from '../targets/runtimeApi.ts';
 import type { RunResult } from '../targets/target.ts';
 import type { ApplyEvent } from './events.ts';
 

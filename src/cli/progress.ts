@@ -23,9 +23,9 @@ export function progressPrinter(io: Io, quiet: boolean): (e: ApplyEvent) => void
         return io.err(`    snapshot of ${e.step.item.name} on ${e.step.machine} (${formatBytes(e.bytes)}) stored in ${e.file}\n`);
       case 'restore':
         return io.err(`    restored ${e.step.item.name} on ${e.step.machine} from ${e.file}\n`);
-      case 'rollback':
+      case 'undo':
         return io.err(`rolling back: undoing ${e.steps} step${e.steps === 1 ? '' : 's'}\n`);
-      case 'rollback-step':
+      case 'undo-step':
         return io.err(`  ${e.ok ? '↺' : '✗'} undo ${e.step.action} ${e.step.item.name} on ${e.step.machine}${e.error ? `: ${e.error}` : ''}\n`);
       case 'commit':
         return io.err(`recorded generation ${e.generation} on ${e.machines} machine${e.machines === 1 ? '' : 's'}\n`);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { abandonMachine } from '../api/abandon.ts';
+import type { Services } from '../api/context.ts';
 import { StrataError } from '../errors.ts';
 import { connectionSettings } from './config.ts';
 import { markAbandoned } from './conditions.ts';
@@ -10,10 +11,10 @@ import { retrySucceeded, type DeploymentRecord, type Intent } from './deployment
  * failing on it; settles the request whatever happens. Runs even on damaged state, then fails
  * with STATE_CORRUPT.
  */
-export async function runAbandon(d: DeploymentRecord, req: Extract<Intent, { kind: 'abandon' }>, stateDir: string, log: Logger): Promise<void> {
+export async function runAbandon(d: DeploymentRecord, req: Extract<Intent, { kind: 'abandon' }>, services: Services, stateDir: string, log: Logger): Promise<void> {
   const name = d.config.name;
   try {
-    const r = await abandonMachine({ deployment: name, machine: req.machine, reason: req.reason, by: req.by }, { stateDir, controller: true, ...connectionSettings(d.config) });
+    const r = await abandonMachine({ deployment: name, machine: req.machine, reason: req.reason, by: req.by }, { stateDir, services, controller: true, ...connectionSettings(d.config) });
     if (r.recorded !== undefined) d.status.generation = r.recorded;
     // The recovery that failed on the machine has nothing left to fail on.
     retrySucceeded(d, 'recovery');

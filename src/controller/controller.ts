@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import { adoptDeployment, type AdoptOptions, type AdoptResult } from '../api/adopt.ts';
 import { credentialIssues } from '../api/credentialIssues.ts';
 import { recoverDeployment } from '../api/apply.ts';
-import { stateStore } from '../api/context.ts';
+import type { Services } from '../api/context.ts';
+import { servicesFor } from '../api/services.ts';
+import { sshEnvironment } from '../targets/sshEnv.ts';
 import { loadDeployment } from '../api/load.ts';
 import { formatDuration } from '../lib/backoff.ts';
 import { ModelError, StrataError } from '../errors.ts';
@@ -25,6 +27,8 @@ export interface ControllerOptions {
   log: Logger;
   /** Makes the revision source of a deployment (src/controller/gitSource.ts in production; tests may pass others). */
   sourceFor: (d: DeploymentConfig, stateDir: string) => RevisionSource;
+  /** The state store, runtimes and live transitions (default: the real ones of the state directory, src/cli/services.ts). */
+  services?: Services;
   /** Deployments reconciled at once (default 4); one deployment never runs twice at once. */
   workers?: number;
 }
@@ -44,17 +48,21 @@ export class Controller {
   private workers: Promise<void>[] = [];
   private started = false;
   private stopping = false;
+  /** One set for the process: every apply and recovery sees the others' live transitions. */
+  /** What every operation of this controller works with (src/api/services.ts): one set per process. */
+  readonly services: Services;
 
   constructor(
     readonly config: ControllerConfig,
     private readonly opts: ControllerOptions,
   ) {
+    this.services = opts.services ?? servicesFor(config.stateDir);
     for (const d of config.deployments) {
       const record = newRecord(d, opts.sourceFor(d, config.stateDir));
       this.deployments.set(d.name, record);
       // A damaged state file fails this deployment only; the others and the API keep running.
       try {
-        restoreNotes(record, config.stateDir, this.metrics);
+        restoreNotes(record, this.services.state, this.metrics);
       } catch (e) {
         this.markStateFailed(record, e);
       }
@@ -64,7 +72,7 @@ export class Controller {
   /** Reads a damaged deployment's state again: true (and the failure cleared) once it reads. */
   private stateReadable(d: DeploymentRecord): boolean {
     try {
-      restoreNotes(d, this.config.stateDir, this.metrics);
+      restoreNotes(d, this.services.state, this.metrics);
       d.stateDamaged = false;
       retrySucceeded(d, 'state');
       return true;
@@ -103,7 +111,8 @@ export class Controller {
    * none of its own: each of their repositories can then reach the machines of the others.
    */
   private warnSharedKey(): void {
-    if (!process.env.STRATA_SSH_KEY_FILE && !process.env.STRATA_SSH_KEY) return;
+    const env = sshEnvironment();
+    if (env.keyFile === undefined && !env.key) return;
     const sharing = this.config.deployments.filter((d) => !d.ssh?.identity).map((d) => d.name);
     if (sharing.length < 2) return;
     this.opts.log.warn(
@@ -117,7 +126,7 @@ export class Controller {
    * One that cannot be recovered yet (a machine unreachable) is retried before its reconciles.
    */
   private async recoverInterrupted(names = [...this.deployments.keys()]): Promise<string[]> {
-    const store = stateStore({ stateDir: this.config.stateDir });
+    const store = this.services.state;
     const failed: string[] = [];
     await Promise.all(
       names
@@ -126,7 +135,7 @@ export class Controller {
           const d = this.deployments.get(name)!;
           const log = this.opts.log.child({ deployment: name });
           try {
-            const r = await recoverDeployment(name, { stateDir: this.config.stateDir, ...connectionSettings(d.config) });
+            const r = await recoverDeployment(name, { stateDir: this.config.stateDir, services: this.services, ...connectionSettings(d.config) });
             retrySucceeded(d, 'recovery');
             if (r.action !== 'none') log.warn({ recovery: r.action, generation: r.generation }, `recovery: ${r.message}`);
           } catch (e) {
@@ -204,7 +213,7 @@ export class Controller {
     const d = this.record(name);
     const { commit } = await d.source.sync();
     const { models, manifest } = await loadDeployment(d.config.path, d.source.tree(commit));
-    const ctx = { stateDir: this.config.stateDir, controller: true, ...connectionSettings(d.config) };
+    const ctx = { stateDir: this.config.stateDir, services: this.services, controller: true, ...connectionSettings(d.config) };
     // The repository's models name the machines asked: their credential files are the operator's choice, as for a reconcile.
     const refused = credentialIssues(models, ctx.credentials);
     if (refused.length > 0) throw new ModelError(refused);
@@ -252,7 +261,7 @@ export class Controller {
       try {
         // A pending abandon runs (and settles its request) even on damaged state: it then fails with STATE_CORRUPT.
         const abandon = takeIntent(d, 'abandon');
-        if (abandon) await runAbandon(d, abandon, this.config.stateDir, this.opts.log.child({ deployment: name }));
+        if (abandon) await runAbandon(d, abandon, this.services, this.config.stateDir, this.opts.log.child({ deployment: name }));
         if (d.stateDamaged && !this.stateReadable(d)) {
           const delay = retryAfter(d, 'state');
           this.opts.log.warn({ deployment: name }, `its state is still damaged; not reconciled, next look in ${formatDuration(delay)}`);
@@ -267,6 +276,7 @@ export class Controller {
         }
         const outcome = await reconcileDeployment(d, {
           stateDir: this.config.stateDir,
+          services: this.services,
           metrics: this.metrics,
           log: this.opts.log,
           persist: (x) => this.persist(x),
@@ -282,7 +292,7 @@ export class Controller {
   }
 
   private persist(d: DeploymentRecord): void {
-    persistNotes(d, this.config.stateDir);
+    persistNotes(d, this.services.state);
   }
 
   private record(name: string): DeploymentRecord {

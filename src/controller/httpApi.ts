@@ -110,7 +110,7 @@ export function createApiServer(controller: Controller, opts: { log: Logger; api
           return json(res, 200, controller.get(name!));
         case 'history':
           controller.get(name!);
-          return json(res, 200, { deployment: name, generations: deploymentHistory(name!, { stateDir: controller.config.stateDir }) });
+          return json(res, 200, { deployment: name, generations: deploymentHistory(name!, { stateDir: controller.config.stateDir, services: controller.services }) });
         case 'abandon': {
           if (!authorized(req)) {
             log.warn({ path: show(path, 200) }, 'refused an API call without a valid bearer token');

@@ -1,4 +1,4 @@
-import { stateStore } from '../api/context.ts';
+import type { StateStore } from '../state/stateStore.ts';
 import type { DeploymentRecord } from './deploymentRecord.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import type { DeploymentStatus } from './status.ts';
@@ -13,8 +13,7 @@ interface Notes {
 }
 
 /** Takes up what the state directory recorded of a deployment: its notes and current generation. Throws on damaged state. */
-export function restoreNotes(d: DeploymentRecord, stateDir: string, metrics: ControllerMetrics): void {
-  const store = stateStore({ stateDir });
+export function restoreNotes(d: DeploymentRecord, store: StateStore, metrics: ControllerMetrics): void {
   const name = d.config.name;
   const notes = store.readControllerNotes<Notes>(name) ?? {};
   if (notes.suspended !== undefined) d.status.suspended = notes.suspended;
@@ -29,7 +28,7 @@ export function restoreNotes(d: DeploymentRecord, stateDir: string, metrics: Con
   }
 }
 
-export function persistNotes(d: DeploymentRecord, stateDir: string): void {
+export function persistNotes(d: DeploymentRecord, store: StateStore): void {
   // (A damaged controller.json is replaced by the notes held in memory.)
   const notes: Notes = {
     suspended: d.status.suspended,
@@ -37,5 +36,5 @@ export function persistNotes(d: DeploymentRecord, stateDir: string): void {
     lastFailedRevision: d.status.lastFailedRevision,
     lastAppliedRevision: d.status.lastAppliedRevision,
   };
-  stateStore({ stateDir }).writeControllerNotes(d.config.name, notes);
+  store.writeControllerNotes(d.config.name, notes);
 }

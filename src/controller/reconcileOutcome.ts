@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
+import type { Services } from '../api/context.ts';
 import type { DeploymentRecord } from './deploymentRecord.ts';
 import type { ControllerMetrics } from './metrics.ts';
 
 export interface ReconcileDeps {
   stateDir: string;
+  services: Services;
   metrics: ControllerMetrics;
   log: Logger;
   /** Persists the deployment's status notes (failures, suspension) across restarts. */

@@ -75,7 +75,7 @@ export async function reconcileDeployment(d: DeploymentRecord, deps: ReconcileDe
     if (models.name !== name) {
       throw new StrataError('DEPLOYMENT_NAME_MISMATCH', `${d.config.path} names deployment "${models.name}", but the controller configures it as "${name}"`);
     }
-    const ctx: Context = { stateDir: deps.stateDir, controller: true, ...connectionSettings(d.config) };
+    const ctx: Context = { stateDir: deps.stateDir, services: deps.services, controller: true, ...connectionSettings(d.config) };
     // The repository chose these models; what they name on this host must be the operator's choice too.
     const refused = credentialIssues(models, ctx.credentials!);
     if (refused.length > 0) throw new ModelError(refused);

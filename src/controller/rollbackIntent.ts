@@ -14,7 +14,7 @@ import { recordApplied, recordTransition, trackedContext } from './transition.ts
  * head it just rolled back from. `retryAfterMs`: when to look again after a failure.
  */
 export async function runRollback(d: DeploymentRecord, intent: Extract<Intent, { kind: 'rollback' }>, deps: ReconcileDeps, log: Logger, retryAfterMs: number): Promise<Outcome> {
-  const ctx: Context = { stateDir: deps.stateDir, ...connectionSettings(d.config) };
+  const ctx: Context = { stateDir: deps.stateDir, services: deps.services, ...connectionSettings(d.config) };
   try {
     const planned = planRollback(d.config.name, ctx, intent.to);
     // The models now running came from the commit of the generation rolled back to.

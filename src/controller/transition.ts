@@ -20,7 +20,7 @@ export function trackedContext(d: DeploymentRecord, plan: Plan, revision: string
     onEvent: (e) => {
       if (e.kind === 'step') markStep(steps, e.step.id, e.status === 'start' ? 'running' : e.status);
       if (e.kind === 'step' && e.status === 'failed') log.warn({ step: e.step.id, machine: e.step.machine }, `step ${e.step.id} failed: ${e.step.action} ${e.step.item.name} on ${e.step.machine}`);
-      if (e.kind === 'rollback') log.warn(`rolling back: undoing ${e.steps} steps`);
+      if (e.kind === 'undo') log.warn(`rolling back: undoing ${e.steps} steps`);
       if (e.kind === 'lock-broken') log.warn({ machine: e.machine, holder: e.holder }, describeBroken(e.machine, { ...e.holder, why: e.why }));
       if (e.kind === 'lock-lost') log.error({ machine: e.machine }, `lost the lock of ${e.machine}: ${e.error}`);
       if (e.kind === 'recovery') log.warn({ recovery: e.result.action, generation: e.result.generation }, `recovery: ${e.result.message}`);

@@ -62,6 +62,7 @@ const TABLE: Record<string, ErrorClass> = {
   USAGE: bad('ReconcileFailed', { http: 400 }),
   CONFIRMATION_REQUIRED: bad(),
   PLAN_INVALID: bad(),
+  PLAN_NOT_APPLIABLE: bad(),
   STALE_PLAN: row(EXIT.stalePlan, 'StatePending'),
   SECRET_MISSING: bad('SecretMissing'),
   // the recorded state

@@ -3,6 +3,7 @@ import { TargetError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
 import { SshTarget } from '../targets/ssh.ts';
 import { GitError } from './errors.ts';
+import { sshEnvironment } from '../targets/sshEnv.ts';
 
 /** The largest pack fetched over the SSH bridge. */
 const MAX_PACK_BYTES = 1024 ** 3;
@@ -91,6 +92,8 @@ export class SshBridge implements HttpClient {
       connectTimeoutMs: opts.connectTimeoutMs,
       commandTimeoutMs: opts.commandTimeoutMs ?? 600_000,
       maxChannels: 2,
+      // As for machines: the process-wide key and known_hosts when the repository names none.
+      env: sshEnvironment(),
     });
   }
 

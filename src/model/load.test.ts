@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModels } from './load.ts';
 import { deployment, issuesOf, load, only, pos, ROOT, ROOT_TEXT, type Files } from '../../test/support/loadFixtures.ts';
 
 describe('loadModels: the hello-world example', () => {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { loadModels } from './load.ts';
 import { deployment, issuesOf, load, only, pos, ROOT_TEXT, NETWORK, ON_M1, type Files } from '../../test/support/loadFixtures.ts';
 
 describe('loadModels: references', () => {

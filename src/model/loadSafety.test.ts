@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { ModelError } from '../errors.ts';
-import { loadModels } from './load.ts';
 import { deployment, issuesOf, load, only, pos, ROOT, ROOT_TEXT, NETWORK, ONE_SERVICE } from '../../test/support/loadFixtures.ts';
 
 describe('loadModels: unsafe names and paths', () => {

@@ -6,7 +6,8 @@ describe('planTransition', () => {
   it('activates everything in dependency order on a first deployment', () => {
     const desired = manifest();
     const p = planTransition(undefined, desired);
-    expect(p.format).toBe('strata-plan/1');
+    expect(p.format).toBe('strata-plan/2');
+    expect(p.kind).toBe('transition');
     expect(p.deployment).toBe('hello');
     expect(p.basis).toEqual({ generation: null, manifestHash: null });
     expect(p.generation).toBe(1);

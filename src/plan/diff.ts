@@ -5,6 +5,7 @@ import { bindingAddressKeys, bindingPrefix } from '../manifest/bindingEnv.ts';
 import type { PendingRestore, RecordedState } from '../manifest/recorded.ts';
 import type { Change, Plan, Step, StepPhase } from './types.ts';
 import { own, table } from '../lib/table.ts';
+import { PLAN_FORMAT } from './format.ts';
 
 /**
  * Diffs the recorded manifest against the desired one. Items with an unchanged hash are left
@@ -12,7 +13,7 @@ import { own, table } from '../lib/table.ts';
  * (infrastructure, deactivate, activate, cleanup); within one, a step waits only for the
  * steps named in its `after`.
  */
-export function planTransition(recorded: RecordedState | undefined, desired: Manifest): Plan {
+export function planTransition(recorded: RecordedState | undefined, desired: Manifest, kind: 'transition' | 'rollback' | 'destroy' = 'transition'): Plan {
   const before = itemsById(recorded?.manifest);
   const after = itemsById(desired);
   const added: Item[] = [];
@@ -40,7 +41,8 @@ export function planTransition(recorded: RecordedState | undefined, desired: Man
   const uploads = uploadsFor(recorded?.manifest, desired, steps);
   const machines = [...new Set([...steps.map((s) => s.machine), ...Object.keys(uploads)])].sort();
   return {
-    format: 'strata-plan/1',
+    format: PLAN_FORMAT,
+    kind,
     deployment: desired.deployment,
     basis: { generation: recorded?.generation ?? null, manifestHash: recorded?.manifest.hash ?? null },
     generation: (recorded?.generation ?? 0) + 1,

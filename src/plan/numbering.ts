@@ -6,6 +6,6 @@ import type { Plan } from './types.ts';
  * (its generation is its basis's) keeps the number the machines have.
  */
 export function numberedFrom(plan: Plan, next: number): Plan {
-  if (plan.generation === plan.basis.generation || plan.generation >= next) return plan;
+  if (plan.kind === 'repair' || plan.generation >= next) return plan;
   return { ...plan, generation: next };
 }

@@ -47,7 +47,7 @@ describe('renderPlan json', () => {
 
   it('keeps the basis and the generation', () => {
     const back = JSON.parse(renderPlan(movePlan, 'json')) as Plan;
-    expect(back.format).toBe('strata-plan/1');
+    expect(back.format).toBe('strata-plan/2');
     expect(back.basis).toEqual({ generation: 1, manifestHash: first.hash });
     expect(back.generation).toBe(2);
     expect(back.steps.map((s) => s.id)).toEqual(movePlan.steps.map((s) => s.id));

@@ -8,8 +8,10 @@ import type { Item, Manifest } from '../manifest/types.ts';
  * and nothing else.
  */
 export interface Plan {
-  /** Format version of this document. */
-  format: 'strata-plan/1';
+  /** Format version of this document (docs/plan-format.md; src/plan/format.ts reads older ones). */
+  format: 'strata-plan/2';
+  /** What the plan does, and so how apply treats it (PlanKind). */
+  kind: PlanKind;
   deployment: string;
   /**
    * The recorded state the plan was computed from. Apply refuses the plan when the recorded
@@ -46,6 +48,16 @@ export interface Plan {
    */
   pendingRestores?: PendingRestore[];
 }
+
+/**
+ * `transition`: from the recorded generation to the models' manifest, recorded as a new
+ * generation; `rollback`: the same, to an earlier generation's manifest; `destroy`: the same, to
+ * a manifest without items; `repair`: puts drifted items back as the recorded generation has
+ * them and records nothing new (the machines keep the generation they have); `preview`: what
+ * merging a revision would do, compared with another revision rather than the recorded state:
+ * for reading only, apply refuses it.
+ */
+export type PlanKind = 'transition' | 'rollback' | 'destroy' | 'repair' | 'preview';
 
 /** add `+`, remove `-`, upgrade `~` (same machine, new content), move `>` (other machine). */
 export type ChangeAction = 'add' | 'remove' | 'upgrade' | 'move';

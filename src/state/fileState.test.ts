@@ -7,6 +7,8 @@ import type { Manifest } from '../manifest/types.ts';
 import { FileStateStore, type GenerationRecord } from './fileState.ts';
 import { SnapshotStore } from './snapshots.ts';
 import { recordWithoutMachine } from '../apply/abandoned.ts';
+import { planTransition } from '../plan/diff.ts';
+import { entry, type BeginEntry } from './journal.ts';
 
 const top = mkdtempSync(join(tmpdir(), 'strata-state-'));
 afterAll(() => rmSync(top, { recursive: true, force: true }));
@@ -25,6 +27,14 @@ const manifest = (hash = 'h1'): Manifest => ({
   hash,
 });
 const rec = (generation: number, hash = `h${generation}`): GenerationRecord => ({ generation, createdAt: '2026-01-01T00:00:00Z', manifest: manifest(hash) });
+
+/** Begins a journal of web's transition from generation 1 to 2 (a plan that changes nothing). */
+function beginWeb(store: FileStateStore): BeginEntry {
+  const plan = planTransition({ generation: 1, manifest: manifest('h1') }, manifest('h2'));
+  const begin = entry.begin({ generation: 2, basis: plan.basis, owner: 'here:1', token: 't1', pid: 1, host: 'here', leaseMs: 60_000, plan, record: { source: 'strata.yaml' } });
+  store.beginJournal('web', begin);
+  return begin;
+}
 
 /** The STATE_CORRUPT error f throws (fails the test if it throws anything else or nothing). */
 function corruptionOf(f: () => unknown): StateError {
@@ -131,16 +141,55 @@ describe('FileStateStore: damaged state is STATE_CORRUPT naming the file', () =>
 
   it('a journal with a damaged line is corrupt; only a torn last line (no newline) is left out', () => {
     const { store, dep } = stateWith(1);
-    store.beginJournal('web', { generation: 2 });
-    store.journal('web', { event: 'step', status: 'start', step: '1' });
+    beginWeb(store);
+    store.journal('web', entry.step('start', '1'));
     const file = join(dep, 'journal.jsonl');
     const text = readFileSync(file, 'utf8');
-    writeFileSync(file, `${text}{"at":"x","event":"st`);
-    expect(store.readJournal('web').map((e) => e.event)).toEqual(['begin', 'step']);
+    writeFileSync(file, `${text}{"v":1,"at":"x","kind":"st`);
+    expect(store.readJournal('web').map((e) => e.kind)).toEqual(['begin', 'step']);
     writeFileSync(file, `${text.split('\n')[0]}\n{"at":"x","ev\n${text.split('\n')[1]}\n`);
     expect(corruptionOf(() => store.readJournal('web')).message).toMatch(/journal\.jsonl line 2 is not valid JSON/);
-    writeFileSync(file, `${text}{"at":"x"}\n`);
-    expect(corruptionOf(() => store.readJournal('web')).message).toMatch(/line 3 has the wrong shape: event/);
+    writeFileSync(file, `${text}{"v":1,"at":"x","kind":"step","status":"start"}\n`);
+    expect(corruptionOf(() => store.readJournal('web')).message).toMatch(/line 3 has the wrong shape: step/);
+  });
+
+  it('a journal entry of an unknown version or kind is corrupt, naming the file and the line', () => {
+    const { store, dep } = stateWith(1);
+    beginWeb(store);
+    const file = join(dep, 'journal.jsonl');
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, `${text}{"v":2,"at":"x","kind":"step","status":"start","step":"1"}\n`);
+    expect(corruptionOf(() => store.readJournal('web')).message).toMatch(/journal\.jsonl line 2 is a journal entry of version 2, which this strata does not know/);
+    writeFileSync(file, `${text}{"v":"1","at":"x","kind":"step","status":"start","step":"1"}\n`);
+    expect(corruptionOf(() => store.readJournal('web')).message).toMatch(/line 2 is a journal entry of version "1"/);
+    writeFileSync(file, `${text}{"v":1,"at":"x","kind":"teleport"}\n`);
+    expect(corruptionOf(() => store.readJournal('web')).message).toMatch(/journal\.jsonl line 2 is a journal entry of kind "teleport", which this strata does not know/);
+  });
+
+  it('a journal of an older strata (entries without a version, `event` for the kind) is read as version 1', () => {
+    const { store, dep } = stateWith(1);
+    beginWeb(store);
+    const file = join(dep, 'journal.jsonl');
+    const text = readFileSync(file, 'utf8');
+    const { v: _v, kind: _k, plan, ...begin } = JSON.parse(text.split('\n')[0]!);
+    const { kind: _pk, ...planOfThen } = plan;
+    const old = JSON.stringify({ ...begin, event: 'begin', plan: { ...planOfThen, format: 'strata-plan/1' } });
+    writeFileSync(file, `${old}\n{"at":"x","event":"step","status":"start","step":"1"}\n{"at":"x","event":"rollback","steps":["1"]}\n{"at":"x","event":"rollback-incomplete","errors":["e"]}\n`);
+    const [first, ...rest] = store.readJournal('web');
+    expect(first).toMatchObject({ v: 1, kind: 'begin', plan: { format: 'strata-plan/2', kind: 'transition' } });
+    expect(rest).toEqual([
+      { v: 1, kind: 'step', at: 'x', status: 'start', step: '1' },
+      { v: 1, kind: 'undo-start', at: 'x', steps: ['1'] },
+      { v: 1, kind: 'undo-incomplete', at: 'x', errors: ['e'] },
+    ]);
+  });
+
+  it('journal entries are read back as they were written', () => {
+    const { store } = stateWith(1);
+    const begin = beginWeb(store);
+    const written = [entry.step('start', '1'), entry.undo('1', 'skipped'), entry.commit(2, ['m1']), entry.outcome('committed', 2, 'recovery'), entry.abandon('m1', 'ops', 'gone')];
+    for (const e of written) store.journal('web', e);
+    expect(store.readJournal('web')).toEqual([begin, ...written]);
   });
 
   it('a damaged transition lock is not taken over (its holder is unknown)', () => {

@@ -1,58 +1,28 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, renameSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { StateError } from '../errors.ts';
-import type { Manifest } from '../manifest/types.ts';
-import type { PendingRestore, RecordedState } from '../manifest/recorded.ts';
+import type { RecordedState } from '../manifest/recorded.ts';
 import { fsyncDir, writeFileAtomic } from '../lib/atomicFile.ts';
 import { takeTransitionLock } from './transitionLock.ts';
 import { checkShape, corrupt, listStateDir, parseStateJson, readStateJson, readStateText } from './readState.ts';
-import { controllerNotesSchema, deploymentLockSchema, generationRecordSchema, journalEntrySchema } from './schemas.ts';
+import type { BeginEntry, JournalEntry } from './journal.ts';
+import { JournalFile } from './journalFile.ts';
+import type { GenerationRecord } from './records.ts';
+import { controllerNotesSchema, deploymentLockSchema, generationRecordSchema } from './schemas.ts';
+import type { StateStore } from './stateStore.ts';
 import { pathName } from './stateNames.ts';
 
-export interface GenerationRecord {
-  generation: number;
-  createdAt: string;
-  manifest: Manifest;
-  /** Set when this generation was made by `strata rollback`. */
-  rolledBackTo?: number;
-  /** Where the models came from: a file path, or the repository. */
-  source?: string;
-  /** Set by `strata adopt --partial`: the manifest hash the machines recorded for this generation, which the adopted parts do not add up to. */
-  adoptedFrom?: { manifestHash: string };
-  /** The Git commit the models were read from, when they came from Git. */
-  commit?: { sha: string; author: { name: string; email: string }; message: string; time: string };
-  /** Set when this generation was made by `strata abandon-machine`: the audit record. */
-  abandoned?: AbandonRecord;
-  /** Stateful data lost with an abandoned machine, restored when a plan places its service again. */
-  pendingRestores?: PendingRestore[];
-}
-
-/** Who gave up on a machine, when and why, and what left the recorded state with it. */
-export interface AbandonRecord {
-  machine: string;
-  by: string;
-  at: string;
-  reason: string;
-  /** Keys of the items recorded on the machine, which this generation no longer has. */
-  items: string[];
-  /** The generation it was taken out of. */
-  from: number;
-}
-
-export interface JournalEntry {
-  at: string;
-  event: string;
-  [k: string]: unknown;
-}
+export type { AbandonRecord, GenerationRecord } from './records.ts';
+export type { JournalEntry } from './journal.ts';
 
 /**
  * The controller's recorded state, one directory per deployment under the state directory:
  * `generations/N.json`, `current` (the number of the deployed generation) and `journal.jsonl`
  * (the transition in flight). Every write is atomic.
  */
-export class FileStateStore {
+export class FileStateStore implements StateStore {
   constructor(readonly dir: string) {}
 
   private deploymentDir(deployment: string): string {
@@ -239,81 +209,24 @@ export class FileStateStore {
     return moved;
   }
 
-  /**
-   * Starts the journal of a transition with its `begin` entry. The file is created exclusively:
-   * an unfinished transition's journal is never appended to (recover it first).
-   */
-  beginJournal(deployment: string, entry: Omit<JournalEntry, 'at' | 'event'>): void {
-    const dir = this.deploymentDir(deployment);
-    mkdirSync(dir, { recursive: true });
-    let fd: number;
-    try {
-      fd = openSync(join(dir, 'journal.jsonl'), 'wx', 0o600);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      throw new StateError('TRANSITION_PENDING', `deployment ${deployment} has an unfinished transition in ${join(dir, 'journal.jsonl')}; it must be recovered first`, { deployment });
-    }
-    try {
-      writeSync(fd, `${JSON.stringify({ at: new Date().toISOString(), event: 'begin', ...entry })}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    fsyncDir(dir);
+  private journalFile(deployment: string): JournalFile {
+    return new JournalFile(this.deploymentDir(deployment), deployment);
   }
 
-  /**
-   * Appends to the journal of the transition in flight (write-ahead: before each effect). The
-   * entry is on disk (fsync) before this returns.
-   */
-  journal(deployment: string, entry: Omit<JournalEntry, 'at'>): void {
-    const dir = this.deploymentDir(deployment);
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, 'journal.jsonl');
-    const created = !existsSync(file);
-    const fd = openSync(file, 'a', 0o600);
-    try {
-      writeSync(fd, `${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    if (created) fsyncDir(dir);
+  beginJournal(deployment: string, entry: BeginEntry): void {
+    this.journalFile(deployment).begin(entry);
   }
 
-  /**
-   * The journal's entries. Only a last line without its newline can be torn by a crash (each
-   * entry is written with its newline in one write, then fsynced); it was never acted on and is
-   * left out. Any other line that is not an entry is damage: STATE_CORRUPT.
-   */
+  journal(deployment: string, entry: JournalEntry): void {
+    this.journalFile(deployment).append(entry);
+  }
+
   readJournal(deployment: string): JournalEntry[] {
-    const file = join(this.deploymentDir(deployment), 'journal.jsonl');
-    let text: string;
-    try {
-      text = readStateText(file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
-    const lines = text.split('\n');
-    const torn = lines.pop(); // '' when the file ends with a newline
-    const out: JournalEntry[] = [];
-    lines.forEach((line, i) => {
-      const where = `line ${i + 1} `;
-      out.push(checkShape(file, parseStateJson(file, line, where), journalEntrySchema, where) as JournalEntry);
-    });
-    if (torn) {
-      try {
-        out.push(checkShape(file, JSON.parse(torn), journalEntrySchema) as JournalEntry);
-      } catch {
-        // the torn last line
-      }
-    }
-    return out;
+    return this.journalFile(deployment).read();
   }
 
   hasJournal(deployment: string): boolean {
-    return existsSync(join(this.deploymentDir(deployment), 'journal.jsonl'));
+    return this.journalFile(deployment).exists();
   }
 
   /**
@@ -359,11 +272,8 @@ export class FileStateStore {
     writeFileAtomic(join(this.deploymentDir(deployment), 'controller.json'), JSON.stringify(notes));
   }
 
-  /** Removes a finished transition's journal (and makes the removal durable). */
   clearJournal(deployment: string): void {
-    const dir = this.deploymentDir(deployment);
-    rmSync(join(dir, 'journal.jsonl'), { force: true });
-    if (existsSync(dir)) fsyncDir(dir);
+    this.journalFile(deployment).remove();
   }
 }
 

@@ -67,8 +67,6 @@ export const generationRecordSchema = z.looseObject({
     .optional(),
 });
 
-export const journalEntrySchema = z.looseObject({ at: z.string(), event: z.string().min(1) });
-
 export const deploymentLockSchema = z.looseObject({
   pid: z.number().int().positive(),
   startTime: z.string().optional(),

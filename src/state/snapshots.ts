@@ -6,7 +6,7 @@ import { isName } from '../model/names.ts';
 import { fsyncDir, writeFileAtomic } from '../lib/atomicFile.ts';
 import { sha256 } from '../lib/hash.ts';
 import { processAlive } from '../lib/proc.ts';
-import { corrupt, listStateDir } from './readState.ts';
+import { listStateDir } from './readState.ts';
 import { readRegularFile, regularFile, shownPath, type ReadRefusal } from '../lib/regularFile.ts';
 import { pathName } from './stateNames.ts';
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { TargetError } from '../errors.ts';
 import { IDENTIFIER } from '../model/schema.ts';
 import { MAX_SNAPSHOT_BYTES } from '../state/snapshots.ts';
-import type { BrokenLock, ItemStatus, LockHolder, MachineRecord, MachineStatus, OtherDeployment } from './machineAnswers.ts';
+import type { BrokenLock, ItemStatus, LockHolder, MachineRecord, MachineStatus, OtherDeployment } from './runtimeApi.ts';
 import { excerpt, machineText } from './machineText.ts';
 import { LINE, LOCK_ARG, MODULE_TYPES, TOKEN } from './runtime/protocol.ts';
 import type { RunResult } from './target.ts';

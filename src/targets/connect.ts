@@ -3,32 +3,26 @@ import type { MachineManifest } from '../manifest/types.ts';
 import { pathName } from '../state/stateNames.ts';
 import { LocalTarget } from './local.ts';
 import { maxSnapshotBytes } from './answers.ts';
-import { MachineRuntime } from './machineRuntime.ts';
-import { refusedLocalMessage, type CredentialPolicy } from './credentials.ts';
+import { ShellMachineRuntime } from './machineRuntime.ts';
+import type { ConnectOptions } from './runtimeApi.ts';
+import { refusedLocalMessage } from './credentials.ts';
 import { RefusedTarget } from './refusedTarget.ts';
 import { SshTarget } from './ssh.ts';
 
-export interface ConnectOptions {
-  /** The controller's state directory; local machines keep their runtime root under it. */
-  stateDir: string;
-  connectTimeoutMs?: number;
-  commandTimeoutMs?: number;
-  /** Under the controller: what this deployment may use on the controller host (src/targets/credentials.ts). */
-  credentials?: CredentialPolicy;
-}
+export type { ConnectOptions } from './runtimeApi.ts';
 
 /** Opens (lazily) the runtime of a machine for one deployment, over SSH or on this host. */
-export function openRuntime(m: MachineManifest, deployment: string, opts: ConnectOptions): MachineRuntime {
+export function openRuntime(m: MachineManifest, deployment: string, opts: ConnectOptions): ShellMachineRuntime {
   // A bad STRATA_MAX_SNAPSHOT_BYTES is refused before any machine is contacted, not at a snapshot step.
   maxSnapshotBytes();
   const t = m.target;
   if (t.kind === 'local') {
     // Checked when the models are loaded; this holds for recorded generations too (rollback, recovery, drift).
     if (opts.credentials && !opts.credentials.localMachines) {
-      return new MachineRuntime(new RefusedTarget(m.name, refusedLocalMessage(opts.credentials.deployment)), t.root ?? '/nonexistent', m.address, deployment);
+      return new ShellMachineRuntime(new RefusedTarget(m.name, refusedLocalMessage(opts.credentials.deployment)), t.root ?? '/nonexistent', m.address, deployment);
     }
     const root = t.root ?? join(resolve(opts.stateDir), 'machines', pathName('machine', m.name));
-    return new MachineRuntime(new LocalTarget(m.name, opts.commandTimeoutMs), root, m.address, deployment);
+    return new ShellMachineRuntime(new LocalTarget(m.name, opts.commandTimeoutMs), root, m.address, deployment);
   }
   const target = new SshTarget({
     machine: m.name,
@@ -42,6 +36,7 @@ export function openRuntime(m: MachineManifest, deployment: string, opts: Connec
     connectTimeoutMs: opts.connectTimeoutMs,
     commandTimeoutMs: opts.commandTimeoutMs,
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
+    ...(opts.ssh ? { env: opts.ssh } : {}),
   });
-  return new MachineRuntime(target, t.root, m.address, deployment);
+  return new ShellMachineRuntime(target, t.root, m.address, deployment);
 }

@@ -11,6 +11,7 @@ import { allowedFile, refusedFileMessage, type CredentialPolicy } from './creden
 import type { MachineManifest } from '../manifest/types.ts';
 import { openRuntime } from './connect.ts';
 import { SshTarget } from './ssh.ts';
+import { sshEnvironment } from './sshEnv.ts';
 
 // Real directories, files and symlinks: the deployment's allowed directory holds its key, a
 // link to another deployment's key, a link to a directory outside, and a dangling link.
@@ -105,17 +106,12 @@ describe("the deployment's own key and known_hosts replace the process-wide ones
     const own = join(mine, 'known_hosts');
     writeFileSync(shared, '127.0.49.250 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n');
     writeFileSync(own, '# no entries\n');
-    const before = process.env.STRATA_KNOWN_HOSTS;
-    process.env.STRATA_KNOWN_HOSTS = shared;
-    try {
-      const t = new SshTarget({ machine: 'm', host: '127.0.49.250', port: 22, user: 'root', privateKey: 'unused', credentials: { deployment: 'a', allowedFiles: [], knownHosts: own, localMachines: false } });
-      const e = await t.run(['true']).then(() => undefined, (x: unknown) => x as { code: string; message: string });
-      expect(e).toMatchObject({ code: 'HOST_KEY_UNKNOWN' });
-      expect(e!.message).toContain(own);
-    } finally {
-      if (before === undefined) delete process.env.STRATA_KNOWN_HOSTS;
-      else process.env.STRATA_KNOWN_HOSTS = before;
-    }
+    const env = sshEnvironment({ STRATA_KNOWN_HOSTS: shared });
+    expect(env.knownHosts).toBe(shared);
+    const t = new SshTarget({ machine: 'm', host: '127.0.49.250', port: 22, user: 'root', privateKey: 'unused', credentials: { deployment: 'a', allowedFiles: [], knownHosts: own, localMachines: false }, env });
+    const e = await t.run(['true']).then(() => undefined, (x: unknown) => x as { code: string; message: string });
+    expect(e).toMatchObject({ code: 'HOST_KEY_UNKNOWN' });
+    expect(e!.message).toContain(own);
   });
 
   it('a local machine of a deployment without localMachines runs nothing', async () => {

@@ -1,14 +1,13 @@
 import { TargetError } from '../errors.ts';
 import { IDENTIFIER } from '../model/schema.ts';
-import type { BrokenLock, MachineRecord, MachineStatus, OtherDeployment } from './machineAnswers.ts';
 import { answerBounds, parseActivations, parseHeld, parseLockTaken, parseOtherRecords, parseRecord, parseStatus } from './answers.ts';
-import type { ArtifactEntry } from '../artifact/hash.ts';
 import type { Item } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
 import { installRefusal, installScript } from './runtime/install.ts';
 import { EXIT } from './runtime/protocol.ts';
 import { runtimePath, runtimeScript } from './runtime/script.ts';
 import { encodeActivation, encodeSpec, encodeUpload } from './stream.ts';
+import type { BrokenLock, LockRequest, MachineRecord, MachineRuntime, MachineStatus, OtherDeployment, UploadArtifact } from './runtimeApi.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
 
 /** Exit codes of the command wrapper and the runtime (the protocol's). */
@@ -16,25 +15,8 @@ const { NOT_INSTALLED, LOCKED } = EXIT;
 /** Items activated by one command at most. */
 const MAX_BATCH = 64;
 
-/** Who asks for a machine lock: the controller's identity, this transition's token, its pid. */
-export interface LockRequest {
-  owner: string;
-  token?: string;
-  pid?: number;
-  /** How long the lock holds without a renewal (whole seconds on the machine; at least 1 s). */
-  leaseMs?: number;
-  /** Break the lock if this token holds it (the caller knows that holder is dead). */
-  breakToken?: string;
-}
-
 function leaseSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
-}
-
-/** An artifact as sent to a machine's store: its hash and its files. */
-export interface UploadArtifact {
-  hash: string;
-  entries: readonly ArtifactEntry[];
 }
 
 interface QueuedActivation {
@@ -50,7 +32,7 @@ interface QueuedActivation {
  * verb finds it missing, so a machine that has it costs no extra round trip; one that is
  * expected to lack it gets it with the first command (`expectFresh`).
  */
-export class MachineRuntime {
+export class ShellMachineRuntime implements MachineRuntime {
   private sendRuntime = false;
   private openBatch?: { keys: Set<string>; queued: QueuedActivation[] };
 
@@ -83,6 +65,14 @@ export class MachineRuntime {
 
   get machine(): string {
     return this.target.machine;
+  }
+
+  get bytesSent(): number {
+    return this.target.bytesSent;
+  }
+
+  close(): Promise<void> {
+    return this.target.close();
   }
 
   /**

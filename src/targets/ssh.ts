@@ -10,6 +10,7 @@ import { allowedFile, expandHome, refusedFileMessage, type CredentialPolicy } fr
 import { hostKeyMismatchMessage, keyBlob, knownHostKeys, knownHostsName, pinnedHostKeys, type HostKeySource } from './hostKeys.ts';
 import { commandLine } from './shellQuote.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
+import type { SshEnvironment } from './sshEnv.ts';
 
 const { Client } = ssh2;
 /** A private key file is a few KiB; a file far larger is not one. */
@@ -23,9 +24,9 @@ export interface SshTargetOptions {
   user: string;
   /** Pinned public host key line; wins over knownHosts. */
   hostKey?: string;
-  /** known_hosts file to check the host key against (default $STRATA_KNOWN_HOSTS, else ~/.ssh/known_hosts). */
+  /** known_hosts file to check the host key against (default env.knownHosts, else ~/.ssh/known_hosts). */
   knownHosts?: string;
-  /** Private key file; else STRATA_SSH_KEY_FILE, else the key text in STRATA_SSH_KEY. */
+  /** Private key file; else env.keyFile, else the key text env.key. */
   identity?: string;
   /** The private key itself (read from a secret by the caller); wins over identity. */
   privateKey?: Buffer | string;
@@ -45,6 +46,8 @@ export interface SshTargetOptions {
    * STRATA_SSH_KEY, STRATA_KNOWN_HOSTS, ~/.ssh/known_hosts) only when it configures none.
    */
   credentials?: CredentialPolicy;
+  /** The process-wide key and known_hosts (src/targets/sshEnv.ts); none when not given. */
+  env?: SshEnvironment;
 }
 
 /**
@@ -179,7 +182,7 @@ export class SshTarget implements Target {
     const o = this.opts;
     if (o.knownHosts !== undefined) return { file: realPath(this.modelFile('ssh.knownHosts', o.knownHosts)), origin: 'ssh.knownHosts' };
     if (o.credentials?.knownHosts !== undefined) return { file: realPath(expandHome(o.credentials.knownHosts)), origin: 'deployments[].ssh.knownHosts' };
-    if (process.env.STRATA_KNOWN_HOSTS) return { file: realPath(expandHome(process.env.STRATA_KNOWN_HOSTS)), origin: 'STRATA_KNOWN_HOSTS' };
+    if (o.env?.knownHosts) return { file: realPath(expandHome(o.env.knownHosts)), origin: 'STRATA_KNOWN_HOSTS' };
     return { file: realPath(expandHome('~/.ssh/known_hosts')), origin: 'default' };
   }
 
@@ -221,7 +224,7 @@ export class SshTarget implements Target {
     if (this.opts.privateKey !== undefined) return this.opts.privateKey;
     const own = this.opts.credentials?.identity;
     if (this.opts.identity === undefined && own) return own();
-    const fromEnv = process.env.STRATA_SSH_KEY_FILE;
+    const fromEnv = this.opts.env?.keyFile;
     // modelFile expands ~ itself (and checks the policy first).
     const file = this.opts.identity !== undefined ? this.modelFile('ssh.identity', this.opts.identity) : fromEnv === undefined ? undefined : expandHome(fromEnv);
     if (file) {
@@ -230,7 +233,7 @@ export class SshTarget implements Target {
       if ('refused' in read) throw new TargetError('IDENTITY_UNREADABLE', `cannot read the SSH identity file ${shownPath(file)} for ${this.machine}: it ${read.why}`, { machine: this.machine, reason: read.why });
       return read.bytes;
     }
-    const inline = process.env.STRATA_SSH_KEY;
+    const inline = this.opts.env?.key;
     if (inline) return inline;
     throw new TargetError('NO_IDENTITY', `no SSH key for ${this.machine}: set ssh.identity, STRATA_SSH_KEY_FILE or STRATA_SSH_KEY`, { machine: this.machine });
   }

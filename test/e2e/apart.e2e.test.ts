@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deploymentStatus, driftOf, type StatusReport } from '../../src/api/status.ts';
+import { type StatusReport, deploymentStatus, driftOf } from '../../src/api/status.ts';
 import { openRuntime } from '../../src/targets/connect.ts';
 import { cli } from '../support/cli.ts';
 import { ask } from '../support/net.ts';
-import { helloWorldFixture, type Fixture } from '../support/testnet.ts';
+import { type Fixture, helloWorldFixture } from '../support/testnet.ts';
+import { contextFor } from '../../src/api/services.ts';
 
 // Two deployments on the same three real sshd hosts: hello-world (A) and its proxy variant (B),
 // each with a file service besides. Everything B does leaves every process and file of A as
@@ -60,7 +61,7 @@ interface Snapshot {
 
 /** A's processes (pid and start time) and every file of A on every host: its records and its placed files. */
 async function snapshotOfA(): Promise<Snapshot> {
-  const s = await deploymentStatus(A, { stateDir: fx.stateDir });
+  const s = await deploymentStatus(A, contextFor({ stateDir: fx.stateDir }));
   const pids: Record<string, string> = {};
   for (const m of s.machines) for (const i of m.items) if (i.pid) pids[`${m.machine}/${i.name}`] = `${i.pid} ${started(i.pid)}`;
   const files: Record<string, Record<string, string>> = {};
@@ -135,8 +136,8 @@ describe('two deployments on the same machines', () => {
   });
 
   it('the status of each lists only its own items, and each machine keeps them apart', async () => {
-    const sa = await deploymentStatus(A, { stateDir: fx.stateDir });
-    const sb = await deploymentStatus(B, { stateDir: fx.stateDir });
+    const sa = await deploymentStatus(A, contextFor({ stateDir: fx.stateDir }));
+    const sb = await deploymentStatus(B, contextFor({ stateDir: fx.stateDir }));
     expect(itemsOf(sa)).toEqual([
       'test1/a-pages:present', 'test1/hello-world-client:running', 'test2/a-pages:present', 'test2/hello-world-server:running', 'test3/a-pages:present', 'test3/hello-world-client:running',
     ]);

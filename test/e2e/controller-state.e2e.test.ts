@@ -3,12 +3,13 @@ import { mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { condition, ControllerApi, copyHelloWorldModels, destroyLocalDeployment, editFile, jsonLines, sleep, until } from '../support/controller.ts';
+import { ControllerApi, condition, copyHelloWorldModels, destroyLocalDeployment, editFile, jsonLines, sleep, until } from '../support/controller.ts';
 import { adoptDeployment } from '../../src/api/adopt.ts';
 import { stateStore } from '../../src/api/context.ts';
 import { loadDeployment } from '../../src/api/load.ts';
 import { WorkRepo } from '../support/gitServer.ts';
 import { ask } from '../support/net.ts';
+import { contextFor } from '../../src/api/services.ts';
 
 // The real controller process (`node bin/strata.js controller`) with two deployments on
 // `target: local` machines, each from a local repository whose refs it watches:
@@ -106,8 +107,8 @@ afterAll(async () => {
   }
   // The services run on this host: stop them by their recorded PIDs (alpha's state may have been
   // removed by the last test: take it back from the machines first).
-  if (stateDir && !stateStore({ stateDir }).current('alpha')) {
-    await adoptDeployment((await loadDeployment(join(alpha.dir, 'strata.yaml'))).manifest, { stateDir }, { force: true }).catch((e) => console.error('adopting alpha failed:', e));
+  if (stateDir && !stateStore(contextFor({ stateDir })).current('alpha')) {
+    await adoptDeployment((await loadDeployment(join(alpha.dir, 'strata.yaml'))).manifest, contextFor({ stateDir }), { force: true }).catch((e) => console.error('adopting alpha failed:', e));
   }
   for (const name of ['alpha', 'beta']) await destroyLocalDeployment(stateDir, name).catch((e) => console.error(`destroying ${name} failed:`, e));
   if (base) rmSync(base, { recursive: true, force: true });

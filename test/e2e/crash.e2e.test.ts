@@ -9,7 +9,8 @@ import { ask } from '../support/net.ts';
 import { ControllerApi, jsonLines, until } from '../support/controller.ts';
 import { WorkRepo } from '../support/gitServer.ts';
 import { spawnStrata } from '../support/strataProcess.ts';
-import { helloWorldFixture, type Fixture } from '../support/testnet.ts';
+import { type Fixture, helloWorldFixture } from '../support/testnet.ts';
+import { contextFor } from '../../src/api/services.ts';
 
 // Crash recovery (docs/reliability.md, "The transition and what it promises", 2: "a crash at any point is recovered on restart"): the
 // real CLI (`node bin/strata.js apply`) is killed with SIGKILL at randomised moments of a
@@ -70,16 +71,16 @@ function journalState(): string {
     .filter(Boolean)
     .flatMap((l) => {
       try {
-        return [JSON.parse(l) as { event: string; status?: string }];
+        return [JSON.parse(l) as { kind: string; status?: string }];
       } catch {
         return [];
       }
     });
-  const events = new Set(entries.map((e) => e.event));
+  const events = new Set(entries.map((e) => e.kind));
   for (const outcome of ['committed', 'rolled-back']) if (events.has(outcome)) return outcome;
   if (events.has('commit')) return 'commit';
-  const started = entries.filter((e) => e.event === 'step' && e.status === 'start').length;
-  const done = entries.filter((e) => e.event === 'step' && e.status === 'done').length;
+  const started = entries.filter((e) => e.kind === 'step' && e.status === 'start').length;
+  const done = entries.filter((e) => e.kind === 'step' && e.status === 'done').length;
   if (started) return `steps ${done}/${started} done`;
   return events.has('begin') ? 'begin' : 'empty';
 }
@@ -95,7 +96,7 @@ async function expectConverged(): Promise<void> {
   const other = server === 'test2' ? 'test3' : 'test2';
   await expect(ask(addr(other), 5000), `a server left on ${other}`).rejects.toThrow(/ECONNREFUSED/);
   for (const m of ['test1', 'test3']) expect(await ask(addr(m), 5001), `client on ${m}`).toBe('Hello world!\n');
-  const status = await deploymentStatus('hello-world', { stateDir: fx.stateDir });
+  const status = await deploymentStatus('hello-world', contextFor({ stateDir: fx.stateDir }));
   expect(String(status.generation)).toBe(current);
   for (const m of status.machines) for (const i of m.items) expect(`${m.machine}/${i.name}: ${i.state}`).toBe(`${m.machine}/${i.name}: running`);
 }

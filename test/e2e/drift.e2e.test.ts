@@ -8,10 +8,11 @@ import { deploymentStatus } from '../../src/api/status.ts';
 import { Controller } from '../../src/controller/controller.ts';
 import { parseControllerConfig } from '../../src/controller/loadConfig.ts';
 import { gitSourceFor } from '../../src/controller/gitSource.ts';
-import { hostPath, testnetDown, testnetUp, type Testnet } from '../../src/testnet/index.ts';
+import { type Testnet, hostPath, testnetDown, testnetUp } from '../../src/testnet/index.ts';
 import { cli } from '../support/cli.ts';
 import { copyHelloWorldModels, until } from '../support/controller.ts';
 import { ask } from '../support/net.ts';
+import { contextFor } from '../../src/api/services.ts';
 
 // Drift on real sshd hosts: a killed process and a corrupted file are found by the probe;
 // with selfHeal off they are only reported, with it on only they are put back.
@@ -22,7 +23,7 @@ let stateDir: string;
 const host = (n: string) => net.hosts.find((h) => h.name === n)!;
 const git = (...args: string[]) => execFileSync('git', ['-C', repo, '-c', 'user.name=Ada Tester', '-c', 'user.email=ada@example.test', ...args], { stdio: 'pipe' });
 const pidOf = async (machine: string, name: string) =>
-  (await deploymentStatus('hello-world', { stateDir })).machines.find((m) => m.machine === machine)?.items.find((i) => i.name === name)?.pid;
+  (await deploymentStatus('hello-world', contextFor({ stateDir }))).machines.find((m) => m.machine === machine)?.items.find((i) => i.name === name)?.pid;
 
 function controller(selfHeal: boolean): Controller {
   const config = parseControllerConfig(

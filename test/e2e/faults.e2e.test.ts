@@ -12,7 +12,8 @@ import { WorkRepo } from '../support/gitServer.ts';
 import { ask } from '../support/net.ts';
 import { startHostSshd, stopHostSshd } from '../support/sshd.ts';
 import { spawnStrata } from '../support/strataProcess.ts';
-import { helloWorldFixture, type Fixture } from '../support/testnet.ts';
+import { type Fixture, helloWorldFixture } from '../support/testnet.ts';
+import { contextFor } from '../../src/api/services.ts';
 
 // Machine faults and concurrent transitions on real sshd hosts: a machine whose sshd dies in
 // the middle of a transition (CLI and controller), a failing activation, a step that outlasts
@@ -60,7 +61,7 @@ async function expectConverged(stateDir = fx.stateDir): Promise<void> {
   expect(await ask(addr(server), 5000)).toBe('Hello world!\n');
   await expect(ask(addr(server === 'test2' ? 'test3' : 'test2'), 5000)).rejects.toThrow(/ECONNREFUSED/);
   for (const m of ['test1', 'test3']) expect(await ask(addr(m), 5001), `client on ${m}`).toBe('Hello world!\n');
-  const status = await deploymentStatus('hello-world', { stateDir });
+  const status = await deploymentStatus('hello-world', contextFor({ stateDir }));
   for (const m of status.machines) for (const i of m.items) expect(`${m.machine}/${i.name}: ${i.state}`).toBe(`${m.machine}/${i.name}: running`);
 }
 

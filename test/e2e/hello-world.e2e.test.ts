@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyDeployment } from '../../src/api/apply.ts';
 import { planDeployment } from '../../src/api/plan.ts';
-import { deploymentStatus, type StatusReport } from '../../src/api/status.ts';
+import { type StatusReport, deploymentStatus } from '../../src/api/status.ts';
 import { cli } from '../support/cli.ts';
 import { ask } from '../support/net.ts';
-import { helloWorldFixture, type Fixture } from '../support/testnet.ts';
+import { type Fixture, helloWorldFixture } from '../support/testnet.ts';
+import { contextFor } from '../../src/api/services.ts';
 
 // The hello-world example (server, two clients, and a bystander) on real sshd test hosts.
 let fx: Fixture;
@@ -14,7 +15,7 @@ let root: string;
 const addr = (m: string) => fx.host(m).address;
 const pidOf = (s: StatusReport, machine: string, service: string) =>
   s.machines.find((m) => m.machine === machine)?.items.find((i) => i.name === service)?.pid;
-const status = () => deploymentStatus('hello-world', { stateDir: fx.stateDir });
+const status = () => deploymentStatus('hello-world', contextFor({ stateDir: fx.stateDir }));
 const edit = (file: string, from: string | RegExp, to: string) => {
   const path = join(fx.work, file);
   const text = readFileSync(path, 'utf8');
@@ -70,9 +71,9 @@ describe('hello-world on real SSH hosts', () => {
   it('a second apply with nothing changed sends nothing and restarts nothing', async () => {
     const before = await status();
     const logins = allLogins();
-    const plan = await planDeployment(root, { stateDir: fx.stateDir });
+    const plan = await planDeployment(root, contextFor({ stateDir: fx.stateDir }));
     expect(plan.steps).toEqual([]);
-    const result = await applyDeployment(plan, { stateDir: fx.stateDir });
+    const result = await applyDeployment(plan, contextFor({ stateDir: fx.stateDir }));
     expect(result.bytesSent).toBe(0);
     expect(result.uploaded).toEqual({});
     expect(allLogins()).toEqual(logins);
@@ -91,7 +92,7 @@ describe('hello-world on real SSH hosts', () => {
   it('moving the server re-activates the server and its dependents, and nothing else', async () => {
     const before = await status();
     edit('distribution.yaml', 'hello-world-server: test2', 'hello-world-server: test3');
-    const plan = await planDeployment(root, { stateDir: fx.stateDir });
+    const plan = await planDeployment(root, contextFor({ stateDir: fx.stateDir }));
     expect(plan.changes.map((c) => `${c.action} ${c.name} ${c.machine}`).sort()).toEqual([
       'move hello-world-server test3',
       'upgrade hello-world-client test1',

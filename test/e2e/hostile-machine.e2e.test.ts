@@ -4,12 +4,12 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { StrataError } from '../../src/errors.ts';
 import type { Item } from '../../src/manifest/types.ts';
-import { hostPath, testnetDown, testnetUp, type Testnet } from '../../src/testnet/index.ts';
-import { MachineRuntime } from '../../src/targets/machineRuntime.ts';
+import { type Testnet, hostPath, testnetDown, testnetUp } from '../../src/testnet/index.ts';
+import { ShellMachineRuntime } from '../../src/targets/machineRuntime.ts';
 import { runtimeScript } from '../../src/targets/runtime/script.ts';
 import { SshTarget } from '../../src/targets/ssh.ts';
 import { cli } from '../support/cli.ts';
-import { condition, ControllerApi, jsonLines, until } from '../support/controller.ts';
+import { ControllerApi, condition, jsonLines, until } from '../support/controller.ts';
 import { WorkRepo } from '../support/gitServer.ts';
 import { spawnStrata } from '../support/strataProcess.ts';
 
@@ -53,10 +53,10 @@ async function strataChild(args: string[], env: NodeJS.ProcessEnv = {}, ms = 30_
   return { code, out: p.stdout(), err: p.stderr(), elapsedMs: Date.now() - p.t0, peakRssMiB: peak };
 }
 
-function runtimeOverSsh(): MachineRuntime {
+function runtimeOverSsh(): ShellMachineRuntime {
   const h = app();
   const target = new SshTarget({ machine: 'app', host: h.address, port: h.port, user: 'root', hostKey: h.hostKey, identity: net.identityFile, commandTimeoutMs: 20_000 });
-  return new MachineRuntime(target, ROOT, h.address, 'hostile');
+  return new ShellMachineRuntime(target, ROOT, h.address, 'hostile');
 }
 
 async function refusal(p: Promise<unknown>): Promise<StrataError> {

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planDeployment } from '../../src/api/plan.ts';
 import { deploymentStatus } from '../../src/api/status.ts';
-import { hostPath, testnetDown, testnetUp, type Testnet } from '../../src/testnet/index.ts';
+import { type Testnet, hostPath, testnetDown, testnetUp } from '../../src/testnet/index.ts';
 import { cli } from '../support/cli.ts';
 import { ask } from '../support/net.ts';
+import { contextFor } from '../../src/api/services.ts';
 
 // Machine configuration (directories, files, a daemon providing a container), script and file
 // services, with host keys checked against a hashed known_hosts file, on real sshd hosts.
@@ -54,7 +55,7 @@ afterAll(async () => {
 
 describe('machine configuration and every service type', () => {
   it('applies infrastructure before services, and each module does its job', async () => {
-    const plan = await planDeployment(root, { stateDir });
+    const plan = await planDeployment(root, contextFor({ stateDir }));
     const phases = plan.steps.map((s) => s.phase);
     expect(phases.lastIndexOf('infrastructure')).toBeLessThan(phases.indexOf('activate'));
     // The daemon waits for the machine's files and directories.
@@ -77,14 +78,14 @@ describe('machine configuration and every service type', () => {
   });
 
   it('a changed machine file is rewritten, and nothing else is touched', async () => {
-    const before = await deploymentStatus('infra', { stateDir });
+    const before = await deploymentStatus('infra', contextFor({ stateDir }));
     edit('network.yaml', 'level = info', 'level = debug');
-    const plan = await planDeployment(root, { stateDir });
+    const plan = await planDeployment(root, contextFor({ stateDir }));
     expect(plan.changes.map((c) => `${c.action} ${c.name}`)).toEqual(['upgrade /tmp/srv/app.conf']);
     expect(plan.machines).toEqual(['db']);
     expect((await cli('apply', root, '--state', stateDir, '-q')).code).toBe(0);
     expect(readFileSync(onHost('db', '/tmp/srv/app.conf'), 'utf8')).toBe('level = debug\n');
-    const after = await deploymentStatus('infra', { stateDir });
+    const after = await deploymentStatus('infra', contextFor({ stateDir }));
     const pids = (s: typeof before) => s.machines.flatMap((m) => m.items.map((i) => `${i.name}:${i.pid ?? '-'}`));
     expect(pids(after)).toEqual(pids(before));
   });
@@ -100,7 +101,7 @@ describe('machine configuration and every service type', () => {
     edit('distribution.yaml', '  reader: { machine: db, container: kv }\n', '');
     edit('network.yaml', '    containers:\n      kv: { daemon: kv, properties: { port: 7000 } }\n', '');
     edit('network.yaml', '    daemons:\n      kv:\n        start: node kv.js\n        artifact: daemons/kv\n        ports: { main: 7000 }\n        ready: { port: main }\n', '');
-    const plan = await planDeployment(root, { stateDir });
+    const plan = await planDeployment(root, contextFor({ stateDir }));
     expect(plan.steps.map((s) => `${s.phase} ${s.action} ${s.item.name}`)).toEqual(['deactivate deactivate reader', 'cleanup deactivate kv']);
     expect((await cli('apply', root, '--state', stateDir, '-q')).code).toBe(0);
     await expect(ask(host('db').address, 7000)).rejects.toThrow(/ECONNREFUSED/);

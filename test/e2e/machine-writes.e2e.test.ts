@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalTarget } from '../../src/targets/local.ts';
-import { MachineRuntime } from '../../src/targets/machineRuntime.ts';
+import { ShellMachineRuntime } from '../../src/targets/machineRuntime.ts';
 import { runtimePath } from '../../src/targets/runtime/script.ts';
-import { hostPath, testnetDown, testnetUp, type Testnet } from '../../src/testnet/index.ts';
+import { type Testnet, hostPath, testnetDown, testnetUp } from '../../src/testnet/index.ts';
 import { cli } from '../support/cli.ts';
 
 // Section 3 of the trust boundary: nothing outside allowedPaths is written or removed on a
@@ -336,7 +336,7 @@ describe('the runtime strata installs', () => {
     try {
       for (const [name, fresh] of [['fresh', true], ['installed', false]] as const) {
         const root = join(base, name, 'root');
-        const rt = new MachineRuntime(new LocalTarget('m1'), root, '127.0.43.9', 'writes');
+        const rt = new ShellMachineRuntime(new LocalTarget('m1'), root, '127.0.43.9', 'writes');
         if (fresh) rt.expectFresh();
         await rt.lock('erin:1:e');
         await rt.unlock('erin:1:e');

@@ -1,20 +1,21 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stateStore } from '../../src/api/context.ts';
 import { openRuntime } from '../../src/targets/connect.ts';
-import type { MachineRuntime } from '../../src/targets/machineRuntime.ts';
+import type { ShellMachineRuntime } from '../../src/targets/machineRuntime.ts';
 import { runtimePath } from '../../src/targets/runtime/script.ts';
 import { processesInMountNs } from '../../src/testnet/processes.ts';
 import { cli } from '../support/cli.ts';
-import { condition, ControllerApi, jsonLines, sleep, until } from '../support/controller.ts';
+import { ControllerApi, condition, jsonLines, sleep, until } from '../support/controller.ts';
 import { WorkRepo } from '../support/gitServer.ts';
 import { ask } from '../support/net.ts';
 import { startHostSshd, stopHostSshd } from '../support/sshd.ts';
-import { spawnStrata, type StrataProcess } from '../support/strataProcess.ts';
-import { helloWorldFixture, type Fixture } from '../support/testnet.ts';
+import { type StrataProcess, spawnStrata } from '../support/strataProcess.ts';
+import { type Fixture, helloWorldFixture } from '../support/testnet.ts';
+import { contextFor } from '../../src/api/services.ts';
 
 // Machines that fail in awkward ways, on real sshd hosts (one fresh test network per part):
 // - gone for good: its sshd is killed in the middle of a transition and never started again.
@@ -285,8 +286,8 @@ const freeDisk = (machine: string) => inHost(machine, `rm -f ${STRATA}/fill ${ST
 /** What the runtime root holds that has to do with locks. */
 const lockEntries = (machine: string) => inHost(machine, `ls -a ${DEPLOYMENT_DIR}`).split('\n').filter((f) => f.startsWith('lock'));
 
-function runtimeOf(machine: string): MachineRuntime {
-  const m = stateStore({ stateDir: fx.stateDir }).current('hello-world')!.manifest.machines[machine]!;
+function runtimeOf(machine: string): ShellMachineRuntime {
+  const m = stateStore(contextFor({ stateDir: fx.stateDir })).current('hello-world')!.manifest.machines[machine]!;
   return openRuntime(m, 'hello-world', { stateDir: fx.stateDir });
 }
 

@@ -229,7 +229,7 @@ describe('snapshot and restore on a real SSH host', () => {
     expect(existsSync(join(work, 'bad', 'target.json'))).toBe(false);
     const saved = await cli('plan', root(), '--state', stateDir, '--out', join(work, 'plan.json'), '-q');
     expect(saved.code, saved.err).toBe(0);
-    expect(JSON.parse(readFileSync(join(work, 'plan.json'), 'utf8')).format).toBe('strata-plan/1');
+    expect(JSON.parse(readFileSync(join(work, 'plan.json'), 'utf8')).format).toBe('strata-plan/2');
   });
 
   it('after trust on first use, a changed host key is refused naming the pinned known_hosts; removing the line as told accepts the new key', async () => {

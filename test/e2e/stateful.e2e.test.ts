@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planDeployment } from '../../src/api/plan.ts';
 import { deploymentStatus } from '../../src/api/status.ts';
 import { sidecarOf } from '../../src/state/snapshots.ts';
-import { hostPath, testnetDown, testnetUp, type Testnet } from '../../src/testnet/index.ts';
+import { type Testnet, hostPath, testnetDown, testnetUp } from '../../src/testnet/index.ts';
 import { cli } from '../support/cli.ts';
+import { contextFor } from '../../src/api/services.ts';
 
 // Stateful services on real sshd hosts: each host runs a PostgreSQL server as a machine-level
 // daemon, offered as a container; a postgresql-database service moves between them with its
@@ -120,7 +121,7 @@ describe('stateful services on real SSH hosts with PostgreSQL servers', () => {
     expect(readFileSync(onHost('db1', '/var/lib/strata/deployments/stateful/items/s.app-db/db_state'), 'utf8')).toBe('present app_db existing\n');
     // The dependent runs again on db1 and found every row there.
     expect(readFileSync(onHost('db1', '/var/lib/strata/deployments/stateful/state/s.reporter/count'), 'utf8').trim()).toBe(String(ROWS));
-    const status = await deploymentStatus('stateful', { stateDir });
+    const status = await deploymentStatus('stateful', contextFor({ stateDir }));
     const db1 = status.machines.find((m) => m.machine === 'db1')!;
     expect(db1.items.find((i) => i.name === 'reporter')!.state).toBe('running');
     expect(db1.items.find((i) => i.name === 'app-db')!.state).toBe('present');
@@ -135,7 +136,7 @@ describe('stateful services on real SSH hosts with PostgreSQL servers', () => {
 
   it('moving app-db and a stateful process to db2 carries every row and the STATE_DIR; db1 keeps its database', async () => {
     edit('distribution.yaml', 'notes: db1', 'notes: db2');
-    const plan = await planDeployment(root, { stateDir });
+    const plan = await planDeployment(root, contextFor({ stateDir }));
     const at = (action: string, machine: string, name: string) => plan.steps.findIndex((s) => s.action === action && s.machine === machine && s.item.name === name);
     expect(at('snapshot', 'db1', 'app-db')).toBeGreaterThanOrEqual(0);
     expect(at('snapshot', 'db1', 'app-db')).toBeLessThan(at('deactivate', 'db1', 'app-db'));
@@ -170,7 +171,7 @@ describe('stateful services on real SSH hosts with PostgreSQL servers', () => {
     expect(readFileSync(onHost('db2', '/var/lib/strata/deployments/stateful/state/s.notes/data/sub dir/blob.bin')).equals(blob)).toBe(true);
     expect(readFileSync(onHost('db2', '/var/lib/strata/deployments/stateful/state/s.notes/data/empty'), 'utf8')).toBe('');
     expect(readFileSync(onHost('db2', '/var/lib/strata/deployments/stateful/state/s.notes/journal'), 'utf8')).toBe('started on db1\nstarted on db2\n');
-    const status = await deploymentStatus('stateful', { stateDir });
+    const status = await deploymentStatus('stateful', contextFor({ stateDir }));
     expect(status.machines.find((m) => m.machine === 'db2')!.items.find((i) => i.name === 'notes')!.state).toBe('running');
     expect(readdirSync(join(stateDir, 'snapshots', 'stateful', 'notes')).filter((f) => f.endsWith('.snap'))).toHaveLength(1);
   });
@@ -200,7 +201,7 @@ describe('stateful services on real SSH hosts with PostgreSQL servers', () => {
     expect((await cli('restore', root, '--state', stateDir, '--service', 'nope', '--yes')).code).toBe(2);
 
     // The drift probe asks the server: the database is there, so app-db has not drifted.
-    const report = await deploymentStatus('stateful', { stateDir });
+    const report = await deploymentStatus('stateful', contextFor({ stateDir }));
     const db = report.machines.find((m) => m.machine === 'db2')!.items.find((i) => i.name === 'app-db')!;
     expect(db.state).toBe('present');
     expect(db.drift).toBeUndefined();
@@ -209,7 +210,7 @@ describe('stateful services on real SSH hosts with PostgreSQL servers', () => {
   it('removing app-db snapshots it first, keeps its database, and keeps the newest snapshotsKept', async () => {
     writeFileSync(join(work, 'services.yaml'), readFileSync(join(work, 'services.yaml'), 'utf8').replace(/  app-db:[\s\S]*?(?=  notes:)/, ''));
     edit('distribution.yaml', '  app-db: { machine: db2, container: postgresql }\n  reporter: db1\n', '');
-    const plan = await planDeployment(root, { stateDir });
+    const plan = await planDeployment(root, contextFor({ stateDir }));
     expect(plan.steps.map((s) => `${s.action} ${s.machine}/${s.item.name}`)).toEqual(['deactivate db1/reporter', 'snapshot db2/app-db', 'deactivate db2/app-db']);
 
     const r = await cli('apply', root, '--state', stateDir, '-q');

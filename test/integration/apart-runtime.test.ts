@@ -7,7 +7,7 @@ import { findClaimConflicts } from '../../src/apply/claims.ts';
 import type { Item, MachineManifest } from '../../src/manifest/types.ts';
 import { itemSpecFiles } from '../../src/targets/itemSpec.ts';
 import { LocalTarget } from '../../src/targets/local.ts';
-import { MachineRuntime } from '../../src/targets/machineRuntime.ts';
+import { ShellMachineRuntime } from '../../src/targets/machineRuntime.ts';
 import { runtimePath } from '../../src/targets/runtime/script.ts';
 import { encodeActivation, encodeSpec } from '../../src/targets/stream.ts';
 
@@ -57,13 +57,13 @@ describe('deployments on one machine', () => {
   });
 
   it('reads the single layout in place for its own deployment, and writes nothing for a read', async () => {
-    const own = new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'old');
+    const own = new ShellMachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'old');
     const s = await own.status();
     expect(s.generation).toBe(1);
     expect(s.items.find((i) => i.key === 's.keeper')).toMatchObject({ state: 'running', pid: keeperPid });
     expect((await own.recorded())?.deployment).toBe('old');
     // Another deployment sees nothing of it as its own, and is told what it holds.
-    const other = new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'new');
+    const other = new ShellMachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'new');
     expect((await other.status()).items).toEqual([]);
     expect((await other.status()).generation).toBe(null);
     expect((await other.others()).map((o) => [o.deployment, o.record.generation, o.record.machine?.items.map((i) => i.key)])).toEqual([['old', 1, ['s.keeper']]]);
@@ -71,7 +71,7 @@ describe('deployments on one machine', () => {
   });
 
   it('moves the single layout into its deployment on its first change; the running process keeps its state directory', async () => {
-    const own = new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'old');
+    const own = new ShellMachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'old');
     await own.lock('owner:1:x');
     const dr = join(root, 'deployments/old');
     expect(readFileSync(join(dr, 'generations/current'), 'utf8').trim()).toBe('1');
@@ -97,8 +97,8 @@ describe('deployments on one machine', () => {
   });
 
   it('keeps each deployment to its own items and its own lock', async () => {
-    const own = new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'old');
-    const other = new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'new');
+    const own = new ShellMachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'old');
+    const other = new ShellMachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'new');
     // Two deployments hold their locks at once: a transition of one does not wait for the other.
     await own.lock('a:1:a');
     await other.lock('b:1:b');
@@ -121,8 +121,8 @@ describe('deployments on one machine', () => {
   });
 
   it('a transition announces what it claims while it holds its lock; others see it until it commits or lets go', async () => {
-    const mine = new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'new');
-    const third = new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'third');
+    const mine = new ShellMachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'new');
+    const third = new ShellMachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'third');
     const web = processItem('s.web', 'exec sleep 60\n');
     const rec = { deployment: 'new', generation: 2, manifestHash: 'h2', machine: { name: 'm1', address: ADDRESS, target: { kind: 'local' as const }, items: [web] } };
     await mine.lock('n:1:n');
@@ -155,8 +155,8 @@ describe('deployments on one machine', () => {
     const web = processItem('s.web', 'x');
     (web.spec as { env: Record<string, string> }).env.PORT = '8080';
     const desired = { version: 1 as const, deployment: 'third', machines: { m1: { name: 'm1', address: ADDRESS, target: { kind: 'local' as const }, items: [web] } }, artifacts: {}, hash: 'h' };
-    const plan = { format: 'strata-plan/1' as const, deployment: 'third', basis: { generation: null, manifestHash: null }, generation: 1, desired, changes: [], steps: [], uploads: {}, machines: ['m1'] };
-    const rt = new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'third');
+    const plan = { format: 'strata-plan/2' as const, kind: 'transition' as const, deployment: 'third', basis: { generation: null, manifestHash: null }, generation: 1, desired, changes: [], steps: [], uploads: {}, machines: ['m1'] };
+    const rt = new ShellMachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'third');
     writeFileSync(join(broken, '1.json'), '{"deployment":"broken","generation":1,"machine":{"name":"m1","address":"x","items":"nope"}}');
     await expect(findClaimConflicts(plan, undefined, () => rt)).rejects.toThrow(/record of deployment broken there is damaged/);
     writeFileSync(join(broken, '1.json'), '{"deployment":"broken","generation":1,"machine":');
@@ -167,7 +167,7 @@ describe('deployments on one machine', () => {
 
   it('accepts only a safe deployment name, on the controller and on the machine', async () => {
     for (const bad of ['../x', 'a/b', '.hidden', '', 'a b', '$(id)']) {
-      expect(() => new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, bad)).toThrow(/unsafe deployment name/);
+      expect(() => new ShellMachineRuntime(new LocalTarget('m1'), root, ADDRESS, bad)).toThrow(/unsafe deployment name/);
     }
     mkdirSync(join(base, 'elsewhere'), { recursive: true });
     for (const dir of [join(root, 'deployments', '.x'), join(root, 'deployments', 'a;b'), join(root, 'notdeployments', 'x'), join(root, 'deployments', 'x', '..')]) {

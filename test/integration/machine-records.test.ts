@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { askMachines } from '../../src/api/machineRecords.ts';
 import type { MachineManifest } from '../../src/manifest/types.ts';
 import { LocalTarget } from '../../src/targets/local.ts';
-import { MachineRuntime } from '../../src/targets/machineRuntime.ts';
+import { ShellMachineRuntime } from '../../src/targets/machineRuntime.ts';
+import { contextFor } from '../../src/api/services.ts';
 
 // askMachines (what `strata adopt` and the lost-state check ask) on a local target: the real
 // runtime and real files. Each deployment's record is read in its own directory on the machine
@@ -19,7 +20,7 @@ afterAll(() => rmSync(base, { recursive: true, force: true }));
 
 const machineAt = (root: string): MachineManifest => ({ name: 'm1', address: ADDRESS, target: { kind: 'local', root }, items: [] });
 const record = (deployment: string, generation: number) => ({ deployment, generation, manifestHash: `h${generation}`, machine: machineAt('') });
-const ctx = { stateDir: join(base, 'state') };
+const ctx = contextFor({ stateDir: join(base, 'state') });
 
 describe('askMachines', () => {
   it('a machine that never ran strata records nothing, and gets nothing installed', async () => {
@@ -33,7 +34,7 @@ describe('askMachines', () => {
   it("reads each deployment's record in its own directory, never another's", async () => {
     const root = join(base, 'apart');
     for (const [deployment, n] of [['web', 4], ['shop', 9]] as const) {
-      const rt = new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, deployment);
+      const rt = new ShellMachineRuntime(new LocalTarget('m1'), root, ADDRESS, deployment);
       await rt.commit(n, record(deployment, n));
     }
     expect(existsSync(join(root, 'deployments/web/generations/4.json'))).toBe(true);
@@ -41,7 +42,7 @@ describe('askMachines', () => {
     expect((await askMachines('shop', [machineAt(root)], ctx))[0]!.record).toMatchObject({ deployment: 'shop', generation: 9 });
     expect(await askMachines('blog', [machineAt(root)], ctx)).toEqual([{ machine: 'm1' }]);
     // a generation the machine keeps, asked for by number
-    const rt = new MachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'web');
+    const rt = new ShellMachineRuntime(new LocalTarget('m1'), root, ADDRESS, 'web');
     await rt.commit(5, record('web', 5));
     expect((await askMachines('web', [machineAt(root)], ctx, 4))[0]!.record).toMatchObject({ generation: 4 });
     expect((await askMachines('web', [machineAt(root)], ctx))[0]!.record).toMatchObject({ generation: 5 });

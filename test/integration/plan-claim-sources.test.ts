@@ -7,6 +7,7 @@ import { loadDeployment } from '../../src/api/load.ts';
 import { planDeployment } from '../../src/api/plan.ts';
 import { claimSources } from '../../src/manifest/claimSources.ts';
 import { newClaims } from '../../src/manifest/claims.ts';
+import { contextFor } from '../../src/api/services.ts';
 
 // The real example models on disk; planning contacts no machine.
 const EXAMPLE = path.resolve(import.meta.dirname, '../../examples/hello-world');
@@ -30,7 +31,7 @@ function positionIn(file: string, line: string, word: string): { line: number; c
 
 describe('plan.claimSources (computed when first read)', () => {
   it('names the model field of every claim a first plan adds, in the plan object, its JSON and its copies', async () => {
-    const plan = await planDeployment(ROOT, { stateDir: stateDir() });
+    const plan = await planDeployment(ROOT, contextFor({ stateDir: stateDir() }));
     expect(Object.keys(plan)).toContain('claimSources');
     const server = plan.claimSources?.['test2/s.hello-world-server port 127.0.2.2:5000'];
     expect(server).toEqual({ file: path.join(EXAMPLE, 'services.yaml'), ...positionIn('services.yaml', 'ports: { main: 5000 }', 'main'), field: 'services.hello-world-server.ports.main' });
@@ -46,14 +47,14 @@ describe('plan.claimSources (computed when first read)', () => {
   it('a plan that adds no claim to the recorded generation has none', async () => {
     const dir = stateDir();
     const { manifest } = await loadDeployment(ROOT);
-    stateStore({ stateDir: dir }).record(manifest.deployment, { generation: 1, createdAt: new Date().toISOString(), manifest, source: ROOT });
-    const plan = await planDeployment(ROOT, { stateDir: dir });
+    stateStore(contextFor({ stateDir: dir })).record(manifest.deployment, { generation: 1, createdAt: new Date().toISOString(), manifest, source: ROOT });
+    const plan = await planDeployment(ROOT, contextFor({ stateDir: dir }));
     expect(plan.steps).toHaveLength(0);
     expect('claimSources' in plan).toBe(false);
   });
 
   it('can be replaced, as a plan read from JSON carries its own', async () => {
-    const plan = await planDeployment(ROOT, { stateDir: stateDir() });
+    const plan = await planDeployment(ROOT, contextFor({ stateDir: stateDir() }));
     plan.claimSources = { x: { file: 'f', line: 1, column: 2, field: 'y' } };
     expect(plan.claimSources).toEqual({ x: { file: 'f', line: 1, column: 2, field: 'y' } });
   });

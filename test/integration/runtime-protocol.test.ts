@@ -7,7 +7,7 @@ import type { Item } from '../../src/manifest/types.ts';
 import { FileStateStore } from '../../src/state/fileState.ts';
 import { parseActivations, parseHeld, parseLockTaken, parseOtherRecords, parseRecord, parseStatus } from '../../src/targets/answers.ts';
 import { itemSpecFiles } from '../../src/targets/itemSpec.ts';
-import type { MachineRecord } from '../../src/targets/machineAnswers.ts';
+import type { MachineRecord } from '../../src/targets/runtimeApi.ts';
 import { EXIT, FRAME, LAYOUT, LOCK_ARG, MODULE_TYPES, SPEC_FILE, shHeader, TOKEN, VERB_NAMES, VERBS, verbExits, type Verb } from '../../src/targets/runtime/protocol.ts';
 import { RUNTIME_PARTS, runtimePartPath, runtimeScript } from '../../src/targets/runtime/script.ts';
 import { encodeActivation, encodeSpec, encodeUpload } from '../../src/targets/stream.ts';

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Item } from '../../src/manifest/types.ts';
 import { LocalTarget } from '../../src/targets/local.ts';
 import type { RunOptions } from '../../src/targets/target.ts';
-import { MachineRuntime } from '../../src/targets/machineRuntime.ts';
+import { ShellMachineRuntime } from '../../src/targets/machineRuntime.ts';
 import { runtimePath } from '../../src/targets/runtime/script.ts';
 import { encodeUpload } from '../../src/targets/stream.ts';
 import { ask } from '../support/net.ts';
@@ -16,7 +16,7 @@ const base = mkdtempSync(join(tmpdir(), 'strata-rt-'));
 const root = join(base, 'root');
 // The deployment's own directory under the machine's root (the store is shared at root).
 const dr = join(root, 'deployments', 'rt');
-const rt = new MachineRuntime(new LocalTarget('m1'), root, '127.0.3.1', 'rt');
+const rt = new ShellMachineRuntime(new LocalTarget('m1'), root, '127.0.3.1', 'rt');
 const started: Item[] = [];
 
 afterAll(async () => {
@@ -47,7 +47,7 @@ describe('target runtime', () => {
 
   it('installs itself with the first command when a machine is expected fresh; the lock reports missing artifacts', async () => {
     const freshRoot = join(base, 'fresh-root');
-    const fresh = new MachineRuntime(new LocalTarget('m2'), freshRoot, '127.0.3.1', 'rt');
+    const fresh = new ShellMachineRuntime(new LocalTarget('m2'), freshRoot, '127.0.3.1', 'rt');
     fresh.expectFresh();
     expect((await fresh.lock('carol:1:c', ['h1', 'h2'])).missing).toEqual(['h1', 'h2']);
     expect(existsSync(runtimePath(freshRoot))).toBe(true);
@@ -132,7 +132,7 @@ describe('target runtime', () => {
     const commands: string[] = [];
     const inner = new LocalTarget('m1');
     const counting = { machine: 'm1', bytesSent: 0, close: async () => {}, run: (argv: readonly string[], o?: RunOptions) => (commands.push(argv[6] ?? ''), inner.run(argv, o)) };
-    const batchRt = new MachineRuntime(counting, root, '127.0.3.1', 'rt');
+    const batchRt = new ShellMachineRuntime(counting, root, '127.0.3.1', 'rt');
     const a = item('s.batch-a', 'process', { start: 'exec node server.cjs', env: { HOST: '127.0.3.1' }, ready: { command: 'test -f "$STATE_DIR/ready"', timeout: 10 } }, 'srv');
     const b = item('s.batch-b', 'process', { start: 'echo "b refuses to start" >&2; exit 4', env: {}, ready: { port: 5302, timeout: 5 } });
     const c = item('s.batch-c', 'directory', { path: `${base}/allowed/batch-dir`, mode: '750', allowed: [`${base}/allowed`] });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Item } from '../../src/manifest/types.ts';
 import { LocalTarget } from '../../src/targets/local.ts';
-import { MachineRuntime } from '../../src/targets/machineRuntime.ts';
+import { ShellMachineRuntime } from '../../src/targets/machineRuntime.ts';
 
 // The runtime's snapshot / restore verbs for a stateful process's STATE_DIR, through the local
 // target: the stream carries odd names and binary content, and a damaged one changes nothing.
@@ -12,7 +12,7 @@ const base = mkdtempSync(join(tmpdir(), 'strata-rt-state-'));
 const root = join(base, 'root');
 // The deployment's own directory under the machine's root (the store is shared at root).
 const dr = join(root, 'deployments', 'rt');
-const rt = new MachineRuntime(new LocalTarget('m1'), root, '127.0.3.9', 'rt');
+const rt = new ShellMachineRuntime(new LocalTarget('m1'), root, '127.0.3.9', 'rt');
 const proc: Item = {
   key: 's.keeper',
   machine: 'm1',

@@ -5,6 +5,7 @@ import { applyDeployment } from '../../src/api/apply.ts';
 import { stateStore } from '../../src/api/context.ts';
 import { planDestroy } from '../../src/api/destroy.ts';
 import type { DeploymentStatus } from '../../src/controller/status.ts';
+import { contextFor } from '../../src/api/services.ts';
 
 /**
  * Helpers for the controller's end-to-end tests: polling, a small client for the HTTP API,
@@ -175,8 +176,8 @@ export function editFile(path: string, from: string | RegExp, to: string): strin
  * with its process group). Does nothing when nothing is deployed.
  */
 export async function destroyLocalDeployment(stateDir: string, deployment: string): Promise<void> {
-  if (!stateStore({ stateDir }).current(deployment)) return;
-  await applyDeployment(planDestroy(deployment, { stateDir }), { stateDir });
+  if (!stateStore(contextFor({ stateDir })).current(deployment)) return;
+  await applyDeployment(planDestroy(deployment, contextFor({ stateDir })), contextFor({ stateDir }));
 }
 
 /** Each line of a JSON-lines log, parsed (lines that are not JSON are skipped). */

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { contextFor } from '../../src/api/services.ts';
 import { deploymentStatus } from '../../src/api/status.ts';
 import type { HostShell } from '../../src/testnet/index.ts';
 import { cli } from './cli.ts';
@@ -18,7 +19,7 @@ export function platformSuite(shell: HostShell, subnet: string): void {
   const addr = (m: string) => fx.host(m).address;
   const state = () => ['--state', fx.stateDir];
   const pidOf = async (machine: string, name: string) =>
-    (await deploymentStatus('hello-world', { stateDir: fx.stateDir })).machines.find((m) => m.machine === machine)?.items.find((i) => i.name === name)?.pid;
+    (await deploymentStatus('hello-world', contextFor({ stateDir: fx.stateDir }))).machines.find((m) => m.machine === machine)?.items.find((i) => i.name === name)?.pid;
   const append = (file: string, text: string) => writeFileSync(join(fx.work, file), `${readFileSync(join(fx.work, file), 'utf8')}${text}`);
 
   beforeAll(async () => {

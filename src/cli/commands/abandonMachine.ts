@@ -6,6 +6,7 @@ import { StrataError, UsageError } from '../../errors.ts';
 import { parse, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
 import { seconds } from './apply.ts';
+import { contextFor } from '../../api/services.ts';
 
 export const help = `strata abandon-machine MACHINE [ROOT] --reason TEXT --yes [--deployment NAME]
 strata abandon-machine MACHINE --controller URL --deployment NAME --reason TEXT --yes [--token-file FILE]
@@ -44,13 +45,13 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const deployment = values.deployment ?? (await validateDeployment(rootFile ?? 'strata.yaml')).name;
-  const ctx = {
+  const ctx = contextFor({
     // The default state directory is the one beside the root file, as for every other command.
     stateDir: stateDirOf(values, rootFile ?? 'strata.yaml'),
     connectTimeoutMs: seconds(values['connect-timeout'], '--connect-timeout'),
     commandTimeoutMs: seconds(values['command-timeout'], '--command-timeout'),
     onEvent: progressPrinter(io, Boolean(values.quiet || values.json)),
-  };
+  });
   const req = { deployment, machine, reason: values.reason, by: `${userInfo().username}@${hostname()}` };
   if (!values.yes) throw confirmation(describe(previewAbandon(req, ctx)));
   const r = await abandonMachine(req, ctx);

@@ -2,6 +2,7 @@ import { adoptDeployment, type AdoptResult } from '../../api/adopt.ts';
 import { loadDeployment } from '../../api/load.ts';
 import { UsageError } from '../../errors.ts';
 import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { contextFor } from '../../api/services.ts';
 
 export const help = `strata adopt [ROOT] [--generation N] [--manifest-hash H] [--force] [--partial] [--json]
   Rebuilds the recorded state of the deployment under ROOT (default strata.yaml) from what its
@@ -32,7 +33,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   if (hash !== undefined && !/^[0-9a-f]{4,64}$/.test(hash)) throw new UsageError(`--manifest-hash takes a hex manifest hash (or a prefix of one), not "${hash}"`);
   const root = rootFileOf(positionals);
   const { manifest } = await loadDeployment(root);
-  const ctx = { stateDir: stateDirOf(values, root), rootFile: root };
+  const ctx = contextFor({ stateDir: stateDirOf(values, root), rootFile: root });
   const r = await adoptDeployment(manifest, ctx, {
     ...(generation !== undefined ? { generation } : {}),
     ...(hash !== undefined ? { manifestHash: hash } : {}),

@@ -3,10 +3,12 @@ import { planDeployment } from '../../api/plan.ts';
 import { StrataError, UsageError } from '../../errors.ts';
 import { isEmptyPlan } from '../../plan/diff.ts';
 import { formatBytes, renderPlan } from '../../plan/render.ts';
+import { planFromDocument } from '../../plan/format.ts';
 import type { Plan } from '../../plan/types.ts';
 import { readRegularFile, shownPath } from '../../lib/regularFile.ts';
 import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
+import { contextFor } from '../../api/services.ts';
 
 export const help = `strata apply [ROOT | PLAN.json]
   Plans and applies the models under ROOT (default strata.yaml), or applies a plan saved by
@@ -29,7 +31,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const saved = input.endsWith('.json') ? readPlan(input) : undefined;
   // A saved plan's state is beside the root file it was made from (or, without one, the working directory's).
   const rootFile = saved ? saved.root : input;
-  const ctx = {
+  const ctx = contextFor({
     stateDir: stateDirOf(values, rootFile),
     ...(rootFile ? { rootFile } : {}),
     connectTimeoutMs: seconds(values['connect-timeout'], '--connect-timeout'),
@@ -37,7 +39,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     parallel: positiveInteger(values.parallel, '--parallel'),
     lockLeaseMs: seconds(values['lock-lease'], '--lock-lease'),
     onEvent: progressPrinter(io, Boolean(values.quiet || values.json)),
-  };
+  });
   const plan = saved ?? (await planDeployment(input, ctx));
   const empty = isEmptyPlan(plan);
   if (!empty && !values.json && !values.quiet) io.err(renderPlan(plan, 'text'));
@@ -61,13 +63,13 @@ function readPlan(path: string): Plan {
   // Only a regular file, bounded: a FIFO or /dev/zero named as the plan must not hang apply.
   const read = readRegularFile(path, MAX_PLAN_BYTES);
   if ('refused' in read) throw new StrataError('PLAN_INVALID', `cannot read the plan ${shownPath(path)}: it ${read.why}`, { path });
-  let plan: Plan;
+  let doc: unknown;
   try {
-    plan = JSON.parse(read.bytes.toString('utf8')) as Plan;
+    doc = JSON.parse(read.bytes.toString('utf8'));
   } catch (e) {
     throw new StrataError('PLAN_INVALID', `cannot read the plan ${path}: ${(e as Error).message}`, { path });
   }
-  if (plan?.format !== 'strata-plan/1') throw new StrataError('PLAN_INVALID', `${path} is not a strata plan (format strata-plan/1)`, { path });
+  const plan = planFromDocument(doc, path);
   if (plan.root !== undefined && (typeof plan.root !== 'string' || !plan.root.startsWith('/'))) throw new StrataError('PLAN_INVALID', `${path}: root must be an absolute path`, { path });
   return plan;
 }

@@ -6,6 +6,7 @@ import { renderPlan } from '../../plan/render.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { unlessStateLost } from '../lostState.ts';
 import { progressPrinter } from '../progress.ts';
+import { contextFor } from '../../api/services.ts';
 
 export const help = `strata destroy [ROOT] [--deployment NAME]
   Stops and removes every service and machine-level item the deployment runs, dependents
@@ -17,7 +18,7 @@ export const help = `strata destroy [ROOT] [--deployment NAME]
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
   const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
+  const ctx = contextFor({ stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) });
   const plan = await unlessStateLost(() => planDestroy(deployment, ctx), values.deployment ? undefined : rootFileOf(positionals), ctx, io, Boolean(values.quiet || values.json));
   if (!isEmptyPlan(plan) && !values.quiet && !values.json) io.err(renderPlan(plan, 'text'));
   const result = await applyDeployment(plan, ctx, { source: 'destroy' });

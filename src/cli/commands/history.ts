@@ -1,6 +1,7 @@
 import { deploymentHistory, type HistoryEntry } from '../../api/history.ts';
 import { validateDeployment } from '../../api/load.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { contextFor } from '../../api/services.ts';
 
 export const help = `strata history [ROOT] [--deployment NAME] [--json]
   Lists the recorded generations of a deployment, newest first: when, which commit (sha,
@@ -9,7 +10,7 @@ export const help = `strata history [ROOT] [--deployment NAME] [--json]
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
   const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const history = deploymentHistory(deployment, { stateDir: stateDirOf(values, rootFileOf(positionals)) });
+  const history = deploymentHistory(deployment, contextFor({ stateDir: stateDirOf(values, rootFileOf(positionals)) }));
   io.out(values.json ? `${JSON.stringify({ deployment, generations: history }, null, 2)}\n` : renderHistory(deployment, history));
   return 0;
 }

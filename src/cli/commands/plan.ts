@@ -9,6 +9,7 @@ import { writeFileAtomic } from '../../lib/atomicFile.ts';
 import { fileKind, shownPath } from '../../lib/regularFile.ts';
 import { parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { seconds } from './apply.ts';
+import { contextFor } from '../../api/services.ts';
 
 export const help = `strata plan [ROOT] [--format text|markdown|json] [--out PLAN.json]
 strata plan [ROOT] --repo DIR [--base REF] [--head REF] [--format markdown]
@@ -45,7 +46,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   if (!values.repo && (values.base || values.head)) throw new UsageError('--base and --head need --repo DIR');
   const root = rootFileOf(positionals);
   // With --repo, ROOT is a path inside the repository: the state is beside it in its working tree.
-  const ctx = { stateDir: stateDirOf(values, values.repo ? join(resolve(values.repo), root) : root), rootFile: root, connectTimeoutMs: seconds(values['connect-timeout'], '--connect-timeout') };
+  const ctx = contextFor({ stateDir: stateDirOf(values, values.repo ? join(resolve(values.repo), root) : root), rootFile: root, connectTimeoutMs: seconds(values['connect-timeout'], '--connect-timeout') });
   const plan = values.repo
     ? await planRevisions({ repo: values.repo, base: values.base, head: values.head ?? 'HEAD', path: positionals[0] }, ctx)
     : await planDeployment(root, ctx);

@@ -3,6 +3,7 @@ import { validateDeployment } from '../../api/load.ts';
 import { renderPlan } from '../../plan/render.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
+import { contextFor } from '../../api/services.ts';
 
 export const help = `strata repair [ROOT] [--deployment NAME]
   Asks every machine what drifted from the recorded generation (as \`strata status\` does)
@@ -13,7 +14,7 @@ export const help = `strata repair [ROOT] [--deployment NAME]
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
   const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
+  const ctx = contextFor({ stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) });
   const shown = !values.quiet && !values.json;
   const { probe, result } = await repairDeployment(deployment, ctx, { onPlan: (plan) => shown && io.err(renderPlan(plan, 'text')) });
   const { drifts } = probe;

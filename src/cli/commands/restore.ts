@@ -1,9 +1,10 @@
 import { validateDeployment } from '../../api/load.ts';
-import { planRestore, restoreService } from '../../api/snapshot.ts';
+import { chooseRestore, restoreService } from '../../api/snapshot.ts';
 import { StrataError, UsageError } from '../../errors.ts';
 import { formatBytes } from '../../plan/render.ts';
 import { shownPath } from '../../lib/regularFile.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { contextFor } from '../../api/services.ts';
 
 export const help = `strata restore [ROOT] --service NAME [--from FILE | --latest] [--machine NAME] [--deployment NAME] --yes
   Restores a snapshot into the running service, on the machine the recorded generation runs it
@@ -34,8 +35,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
   if (values.from !== undefined && values.latest) throw new UsageError('--from and --latest exclude each other');
   if (values.from === '') throw new UsageError('--from needs a snapshot file');
   const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)) };
-  const plan = planRestore({ deployment, service, ...(machine ? { machine } : {}), ...(values.from !== undefined ? { from: values.from } : {}) }, ctx);
+  const ctx = contextFor({ stateDir: stateDirOf(values, rootFileOf(positionals)) });
+  const plan = chooseRestore({ deployment, service, ...(machine ? { machine } : {}), ...(values.from !== undefined ? { from: values.from } : {}) }, ctx);
   const taken = ` (taken ${plan.meta.createdAt} on ${plan.meta.machine}, ${formatBytes(plan.meta.size)}, sha256 ${plan.meta.sha256.slice(0, 12)})`;
   if (!values.yes) {
     throw new StrataError('CONFIRMATION_REQUIRED', `restoring ${shownPath(plan.file)}${taken} overwrites the data of ${plan.service} on ${plan.machine}; run again with --yes to do it`, {

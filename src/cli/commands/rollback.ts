@@ -6,6 +6,7 @@ import { readRegularFile, shownPath } from '../../lib/regularFile.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { unlessStateLost } from '../lostState.ts';
 import { progressPrinter } from '../progress.ts';
+import { contextFor } from '../../api/services.ts';
 
 export const help = `strata rollback [ROOT] [--to N] [--deployment NAME]
 strata rollback --controller URL --deployment NAME [--to N] [--token-file FILE]
@@ -27,7 +28,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) };
+  const ctx = contextFor({ stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals), onEvent: progressPrinter(io, Boolean(values.quiet || values.json)) });
   const planned = await unlessStateLost(() => planRollback(deployment, ctx, to), values.deployment ? undefined : rootFileOf(positionals), ctx, io, Boolean(values.quiet || values.json));
   if (!values.quiet && !values.json) io.err(renderPlan(planned.plan, 'text'));
   const result = await applyRollback(planned, ctx);

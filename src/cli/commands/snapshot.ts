@@ -3,6 +3,7 @@ import { snapshotService } from '../../api/snapshot.ts';
 import { UsageError } from '../../errors.ts';
 import { formatBytes } from '../../plan/render.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
+import { contextFor } from '../../api/services.ts';
 
 export const help = `strata snapshot [ROOT] --service NAME [--deployment NAME] [--machine NAME] [--json]
   Takes a snapshot of a running stateful service now, from the machine(s) the recorded
@@ -21,7 +22,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const machine = nameOption(values.machine, '--machine');
   if (!service) throw new UsageError('strata snapshot needs --service NAME');
   const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const taken = await snapshotService({ deployment, service, ...(machine ? { machine } : {}) }, { stateDir: stateDirOf(values, rootFileOf(positionals)) });
+  const taken = await snapshotService({ deployment, service, ...(machine ? { machine } : {}) }, contextFor({ stateDir: stateDirOf(values, rootFileOf(positionals)) }));
   if (values.json) io.out(`${JSON.stringify({ deployment, service, snapshots: taken }, null, 2)}\n`);
   else for (const t of taken) io.out(`${service} on ${t.machine}: snapshot stored in ${t.file} (${formatBytes(t.meta.size)}, sha256 ${t.meta.sha256.slice(0, 12)})\n`);
   return 0;

@@ -3,6 +3,7 @@ import { validateDeployment } from '../../api/load.ts';
 import { checkNothingRuns } from '../../api/plan.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { noteTo } from '../lostState.ts';
+import { contextFor } from '../../api/services.ts';
 
 export const help = `strata status [ROOT] [--deployment NAME] [--json]
   Asks every machine of the deployed generation what it runs (one round trip each):
@@ -16,7 +17,7 @@ export const help = `strata status [ROOT] [--deployment NAME] [--json]
 export async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { deployment: { type: 'string' } });
   const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
-  const ctx = { stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals) };
+  const ctx = contextFor({ stateDir: stateDirOf(values, rootFileOf(positionals)), rootFile: rootFileOf(positionals) });
   const report = await deploymentStatus(deployment, ctx);
   // Nothing recorded: unless the machines run the deployment anyway (lost state: refused with the hint).
   if (report.generation === null && !values.deployment) await checkNothingRuns(ctx.rootFile, ctx, noteTo(io, Boolean(values.quiet || values.json)));
