@@ -99,7 +99,6 @@ const TABLE: Record<string, ErrorClass> = {
   // transitions on the machines
   STEP_FAILED: failed('ApplyFailed'),
   APPLY_FAILED: failed('ApplyFailed'),
-  SKIPPED: failed(),
   RECOVERY_FAILED: failed('RecoveryFailed'),
   TRANSITION_PENDING: failed(),
   MACHINE_LOCKED: row(EXIT.locked, 'MachineLocked'),
