@@ -306,6 +306,11 @@ describe('writes on a machine stay inside allowedPaths', () => {
         rmSync(on('/tmp/race/site/conf'), { recursive: true, force: true });
         renameSync(on('/tmp/race/site/conf.d'), on('/tmp/race/site/conf'));
       }
+      // When strata made conf again in the instant it was missing (between the flipper's rm and
+      // its mv back), the flipper's next `ln -s … conf` made its link inside that directory: the
+      // flipper's leftover, not strata's (the sentinel check shows nothing went through it).
+      const inner = on('/tmp/race/site/conf/race-sentinel');
+      if (lstatSafe(inner)?.isSymbolicLink()) unlinkSync(inner);
     };
     const flipper = flip();
     const r = await apply();
