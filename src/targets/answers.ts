@@ -1,6 +1,5 @@
 import { TargetError } from '../errors.ts';
-import { IDENTIFIER } from '../model/schema.ts';
-import type { BrokenLock, ItemStatus, LockHolder, MachineRecord, MachineStatus, OtherDeployment } from './runtimeApi.ts';
+import type { BrokenLock, ItemStatus, LockHolder, MachineStatus } from './runtimeApi.ts';
 import { excerpt, machineText } from './machineText.ts';
 import { LINE, LOCK_ARG, MODULE_TYPES, TOKEN } from './runtime/protocol.ts';
 import type { RunResult } from './target.ts';
