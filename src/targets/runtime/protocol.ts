@@ -18,11 +18,11 @@ export interface VerbSpec {
   readonly view: boolean;
 }
 
-/** A verb that changes the machine: it waits for no other such verb to run (runtime_busy). */
+/** Changes what the deployment runs: a lock taken over waits until none of these runs. */
 const WRITES = { busy: true, view: false } as const;
-/** A verb that only reads, through a deployment's view of the machine. */
+/** Only reads: no deployment directory is made for it. */
 const READS = { busy: false, view: true } as const;
-/** A verb about the lock itself, or the claims under it. */
+/** The lock and the claims made under it: neither of the above. */
 const LOCKING = { busy: false, view: false } as const;
 
 /** Every verb the runtime's main dispatches (to its function verb_NAME, "-" as "_"). */
