@@ -4,8 +4,8 @@ import type { RecoveryResult } from '../apply/recoveryResult.ts';
 import { planTransition } from '../plan/diff.ts';
 import type { Plan } from '../plan/types.ts';
 import type { GenerationRecord } from '../state/records.ts';
-import { fsTree } from '../source/fsTree.ts';
-import type { Tree } from '../source/tree.ts';
+import { fsTree } from '../tree/fsTree.ts';
+import type { Tree } from '../tree/tree.ts';
 import { connectOptions, stateStore, type Context } from './context.ts';
 import { hinted } from './plan.ts';
 

@@ -8,9 +8,9 @@ import { loadModels } from '../model/load.ts';
 import { artifactIssues } from '../manifest/artifactFields.ts';
 import type { Models } from '../model/types.ts';
 import { parseYaml } from '../model/yamlSource.ts';
-import { fsTree } from '../source/fsTree.ts';
-import { DeploymentDir, PathRefusedError } from '../source/realPath.ts';
-import { isTreeRefusal, type Tree } from '../source/tree.ts';
+import { fsTree } from '../tree/fsTree.ts';
+import { DeploymentDir, PathRefusedError } from '../tree/realPath.ts';
+import { isTreeRefusal, type Tree } from '../tree/tree.ts';
 
 export interface Loaded {
   models: Models;

@@ -7,7 +7,7 @@ import type { Models } from '../model/types.ts';
 import { planTransition } from '../plan/diff.ts';
 import { numberedFrom } from '../plan/numbering.ts';
 import type { Plan } from '../plan/types.ts';
-import type { Tree } from '../source/tree.ts';
+import type { Tree } from '../tree/tree.ts';
 import { stateStore, type Context } from './context.ts';
 import { loadDeployment } from './load.ts';
 import { askMachines } from './machineRecords.ts';

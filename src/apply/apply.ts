@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ApplyError, StrataError } from '../errors.ts';
 import type { MachineManifest } from '../manifest/types.ts';
-import type { Tree } from '../source/tree.ts';
+import type { Tree } from '../tree/tree.ts';
 import type { RecordedState } from '../manifest/recorded.ts';
 import { isEmptyPlan } from '../plan/diff.ts';
 import type { Plan } from '../plan/types.ts';

@@ -5,8 +5,8 @@ import { readArtifact } from '../artifact/read.ts';
 import type { ArtifactRef, Manifest } from '../manifest/types.ts';
 import { own } from '../lib/table.ts';
 import type { Plan } from '../plan/types.ts';
-import { DeploymentDir } from '../source/realPath.ts';
-import type { Tree } from '../source/tree.ts';
+import { DeploymentDir } from '../tree/realPath.ts';
+import type { Tree } from '../tree/tree.ts';
 import type { UploadArtifact } from '../targets/runtimeApi.ts';
 
 /** The artifacts a machine's store must hold for the plan: its planned uploads and whatever its activations run. */

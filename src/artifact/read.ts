@@ -1,9 +1,9 @@
 import { posix } from 'node:path';
 import { StrataError } from '../errors.ts';
 import type { ArtifactInfo, ArtifactSource } from '../manifest/types.ts';
-import { DeploymentDir, isGitDir, PathRefusedError, type PathRefusal } from '../source/realPath.ts';
-import type { Tree, TreeEntryKind } from '../source/tree.ts';
-import { TreeChangedError } from '../source/tree.ts';
+import { DeploymentDir, isGitDir, PathRefusedError, type PathRefusal } from '../tree/realPath.ts';
+import type { Tree, TreeEntryKind } from '../tree/tree.ts';
+import { TreeChangedError } from '../tree/tree.ts';
 import { hashArtifact, keptMode, type ArtifactEntry } from './hash.ts';
 
 export class ArtifactError extends StrataError {}
@@ -20,7 +20,7 @@ const REFUSAL_CODE: Record<PathRefusal, string> = {
 /**
  * Reads an artifact's files from a tree (the disk, or a Git commit), confined to `dir`, the
  * deployment directory: the artifact's own path may pass through symlinks whose destinations
- * stay inside it (src/source/realPath.ts), but inside an artifact directory a symlink is
+ * stay inside it (src/tree/realPath.ts), but inside an artifact directory a symlink is
  * refused, wherever it points, as are FIFOs, sockets, devices and `.git`. Names must survive the
  * runtime's line-based stream (no control characters, no leading or trailing blanks).
  */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Context } from '../api/context.ts';
 import { healDrift, probeDrift, type DriftProbe } from '../api/drift.ts';
-import type { Tree } from '../source/tree.ts';
+import type { Tree } from '../tree/tree.ts';
 import { markDrift } from './conditions.ts';
 import type { DeploymentRecord } from './deploymentRecord.ts';
 import type { ControllerMetrics } from './metrics.ts';

@@ -1,5 +1,5 @@
 import type { CommitInfo, SyncResult } from '../git/source.ts';
-import type { Tree } from '../source/tree.ts';
+import type { Tree } from '../tree/tree.ts';
 
 export type { CommitInfo, SyncResult };
 

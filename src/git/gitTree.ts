@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { posix } from 'node:path';
 import git from 'isomorphic-git';
-import type { Tree, TreeEntry, TreeEntryKind } from '../source/tree.ts';
+import type { Tree, TreeEntry, TreeEntryKind } from '../tree/tree.ts';
 import { GitError } from './errors.ts';
 
 /** A tree object's entries as isomorphic-git reads them. */
@@ -25,7 +25,7 @@ export interface GitTreeOptions {
  * `strata.yaml`, `services/server/server.js`; `''`, `.` and `/` are the root, `./x` is `x`,
  * and a path that leaves the repository (`../x`) does not exist. Symlinks are never followed
  * here: a symlink is a blob of mode 120000 holding its target, which `readLink` returns, and
- * src/source/realPath.ts resolves inside the repository. Git records only 100644 and 100755
+ * src/tree/realPath.ts resolves inside the repository. Git records only 100644 and 100755
  * for files, so a file's mode is 644 or 755 whatever it was in the working tree.
  */
 export class GitTree implements Tree {

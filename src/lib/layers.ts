@@ -11,7 +11,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['model'],
   ['manifest'],
   ['plan'],
-  ['source', 'artifact'],
+  ['tree', 'artifact'],
   ['state'],
   ['targets'],
   ['apply'],

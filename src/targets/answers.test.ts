@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { StrataError } from '../errors.ts';
-import { answerBounds, maxSnapshotBytes, parseActivations, parseHeld, parseLockTaken, parseRecord, parseStatus } from './answers.ts';
+import { answerBounds, maxSnapshotBytes } from './answerBounds.ts';
+import { parseActivations, parseHeld, parseLockTaken, parseStatus } from './answers.ts';
+import { parseRecord } from './recordAnswers.ts';
 
 const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 const STATUS = 'generation 3\nlock none\nitem s.web process running 4242 ok\nitem s.db process stopped - drift process 17 is not running\nitem f.abc file present - ok\n';

@@ -2,7 +2,7 @@ import { resolve, join } from 'node:path';
 import type { MachineManifest } from '../manifest/types.ts';
 import { pathName } from '../state/stateNames.ts';
 import { LocalTarget } from './local.ts';
-import { maxSnapshotBytes } from './answers.ts';
+import { maxSnapshotBytes } from './answerBounds.ts';
 import { ShellMachineRuntime } from './machineRuntime.ts';
 import type { ConnectOptions } from './runtimeApi.ts';
 import { refusedLocalMessage } from './credentials.ts';

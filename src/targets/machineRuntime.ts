@@ -1,6 +1,8 @@
 import { TargetError } from '../errors.ts';
 import { IDENTIFIER } from '../model/schema.ts';
-import { answerBounds, parseActivations, parseHeld, parseLockTaken, parseOtherRecords, parseRecord, parseStatus } from './answers.ts';
+import { answerBounds } from './answerBounds.ts';
+import { parseActivations, parseHeld, parseLockTaken, parseStatus } from './answers.ts';
+import { parseOtherRecords, parseRecord } from './recordAnswers.ts';
 import type { Item } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
 import { installRefusal, installScript } from './runtime/install.ts';

@@ -1,54 +1,17 @@
-import { appendFileSync, mkdirSync, realpathSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
-import { dirname, resolve } from 'node:path';
 import ssh2 from 'ssh2';
 import { TargetError } from '../errors.ts';
 import { AnswerCollector } from './boundedOutput.ts';
 import { machineText } from './machineText.ts';
-import { readRegularFile, shownPath } from '../lib/regularFile.ts';
-import { allowedFile, expandHome, refusedFileMessage, type CredentialPolicy } from './credentials.ts';
-import { hostKeyMismatchMessage, keyBlob, knownHostKeys, knownHostsName, pinnedHostKeys, type HostKeySource } from './hostKeys.ts';
+import { hostKeyMismatchMessage } from './hostKeys.ts';
+import { expectedHostKeys, pinFirstKey, privateKeyOf } from './sshCredentials.ts';
+import type { SshTargetOptions } from './sshOptions.ts';
 import { commandLine } from './shellQuote.ts';
 import type { RunOptions, RunResult, Target } from './target.ts';
-import type { SshEnvironment } from './sshEnv.ts';
 
 const { Client } = ssh2;
-/** A private key file is a few KiB; a file far larger is not one. */
-const MAX_IDENTITY_BYTES = 1024 * 1024;
 type Conn = InstanceType<typeof Client>;
 
-export interface SshTargetOptions {
-  machine: string;
-  host: string;
-  port: number;
-  user: string;
-  /** Pinned public host key line; wins over knownHosts. */
-  hostKey?: string;
-  /** known_hosts file to check the host key against (default env.knownHosts, else ~/.ssh/known_hosts). */
-  knownHosts?: string;
-  /** Private key file; else env.keyFile, else the key text env.key. */
-  identity?: string;
-  /** The private key itself (read from a secret by the caller); wins over identity. */
-  privateKey?: Buffer | string;
-  /**
-   * Trust on first use, only when asked for: with no pinned key and no known_hosts entry, the
-   * key presented first is accepted and written to this file; later connections must match it.
-   */
-  trustOnFirstUseFile?: string;
-  connectTimeoutMs?: number;
-  commandTimeoutMs?: number;
-  /** Channels open at once on the connection; OpenSSH's MaxSessions defaults to 10. */
-  maxChannels?: number;
-  /**
-   * Under the controller, the deployment's credential policy: `identity` and `knownHosts`
-   * (from the model) are used only inside its allowedFiles, else refused unread; without them
-   * its own key and known_hosts are used, and the process-wide ones (STRATA_SSH_KEY_FILE,
-   * STRATA_SSH_KEY, STRATA_KNOWN_HOSTS, ~/.ssh/known_hosts) only when it configures none.
-   */
-  credentials?: CredentialPolicy;
-  /** The process-wide key and known_hosts (src/targets/sshEnv.ts); none when not given. */
-  env?: SshEnvironment;
-}
 
 /**
  * One SSH connection per machine for a whole transition (ssh2, TCP_NODELAY), opened on first
@@ -116,8 +79,8 @@ export class SshTarget implements Target {
 
   private open(): Promise<Conn> {
     const o = this.opts;
-    const { keys: expected, source } = this.expectedHostKeys();
-    const privateKey = this.privateKey();
+    const { keys: expected, source } = expectedHostKeys(o);
+    const privateKey = privateKeyOf(o);
     const timeoutMs = o.connectTimeoutMs ?? 10_000;
     return new Promise((resolve, reject) => {
       const conn = new Client();
@@ -175,67 +138,6 @@ export class SshTarget implements Target {
         },
       });
     });
-  }
-
-  /** The known_hosts file this machine is checked against, and why that one. */
-  private knownHostsFile(): { file: string; origin: KnownHostsOrigin } {
-    const o = this.opts;
-    if (o.knownHosts !== undefined) return { file: realPath(this.modelFile('ssh.knownHosts', o.knownHosts)), origin: 'ssh.knownHosts' };
-    if (o.credentials?.knownHosts !== undefined) return { file: realPath(expandHome(o.credentials.knownHosts)), origin: 'deployments[].ssh.knownHosts' };
-    if (o.env?.knownHosts) return { file: realPath(expandHome(o.env.knownHosts)), origin: 'STRATA_KNOWN_HOSTS' };
-    return { file: realPath(expandHome('~/.ssh/known_hosts')), origin: 'default' };
-  }
-
-  /** The keys the machine may present, and where they came from (named when a key is refused). */
-  private expectedHostKeys(): { keys: string[]; source: HostKeySource } {
-    const o = this.opts;
-    if (o.hostKey) return { keys: [keyBlob(o.hostKey)!], source: { kind: 'hostKey' } };
-    // A missing file knows no keys; one that is not a regular file is an error that names it.
-    const known = (file: string) => knownHostKeys(file, o.host, o.port);
-    const kh = this.knownHostsFile();
-    const keys = known(kh.file);
-    if (keys.length === 0 && o.trustOnFirstUseFile) {
-      // The pinned keys are state: a damaged file is STATE_CORRUPT, never "no key known yet".
-      return { keys: pinnedHostKeys(o.trustOnFirstUseFile, o.host, o.port), source: { kind: 'trustOnFirstUse', file: realPath(o.trustOnFirstUseFile) } };
-    }
-    if (keys.length === 0) {
-      throw new TargetError(
-        'HOST_KEY_UNKNOWN',
-        `no host key is known for ${o.machine} (${o.host}:${o.port}) in ${kh.file}: set ssh.hostKey or ssh.knownHosts in the network model (or ssh.trustOnFirstUse: true to pin the key it presents first)`,
-        { machine: o.machine },
-      );
-    }
-    return { keys, source: { kind: 'knownHosts', ...kh } };
-  }
-
-  /**
-   * A file a model names, as the policy lets this machine use it; under the controller a file
-   * outside the deployment's allowedFiles is refused before anything looks at it.
-   */
-  private modelFile(field: 'ssh.identity' | 'ssh.knownHosts', path: string): string {
-    const policy = this.opts.credentials;
-    if (!policy) return expandHome(path);
-    const allowed = allowedFile(path, policy.allowedFiles);
-    if (allowed === undefined) throw new TargetError('CREDENTIAL_NOT_ALLOWED', `machine ${this.machine}: ${refusedFileMessage(field, policy)}`, { machine: this.machine, field });
-    return allowed;
-  }
-
-  private privateKey(): Buffer | string {
-    if (this.opts.privateKey !== undefined) return this.opts.privateKey;
-    const own = this.opts.credentials?.identity;
-    if (this.opts.identity === undefined && own) return own();
-    const fromEnv = this.opts.env?.keyFile;
-    // modelFile expands ~ itself (and checks the policy first).
-    const file = this.opts.identity !== undefined ? this.modelFile('ssh.identity', this.opts.identity) : fromEnv === undefined ? undefined : expandHome(fromEnv);
-    if (file) {
-      // The path may come from a model: only a regular file of key size is read (never a FIFO or /dev/zero).
-      const read = readRegularFile(file, MAX_IDENTITY_BYTES);
-      if ('refused' in read) throw new TargetError('IDENTITY_UNREADABLE', `cannot read the SSH identity file ${shownPath(file)} for ${this.machine}: it ${read.why}`, { machine: this.machine, reason: read.why });
-      return read.bytes;
-    }
-    const inline = this.opts.env?.key;
-    if (inline) return inline;
-    throw new TargetError('NO_IDENTITY', `no SSH key for ${this.machine}: set ssh.identity, STRATA_SSH_KEY_FILE or STRATA_SSH_KEY`, { machine: this.machine });
   }
 
   /** Opens a channel and runs the command on it, both before `deadline`. */
@@ -348,24 +250,6 @@ function withDeadline<T>(p: Promise<T>, deadline: number, onTimeout: () => Error
       },
     );
   });
-}
-
-type KnownHostsOrigin = 'ssh.knownHosts' | 'deployments[].ssh.knownHosts' | 'STRATA_KNOWN_HOSTS' | 'default';
-
-/** A file's real, absolute path (symlinks resolved) for messages, or its absolute path when it does not exist yet. */
-function realPath(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return resolve(path);
-  }
-}
-
-/** Records a host key seen on first use, in known_hosts format, so the next connection must match it. */
-function pinFirstKey(file: string, host: string, port: number, key: Buffer): void {
-  const type = key.subarray(4, 4 + key.readUInt32BE(0)).toString();
-  mkdirSync(dirname(file), { recursive: true });
-  appendFileSync(file, `${knownHostsName(host, port)} ${type} ${key.toString('base64')}\n`, { mode: 0o600 });
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Manifest } from '../../src/manifest/types.ts';
 import { planTransition } from '../../src/plan/diff.ts';
 import { planPreview } from '../../src/plan/preview.ts';
 import { planRepair } from '../../src/plan/repair.ts';
-import type { Tree } from '../../src/source/tree.ts';
+import type { Tree } from '../../src/tree/tree.ts';
 import { FakeFleet, Life } from '../support/fakeRuntime.ts';
 import { MemoryState, MemoryStateStore } from '../support/memoryState.ts';
 

@@ -6,7 +6,7 @@ import { recoverTransition } from '../../src/apply/recover.ts';
 import type { Item, MachineManifest, Manifest } from '../../src/manifest/types.ts';
 import { planTransition } from '../../src/plan/diff.ts';
 import type { Plan } from '../../src/plan/types.ts';
-import type { Tree } from '../../src/source/tree.ts';
+import type { Tree } from '../../src/tree/tree.ts';
 import { Crash, FakeFleet, Life } from '../support/fakeRuntime.ts';
 import { MemoryState, MemoryStateStore } from '../support/memoryState.ts';
 

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { loadDeployment } from '../../src/api/load.ts';
 import { ModelError, type ModelIssue } from '../../src/errors.ts';
 import { GitTree } from '../../src/git/gitTree.ts';
-import { fsTree } from '../../src/source/fsTree.ts';
-import type { Tree } from '../../src/source/tree.ts';
+import { fsTree } from '../../src/tree/fsTree.ts';
+import type { Tree } from '../../src/tree/tree.ts';
 import { WorkRepo } from './gitServer.ts';
 
 // Everything a model names is read through its real path, inside the deployment directory

@@ -18,23 +18,30 @@ export interface VerbSpec {
   readonly view: boolean;
 }
 
+/** Changes what the deployment runs: a lock taken over waits until none of these runs. */
+const WRITES = { busy: true, view: false } as const;
+/** Only reads: no deployment directory is made for it. */
+const READS = { busy: false, view: true } as const;
+/** The lock and the claims made under it: neither of the above. */
+const LOCKING = { busy: false, view: false } as const;
+
 /** Every verb the runtime's main dispatches (to its function verb_NAME, "-" as "_"). */
 export const VERBS = {
-  lock: { busy: false, view: false },
-  'lock-upload': { busy: true, view: false },
-  renew: { busy: false, view: false },
-  unlock: { busy: false, view: false },
-  upload: { busy: true, view: false },
-  activate: { busy: true, view: false },
-  deactivate: { busy: true, view: false },
-  commit: { busy: true, view: false },
-  uncommit: { busy: true, view: false },
-  manifest: { busy: false, view: true },
-  status: { busy: false, view: true },
-  claims: { busy: false, view: true },
-  claim: { busy: false, view: false },
+  lock: LOCKING,
+  'lock-upload': WRITES,
+  renew: LOCKING,
+  unlock: LOCKING,
+  upload: WRITES,
+  activate: WRITES,
+  deactivate: WRITES,
+  commit: WRITES,
+  uncommit: WRITES,
+  manifest: READS,
+  status: READS,
+  claims: READS,
+  claim: LOCKING,
   snapshot: { busy: true, view: true },
-  restore: { busy: true, view: false },
+  restore: WRITES,
 } as const satisfies Record<string, VerbSpec>;
 
 export type Verb = keyof typeof VERBS;

@@ -7,7 +7,7 @@ import { printable } from './printable.ts';
  * own business (absolute on disk, repository-relative in Git).
  *
  * The methods never follow a symlink in the last component of a path. Callers that read what
- * a model names go through src/source/realPath.ts, which resolves every symlink itself and
+ * a model names go through src/tree/realPath.ts, which resolves every symlink itself and
  * keeps the result inside the deployment directory; a Tree only reports what is there.
  */
 export interface Tree {
