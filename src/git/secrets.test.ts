@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -36,9 +37,22 @@ describe('readSecret: one rule for every secret', () => {
   });
 
   it('refuses a missing file and an unset variable with the same code', () => {
-    expect(refused(() => readSecret({ file: join(dir, 'absent') }, 'the SSH key'))).toMatchObject({ code: 'SECRET_MISSING', message: `the SSH key: cannot read ${join(dir, 'absent')} (ENOENT)` });
+    expect(refused(() => readSecret({ file: join(dir, 'absent') }, 'the SSH key'))).toMatchObject({ code: 'SECRET_MISSING', message: `the SSH key: cannot read ${join(dir, 'absent')}: it does not exist` });
     delete process.env.STRATA_TEST_UNSET;
     expect(refused(() => readSecret({ env: 'STRATA_TEST_UNSET' }, 'the SSH key'))).toMatchObject({ code: 'SECRET_MISSING', message: 'the SSH key: environment variable STRATA_TEST_UNSET is not set' });
+  });
+
+  it('reads only a regular file of secret size, so a FIFO or /dev/zero named as a secret never hangs', () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    expect(refused(() => readSecret({ file: fifo }, '--token-file')).message).toBe(`--token-file: cannot read ${fifo}: it is a FIFO (named pipe), not a regular file`);
+    expect(refused(() => readSecret({ file: '/dev/zero' }, 'the SSH key')).message).toBe('the SSH key: cannot read /dev/zero: it is a character device, not a regular file');
+    const big = file('big', 'x'.repeat(1024 * 1024 + 1));
+    expect(refused(() => readSecret({ file: big }, 'the API token')).message).toMatch(/over the limit of 1048576$/);
+    // A secret mounted as a symlink (a Kubernetes secret volume's ..data links) is read.
+    const link = join(dir, 'linked');
+    symlinkSync(file('target', 'k8s\n'), link);
+    expect(readSecret({ file: link }, 'the API token')).toBe('k8s');
   });
 
   it('never puts the value in an error', () => {

@@ -206,7 +206,7 @@ describe('snapshot and restore on a real SSH host', () => {
     const more = await Promise.all([strataChild(['apply', join(work, 'bad', 'zero-plan.json')], 60_000), strataChild(['testnet', 'up', join(work, 'unused'), '--network', fifo], 60_000)]);
     const expected = [
       /cannot read the plan .*input\.json: it is a FIFO \(named pipe\), not a regular file/,
-      /--token-file \/dev\/zero is a character device, not a regular file/,
+      /--token-file: cannot read \/dev\/zero: it is a character device, not a regular file/,
       /cannot read the plan .*zero-plan\.json: it is a symlink to \/dev\/zero, a character device, not a regular file/,
       /cannot read the network file .*input\.json: it is a FIFO \(named pipe\), not a regular file/,
     ];

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { abandonMachine, previewAbandon, type AbandonPreview } from '../../api/abandon.ts';
 import { validateDeployment } from '../../api/load.ts';
@@ -7,6 +6,7 @@ import { parse, stateDirOf, type Io } from '../io.ts';
 import { progressPrinter } from '../progress.ts';
 import { seconds } from './apply.ts';
 import { contextFor } from '../../api/services.ts';
+import { apiToken } from '../apiToken.ts';
 
 export const help = `strata abandon-machine MACHINE [ROOT] --reason TEXT --yes [--deployment NAME]
 strata abandon-machine MACHINE --controller URL --deployment NAME --reason TEXT --yes [--token-file FILE]
@@ -69,12 +69,6 @@ function describe(p: AbandonPreview): string {
   if (p.generation !== undefined) parts.push(`its ${p.items.length} item(s) leave the recorded state (${p.items.join(', ') || 'none'})`);
   for (const s of p.stateful) parts.push(s.snapshot ? `${s.service} would be restored from ${s.snapshot.file} (taken ${s.snapshot.createdAt})` : `${s.service} has no snapshot: its data is lost`);
   return parts.join('; ');
-}
-
-function apiToken(file: string | undefined): string {
-  const token = file ? readFileSync(file, 'utf8').trim() : process.env.STRATA_API_TOKEN;
-  if (!token) throw new UsageError('the controller needs a token: --token-file FILE or STRATA_API_TOKEN');
-  return token;
 }
 
 async function controllerAbandon(url: string, deployment: string, machine: string, reason: string, token: string): Promise<{ ok: boolean; message: string }> {

@@ -2,11 +2,11 @@ import { validateDeployment } from '../../api/load.ts';
 import { applyRollback, planRollback } from '../../api/rollback.ts';
 import { StrataError, UsageError } from '../../errors.ts';
 import { renderPlan } from '../../plan/render.ts';
-import { readRegularFile, shownPath } from '../../lib/regularFile.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { unlessStateLost } from '../lostState.ts';
 import { progressPrinter } from '../progress.ts';
 import { contextFor } from '../../api/services.ts';
+import { apiToken } from '../apiToken.ts';
 
 export const help = `strata rollback [ROOT] [--to N] [--deployment NAME]
 strata rollback --controller URL --deployment NAME [--to N] [--token-file FILE]
@@ -34,18 +34,6 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const result = await applyRollback(planned, ctx);
   io.out(values.json ? `${JSON.stringify(result)}\n` : `${deployment}: rolled back to generation ${result.rolledBackTo} (recorded as generation ${result.generation})\n`);
   return 0;
-}
-
-function apiToken(file: string | undefined): string {
-  let token = process.env.STRATA_API_TOKEN;
-  if (file) {
-    // A regular file only, bounded: a FIFO or device named here must not hang the command.
-    const read = readRegularFile(file, 64 * 1024);
-    if ('refused' in read) throw new UsageError(`--token-file ${shownPath(file)} ${read.why}`);
-    token = read.bytes.toString('utf8').trim();
-  }
-  if (!token) throw new UsageError('the controller needs a token: --token-file FILE or STRATA_API_TOKEN');
-  return token;
 }
 
 async function controllerRollback(url: string, deployment: string, to: number | undefined, token: string): Promise<{ ok: boolean; generation?: number; message: string }> {
