@@ -40,6 +40,8 @@ export interface Services {
   live: LiveTransitions;
   /** The process-wide SSH key and known_hosts, read from the environment by the edge (src/targets/sshEnv.ts). */
   ssh: SshEnvironment;
+  /** STRATA_MAX_SNAPSHOT_BYTES as the edge read it (src/targets/answerBounds.ts); default MAX_SNAPSHOT_BYTES. */
+  maxSnapshotBytes?: number;
 }
 
 export function stateStore(ctx: Context): StateStore {
@@ -47,5 +49,5 @@ export function stateStore(ctx: Context): StateStore {
 }
 
 export function connectOptions(ctx: Context): ConnectOptions {
-  return { stateDir: ctx.stateDir, connectTimeoutMs: ctx.connectTimeoutMs, commandTimeoutMs: ctx.commandTimeoutMs, ...(ctx.credentials ? { credentials: ctx.credentials } : {}), ssh: ctx.services.ssh };
+  return { stateDir: ctx.stateDir, connectTimeoutMs: ctx.connectTimeoutMs, commandTimeoutMs: ctx.commandTimeoutMs, ...(ctx.credentials ? { credentials: ctx.credentials } : {}), ssh: ctx.services.ssh, ...(ctx.services.maxSnapshotBytes !== undefined ? { maxSnapshotBytes: ctx.services.maxSnapshotBytes } : {}) };
 }

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { Context, Services } from '../api/context.ts';
 import { LiveTransitions } from '../apply/liveTransitions.ts';
 import { FileStateStore } from '../state/fileState.ts';
+import { maxSnapshotBytes } from '../targets/answerBounds.ts';
 import { openRuntime } from '../targets/connect.ts';
 import { sshEnvironment, type SshEnvironment } from '../targets/sshEnv.ts';
 
@@ -11,7 +12,8 @@ import { sshEnvironment, type SshEnvironment } from '../targets/sshEnv.ts';
  * this host — made here and by the controller, nowhere below. One set per state directory and process.
  */
 export function servicesFor(stateDir: string, ssh: SshEnvironment = sshEnvironment()): Services {
-  return { state: new FileStateStore(resolve(stateDir)), openRuntime, live: new LiveTransitions(), ssh };
+  // A bad STRATA_MAX_SNAPSHOT_BYTES is refused here, before any machine is contacted.
+  return { state: new FileStateStore(resolve(stateDir)), openRuntime, live: new LiveTransitions(), ssh, maxSnapshotBytes: maxSnapshotBytes(process.env) };
 }
 
 /** A context with the real services of its state directory. */

@@ -11,7 +11,7 @@ const MAX_RECORD_BYTES = 16 * 1024 ** 2;
  * The most a snapshot may be: STRATA_MAX_SNAPSHOT_BYTES when set (bytes, a whole number), else
  * (and never more than) MAX_SNAPSHOT_BYTES, the most strata restores.
  */
-export function maxSnapshotBytes(env: NodeJS.ProcessEnv = process.env, cap = MAX_SNAPSHOT_BYTES): number {
+export function maxSnapshotBytes(env: NodeJS.ProcessEnv, cap = MAX_SNAPSHOT_BYTES): number {
   const set = env.STRATA_MAX_SNAPSHOT_BYTES;
   if (set === undefined || set === '') return cap;
   if (!/^\d{1,16}$/.test(set) || Number(set) < 1) {
@@ -20,9 +20,9 @@ export function maxSnapshotBytes(env: NodeJS.ProcessEnv = process.env, cap = MAX
   return Math.min(Number(set), cap);
 }
 
-/** The bounds on what a machine may answer to a runtime verb (RunOptions). */
-export function answerBounds(verb: string, env: NodeJS.ProcessEnv = process.env): { verb: string; maxStdoutBytes: number } {
-  if (verb === 'snapshot') return { verb, maxStdoutBytes: maxSnapshotBytes(env) };
+/** The bounds on what a machine may answer to a runtime verb (RunOptions); `snapshotBytes` is maxSnapshotBytes as the edge read it. */
+export function answerBounds(verb: string, snapshotBytes = MAX_SNAPSHOT_BYTES): { verb: string; maxStdoutBytes: number } {
+  if (verb === 'snapshot') return { verb, maxStdoutBytes: snapshotBytes };
   if (verb === 'manifest' || verb === 'activate') return { verb, maxStdoutBytes: MAX_RECORD_BYTES };
   return { verb, maxStdoutBytes: MAX_LINE_ANSWER_BYTES };
 }

@@ -148,10 +148,10 @@ describe('answer bounds', () => {
     expect(maxSnapshotBytes({ STRATA_MAX_SNAPSHOT_BYTES: '99999999999999' }, 2 * 1024 ** 3)).toBe(2 * 1024 ** 3);
     expect(() => maxSnapshotBytes({ STRATA_MAX_SNAPSHOT_BYTES: '1e9' }, 10)).toThrow(/STRATA_MAX_SNAPSHOT_BYTES="1e9" is not a whole number of bytes/);
     expect(() => maxSnapshotBytes({ STRATA_MAX_SNAPSHOT_BYTES: '0' })).toThrow(/at least 1/);
-    expect(answerBounds('snapshot', { STRATA_MAX_SNAPSHOT_BYTES: '77' }).maxStdoutBytes).toBe(77);
-    expect(answerBounds('snapshot', {}).maxStdoutBytes).toBe(2 * 1024 ** 3);
-    expect(answerBounds('status', { STRATA_MAX_SNAPSHOT_BYTES: 'x' }).maxStdoutBytes).toBe(4 * 1024 ** 2);
-    expect(answerBounds('manifest', {}).maxStdoutBytes).toBe(16 * 1024 ** 2);
+    expect(answerBounds('snapshot', maxSnapshotBytes({ STRATA_MAX_SNAPSHOT_BYTES: '77' })).maxStdoutBytes).toBe(77);
+    expect(answerBounds('snapshot').maxStdoutBytes).toBe(2 * 1024 ** 3);
+    expect(answerBounds('status', 77).maxStdoutBytes).toBe(4 * 1024 ** 2);
+    expect(answerBounds('manifest').maxStdoutBytes).toBe(16 * 1024 ** 2);
   });
 });
 

@@ -2,7 +2,6 @@ import { resolve, join } from 'node:path';
 import type { MachineManifest } from '../manifest/types.ts';
 import { pathName } from '../state/stateNames.ts';
 import { LocalTarget } from './local.ts';
-import { maxSnapshotBytes } from './answerBounds.ts';
 import { ShellMachineRuntime } from './machineRuntime.ts';
 import type { ConnectOptions } from './runtimeApi.ts';
 import { refusedLocalMessage } from './credentials.ts';
@@ -13,8 +12,6 @@ export type { ConnectOptions } from './runtimeApi.ts';
 
 /** Opens (lazily) the runtime of a machine for one deployment, over SSH or on this host. */
 export function openRuntime(m: MachineManifest, deployment: string, opts: ConnectOptions): ShellMachineRuntime {
-  // A bad STRATA_MAX_SNAPSHOT_BYTES is refused before any machine is contacted, not at a snapshot step.
-  maxSnapshotBytes();
   const t = m.target;
   if (t.kind === 'local') {
     // Checked when the models are loaded; this holds for recorded generations too (rollback, recovery, drift).
@@ -22,7 +19,7 @@ export function openRuntime(m: MachineManifest, deployment: string, opts: Connec
       return new ShellMachineRuntime(new RefusedTarget(m.name, refusedLocalMessage(opts.credentials.deployment)), t.root ?? '/nonexistent', m.address, deployment);
     }
     const root = t.root ?? join(resolve(opts.stateDir), 'machines', pathName('machine', m.name));
-    return new ShellMachineRuntime(new LocalTarget(m.name, opts.commandTimeoutMs), root, m.address, deployment);
+    return new ShellMachineRuntime(new LocalTarget(m.name, opts.commandTimeoutMs), root, m.address, deployment, opts.maxSnapshotBytes);
   }
   const target = new SshTarget({
     machine: m.name,
@@ -38,5 +35,5 @@ export function openRuntime(m: MachineManifest, deployment: string, opts: Connec
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
     ...(opts.ssh ? { env: opts.ssh } : {}),
   });
-  return new ShellMachineRuntime(target, t.root, m.address, deployment);
+  return new ShellMachineRuntime(target, t.root, m.address, deployment, opts.maxSnapshotBytes);
 }

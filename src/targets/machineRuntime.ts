@@ -51,6 +51,8 @@ export class ShellMachineRuntime implements MachineRuntime {
     readonly root: string,
     readonly address: string,
     readonly deployment: string,
+    /** The most a snapshot answer may be (src/targets/answerBounds.ts). */
+    private readonly maxSnapshotBytes?: number,
   ) {
     // The name becomes a directory on the machine: only a model identifier may (the runtime checks again).
     if (!IDENTIFIER.test(deployment)) throw new TargetError('DEPLOYMENT_NAME_INVALID', `unsafe deployment name ${JSON.stringify(deployment)}: expected a letter, then letters, digits, "-" or "_"`, { deployment });
@@ -219,7 +221,7 @@ export class ShellMachineRuntime implements MachineRuntime {
 
   private async call(args: readonly string[], input?: Buffer, callOpts: CallOptions = {}): Promise<RunResult> {
     // Every answer is bounded by its verb (answers.ts): a machine cannot make the controller hold more.
-    const opts = { ...answerBounds(args[0]!), ...callOpts };
+    const opts = { ...answerBounds(args[0]!, this.maxSnapshotBytes), ...callOpts };
     if (this.sendRuntime) {
       this.sendRuntime = false;
       return this.callInstalling(args, input, opts);

@@ -115,6 +115,8 @@ export interface ConnectOptions {
   credentials?: CredentialPolicy;
   /** The process-wide SSH key and known_hosts, read from the environment at the edge (src/targets/sshEnv.ts). */
   ssh?: SshEnvironment;
+  /** The most a snapshot may be (src/targets/answerBounds.ts), as the edge read it; default MAX_SNAPSHOT_BYTES. */
+  maxSnapshotBytes?: number;
 }
 
 /** Opens (lazily) a machine's runtime for one deployment: made at the edge (CLI, controller), passed down. */
