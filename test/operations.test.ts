@@ -1,3 +1,4 @@
+import { FsTree } from '../src/tree/fsTree.ts';
 import { contextFor } from '../src/api/services.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,8 @@ import { applyRollback, planRollback } from '../src/api/rollback.ts';
 import type { ApplyResult } from '../src/apply/apply.ts';
 import type { Manifest } from '../src/manifest/types.ts';
 import type { Plan } from '../src/plan/types.ts';
-import { FileStateStore, type GenerationRecord } from '../src/state/fileState.ts';
+import { FileStateStore } from '../src/state/fileState.ts';
+import type { GenerationRecord } from '../src/state/records.ts';
 
 // The library operations the CLI and the controller share (src/api), with a real file state
 // store in a temporary directory and a fake apply in place of the machines.
@@ -63,7 +65,10 @@ describe('applyRollback (the CLI and the controller alike)', () => {
     store.record('hello', { generation: 2, createdAt: '2026-12-02T00:00:00.000Z', manifest: manifest('two') });
     const asked: ApplyDeploymentOptions[] = [];
     const ctx = contextFor({ stateDir: dir });
-    await applyRollback(planRollback('hello', ctx), ctx, { apply: fakeApply(asked), rebaseAfterRecovery: true });
-    expect(asked[0]).toMatchObject({ rebaseAfterRecovery: true, rolledBackTo: 1 });
+    const tree = new FsTree();
+    await applyRollback(planRollback('hello', ctx), ctx, { apply: fakeApply(asked), tree });
+    expect(asked[0]).toMatchObject({ rolledBackTo: 1 });
+    expect(asked[0]!.tree).toBe(tree);
+    expect(asked[0]!.rebaseAfterRecovery).toBeUndefined();
   });
 });

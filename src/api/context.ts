@@ -10,7 +10,7 @@ export interface Context {
   /** The controller's state directory (generations, journal, local machines' roots). */
   stateDir: string;
   /**
-   * What the operations work with, made once at the edge (src/cli/services.ts, the controller)
+   * What the operations work with, made once at the edge (src/api/services.ts, the controller)
    * and passed down: the state store of `stateDir`, how machines' runtimes are opened, and the
    * transitions running in this process. Never made here, so tests can pass fakes.
    */

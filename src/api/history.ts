@@ -1,4 +1,4 @@
-import type { GenerationRecord } from '../state/fileState.ts';
+import type { GenerationRecord } from '../state/records.ts';
 import { stateStore, type Context } from './context.ts';
 
 export interface HistoryEntry {

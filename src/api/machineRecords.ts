@@ -47,7 +47,7 @@ export async function askMachines(deployment: string, machines: readonly Machine
         rt.deploymentRoot,
         ...verb,
       ];
-      // Bounded like every answer to `manifest`, and parsed by the same strict reader (answers.ts).
+      // Bounded like every answer to `manifest`, and parsed by the same strict reader (recordAnswers.ts).
       const r = await rt.target.run(probe, answerBounds('manifest'));
       if (r.code === OLDER_RUNTIME) {
         const record = await rt.recorded(generation);

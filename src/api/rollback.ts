@@ -4,7 +4,7 @@ import type { Manifest } from '../manifest/types.ts';
 import { planTransition } from '../plan/diff.ts';
 import type { Plan } from '../plan/types.ts';
 import type { ApplyResult } from '../apply/apply.ts';
-import type { GenerationRecord } from '../state/fileState.ts';
+import type { GenerationRecord } from '../state/records.ts';
 import { applyDeployment, type ApplyDeploymentOptions } from './apply.ts';
 import { stateStore, type Context } from './context.ts';
 
@@ -22,8 +22,13 @@ export interface RollbackResult extends ApplyResult {
   commit?: GenerationRecord['commit'];
 }
 
-/** How a rollback is applied, apart from what makes it a rollback (which the caller cannot change). */
-export type RollbackOptions = Omit<ApplyDeploymentOptions, 'rolledBackTo' | 'commit' | 'source'> & {
+/**
+ * How a rollback is applied, apart from what makes it a rollback (which the caller cannot change).
+ * Never rebased after a recovery: a rollback whose recorded state moved on under it (an interrupted
+ * transition was completed first) is refused as stale, from the CLI and the controller alike,
+ * since which generation is "the one before" changed with it.
+ */
+export type RollbackOptions = Omit<ApplyDeploymentOptions, 'rolledBackTo' | 'commit' | 'source' | 'rebaseAfterRecovery'> & {
   /** Applies the plan (default: applyDeployment); unit tests pass a fake. */
   apply?: typeof applyDeployment;
 };

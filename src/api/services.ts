@@ -12,8 +12,17 @@ import { sshEnvironment, type SshEnvironment } from '../targets/sshEnv.ts';
  * this host — made here and by the controller, nowhere below. One set per state directory and process.
  */
 export function servicesFor(stateDir: string, ssh: SshEnvironment = sshEnvironment()): Services {
-  // A bad STRATA_MAX_SNAPSHOT_BYTES is refused here, before any machine is contacted.
-  return { state: new FileStateStore(resolve(stateDir)), openRuntime, live: new LiveTransitions(), ssh, maxSnapshotBytes: maxSnapshotBytes(process.env) };
+  return {
+    state: new FileStateStore(resolve(stateDir)),
+    openRuntime,
+    live: new LiveTransitions(),
+    ssh,
+    // Read when machines are about to be reached (connectOptions), so a bad STRATA_MAX_SNAPSHOT_BYTES
+    // fails the commands that would contact one, before they do, and no other.
+    get maxSnapshotBytes() {
+      return maxSnapshotBytes(process.env);
+    },
+  };
 }
 
 /** A context with the real services of its state directory. */

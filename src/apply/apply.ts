@@ -67,7 +67,7 @@ export class StalePlanError extends StrataError {
   constructor(plan: Plan, current: { generation: number | null; manifestHash: string | null }) {
     super(
       'STALE_PLAN',
-      `stale plan: it was computed against generation ${plan.basis.generation ?? 'none'}, but generation ${current.generation ?? 'none'} is recorded now; run strata plan again`,
+      `stale plan: it was computed against generation ${plan.basis.generation ?? 'none'}, but generation ${current.generation ?? 'none'} is recorded now; ${plan.kind === 'rollback' ? 'ask for the rollback again, which plans it from the generation recorded now' : 'run strata plan again'}`,
       { planned: plan.basis, recorded: current },
     );
   }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { abandonMachine } from '../api/abandon.ts';
 import type { Services } from '../api/context.ts';
 import { StrataError } from '../errors.ts';
-import { connectionSettings } from './config.ts';
+import { deploymentContext } from './deploymentContext.ts';
 import { markAbandoned } from './conditions.ts';
 import { retrySucceeded, type DeploymentRecord, type Intent } from './deploymentRecord.ts';
 
@@ -14,7 +14,7 @@ import { retrySucceeded, type DeploymentRecord, type Intent } from './deployment
 export async function runAbandon(d: DeploymentRecord, req: Extract<Intent, { kind: 'abandon' }>, services: Services, stateDir: string, log: Logger): Promise<void> {
   const name = d.config.name;
   try {
-    const r = await abandonMachine({ deployment: name, machine: req.machine, reason: req.reason, by: req.by }, { stateDir, services, controller: true, ...connectionSettings(d.config) });
+    const r = await abandonMachine({ deployment: name, machine: req.machine, reason: req.reason, by: req.by }, deploymentContext(d.config, stateDir, services));
     if (r.recorded !== undefined) d.status.generation = r.recorded;
     // The recovery that failed on the machine has nothing left to fail on.
     retrySucceeded(d, 'recovery');

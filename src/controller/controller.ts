@@ -11,7 +11,8 @@ import { formatDuration } from '../lib/backoff.ts';
 import { ModelError, StrataError } from '../errors.ts';
 import { runAbandon } from './abandonIntent.ts';
 import { markRecoveryFailed, markStateUnreadable, markSuspended } from './conditions.ts';
-import { connectionSettings, type ControllerConfig, type DeploymentConfig } from './config.ts';
+import type { ControllerConfig, DeploymentConfig } from './config.ts';
+import { deploymentContext } from './deploymentContext.ts';
 import { newRecord, queueIntent, retryAfter, retrySucceeded, takeIntent, type DeploymentRecord, type IntentOutcome } from './deploymentRecord.ts';
 import { withAbandonRoute } from './failure.ts';
 import { ControllerMetrics } from './metrics.ts';
@@ -27,7 +28,7 @@ export interface ControllerOptions {
   log: Logger;
   /** Makes the revision source of a deployment (src/controller/gitSource.ts in production; tests may pass others). */
   sourceFor: (d: DeploymentConfig, stateDir: string) => RevisionSource;
-  /** The state store, runtimes and live transitions (default: the real ones of the state directory, src/cli/services.ts). */
+  /** The state store, runtimes and live transitions (default: the real ones of the state directory, src/api/services.ts). */
   services?: Services;
   /** Deployments reconciled at once (default 4); one deployment never runs twice at once. */
   workers?: number;
@@ -135,7 +136,7 @@ export class Controller {
           const d = this.deployments.get(name)!;
           const log = this.opts.log.child({ deployment: name });
           try {
-            const r = await recoverDeployment(name, { stateDir: this.config.stateDir, services: this.services, ...connectionSettings(d.config) });
+            const r = await recoverDeployment(name, deploymentContext(d.config, this.config.stateDir, this.services));
             retrySucceeded(d, 'recovery');
             if (r.action !== 'none') log.warn({ recovery: r.action, generation: r.generation }, `recovery: ${r.message}`);
           } catch (e) {
@@ -213,7 +214,7 @@ export class Controller {
     const d = this.record(name);
     const { commit } = await d.source.sync();
     const { models, manifest } = await loadDeployment(d.config.path, d.source.tree(commit));
-    const ctx = { stateDir: this.config.stateDir, services: this.services, controller: true, ...connectionSettings(d.config) };
+    const ctx = deploymentContext(d.config, this.config.stateDir, this.services);
     // The repository's models name the machines asked: their credential files are the operator's choice, as for a reconcile.
     const refused = credentialIssues(models, ctx.credentials);
     if (refused.length > 0) throw new ModelError(refused);

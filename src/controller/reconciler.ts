@@ -9,7 +9,8 @@ import { isLocalUrl } from '../git/url.ts';
 import { isEmptyPlan } from '../plan/diff.ts';
 import { formatDuration, withJitter } from '../lib/backoff.ts';
 import { markSucceeded, markSuspended } from './conditions.ts';
-import { connectionSettings, type DeploymentConfig } from './config.ts';
+import type { DeploymentConfig } from './config.ts';
+import { deploymentContext } from './deploymentContext.ts';
 import { hasIntent, retrySucceeded, takeIntent, type DeploymentRecord } from './deploymentRecord.ts';
 import { checkDrift, DEFAULT_PROBE_INTERVAL_MS } from './drift.ts';
 import { reconcileFailed } from './failure.ts';
@@ -75,7 +76,7 @@ export async function reconcileDeployment(d: DeploymentRecord, deps: ReconcileDe
     if (models.name !== name) {
       throw new StrataError('DEPLOYMENT_NAME_MISMATCH', `${d.config.path} names deployment "${models.name}", but the controller configures it as "${name}"`);
     }
-    const ctx: Context = { stateDir: deps.stateDir, services: deps.services, controller: true, ...connectionSettings(d.config) };
+    const ctx: Context = deploymentContext(d.config, deps.stateDir, deps.services);
     // The repository chose these models; what they name on this host must be the operator's choice too.
     const refused = credentialIssues(models, ctx.credentials!);
     if (refused.length > 0) throw new ModelError(refused);

@@ -7,7 +7,7 @@ import { backoffDelay } from '../lib/backoff.ts';
  */
 export type RetryReason = 'reconcile' | 'recovery' | 'state';
 
-/** Backoff of each reason: base × 2^(failures−1), capped, with jitter (src/controller/backoff.ts). */
+/** Backoff of each reason: base × 2^(failures−1), capped, with jitter (src/lib/backoff.ts). */
 const POLICIES: Record<RetryReason, { baseMs: number; maxMs: number }> = {
   reconcile: { baseMs: 5_000, maxMs: 300_000 },
   recovery: { baseMs: 5_000, maxMs: 300_000 },

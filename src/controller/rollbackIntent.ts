@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Context } from '../api/context.ts';
 import { applyRollback, planRollback } from '../api/rollback.ts';
 import { StrataError } from '../errors.ts';
-import { connectionSettings } from './config.ts';
+import { deploymentContext } from './deploymentContext.ts';
 import { markRolledBack } from './conditions.ts';
 import { retrySucceeded, type DeploymentRecord, type Intent } from './deploymentRecord.ts';
 import type { Outcome, ReconcileDeps } from './reconcileOutcome.ts';
@@ -14,12 +14,12 @@ import { recordApplied, recordTransition, trackedContext } from './transition.ts
  * head it just rolled back from. `retryAfterMs`: when to look again after a failure.
  */
 export async function runRollback(d: DeploymentRecord, intent: Extract<Intent, { kind: 'rollback' }>, deps: ReconcileDeps, log: Logger, retryAfterMs: number): Promise<Outcome> {
-  const ctx: Context = { stateDir: deps.stateDir, services: deps.services, ...connectionSettings(d.config) };
+  const ctx: Context = deploymentContext(d.config, deps.stateDir, deps.services);
   try {
     const planned = planRollback(d.config.name, ctx, intent.to);
     // The models now running came from the commit of the generation rolled back to.
     const revision = planned.commit?.sha ?? `generation-${planned.target}`;
-    const result = await applyRollback(planned, trackedContext(d, planned.plan, revision, ctx, log), { rebaseAfterRecovery: true });
+    const result = await applyRollback(planned, trackedContext(d, planned.plan, revision, ctx, log));
     recordApplied(d, deps.metrics, revision, result.generation);
     recordTransition(deps.metrics, d.config.name, planned.plan);
     d.status.suspended = true;

@@ -12,7 +12,7 @@ describe('layerIndex', () => {
     expect(layerIndex('other/x.ts', layers)).toBeUndefined();
   });
 
-  it('places src/errors.ts and a future src/errors/ in the same row', () => {
+  it('places src/errors.ts and src/errors/ in the same row', () => {
     expect(layerIndex('errors.ts')).toBe(layerIndex('errors/codes.ts'));
     expect(layerIndex('errors.ts')).toBe(LAYERS.findIndex((r) => r.includes('errors')));
   });

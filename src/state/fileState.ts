@@ -14,7 +14,6 @@ import { controllerNotesSchema, deploymentLockSchema, generationRecordSchema } f
 import type { StateStore } from './stateStore.ts';
 import { pathName } from './stateNames.ts';
 
-export type { AbandonRecord, GenerationRecord } from './records.ts';
 export type { JournalEntry } from './journal.ts';
 
 /**

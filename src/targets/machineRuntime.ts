@@ -6,7 +6,7 @@ import { parseOtherRecords, parseRecord } from './recordAnswers.ts';
 import type { Item } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
 import { installRefusal, installScript } from './runtime/install.ts';
-import { EXIT } from './runtime/protocol.ts';
+import { EXIT, LAYOUT } from './runtime/protocol.ts';
 import { runtimePath, runtimeScript } from './runtime/script.ts';
 import { encodeActivation, encodeSpec, encodeUpload } from './stream.ts';
 import type { BrokenLock, LockRequest, MachineRecord, MachineRuntime, MachineStatus, OtherDeployment, UploadArtifact } from './runtimeApi.ts';
@@ -56,7 +56,7 @@ export class ShellMachineRuntime implements MachineRuntime {
   ) {
     // The name becomes a directory on the machine: only a model identifier may (the runtime checks again).
     if (!IDENTIFIER.test(deployment)) throw new TargetError('DEPLOYMENT_NAME_INVALID', `unsafe deployment name ${JSON.stringify(deployment)}: expected a letter, then letters, digits, "-" or "_"`, { deployment });
-    this.deploymentRoot = `${root.replace(/\/+$/, '')}/deployments/${deployment}`;
+    this.deploymentRoot = `${root.replace(/\/+$/, '')}/${LAYOUT.deployments}/${deployment}`;
   }
 
   /**

@@ -1,7 +1,7 @@
 /**
  * The process-wide SSH settings strata takes from its environment (docs/cli.md): the key
  * (STRATA_SSH_KEY_FILE, else the key text in STRATA_SSH_KEY) and the known_hosts file
- * (STRATA_KNOWN_HOSTS). Read here only, once, by the edge (src/cli/services.ts, the
+ * (STRATA_KNOWN_HOSTS). Read here only, once, by the edge (src/api/services.ts, the
  * controller), and handed to the SSH targets as options.
  */
 export interface SshEnvironment {

@@ -7,6 +7,7 @@ import { progressPrinter } from '../progress.ts';
 import { seconds } from './apply.ts';
 import { contextFor } from '../../api/services.ts';
 import { apiToken } from '../apiToken.ts';
+import { postToController } from '../controllerClient.ts';
 
 export const help = `strata abandon-machine MACHINE [ROOT] --reason TEXT --yes [--deployment NAME]
 strata abandon-machine MACHINE --controller URL --deployment NAME --reason TEXT --yes [--token-file FILE]
@@ -40,8 +41,14 @@ export async function run(argv: string[], io: Io): Promise<number> {
   if (values.controller) {
     if (!values.deployment) throw new UsageError('--controller needs --deployment NAME');
     if (!values.yes) throw confirmation(`abandoning ${machine} of ${values.deployment} through ${values.controller}`);
-    const r = await controllerAbandon(values.controller, values.deployment, machine, values.reason, apiToken(values['token-file']));
-    io.out(values.json ? `${JSON.stringify(r)}\n` : `${r.message}\n`);
+    const r = await postToController(
+      values.controller,
+      `/api/deployments/${encodeURIComponent(values.deployment)}/machines/${encodeURIComponent(machine)}/abandon`,
+      apiToken(values['token-file']),
+      { reason: values.reason, by: `${userInfo().username}@${hostname()}` },
+      `the controller refused to abandon ${machine}`,
+    );
+    io.out(values.json ? `${JSON.stringify(r)}\n` : `${r.message ?? `abandoned ${machine}`}\n`);
     return 0;
   }
   const deployment = values.deployment ?? (await validateDeployment(rootFile ?? 'strata.yaml')).name;
@@ -71,18 +78,3 @@ function describe(p: AbandonPreview): string {
   return parts.join('; ');
 }
 
-async function controllerAbandon(url: string, deployment: string, machine: string, reason: string, token: string): Promise<{ ok: boolean; message: string }> {
-  let res: Response;
-  try {
-    res = await fetch(new URL(`/api/deployments/${encodeURIComponent(deployment)}/machines/${encodeURIComponent(machine)}/abandon`, url), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ reason, by: `${userInfo().username}@${hostname()}` }),
-    });
-  } catch (e) {
-    throw new StrataError('CONTROLLER_UNREACHABLE', `cannot reach the controller at ${url}: ${(e as Error).message}`);
-  }
-  const body = (await res.json().catch(() => ({}))) as { ok?: boolean; message?: string; error?: { code: string; message: string } };
-  if (!res.ok) throw new StrataError(body.error?.code ?? 'CONTROLLER_ERROR', `the controller refused to abandon ${machine} (HTTP ${res.status}): ${body.error?.message ?? body.message ?? res.statusText}`);
-  return { ok: true, message: body.message ?? `abandoned ${machine}` };
-}

@@ -1,12 +1,13 @@
 import { validateDeployment } from '../../api/load.ts';
 import { applyRollback, planRollback } from '../../api/rollback.ts';
-import { StrataError, UsageError } from '../../errors.ts';
+import { UsageError } from '../../errors.ts';
 import { renderPlan } from '../../plan/render.ts';
 import { nameOption, parse, rootFileOf, stateDirOf, type Io } from '../io.ts';
 import { unlessStateLost } from '../lostState.ts';
 import { progressPrinter } from '../progress.ts';
 import { contextFor } from '../../api/services.ts';
 import { apiToken } from '../apiToken.ts';
+import { postToController } from '../controllerClient.ts';
 
 export const help = `strata rollback [ROOT] [--to N] [--deployment NAME]
 strata rollback --controller URL --deployment NAME [--to N] [--token-file FILE]
@@ -23,8 +24,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
   if (values.controller) {
     const named = nameOption(values.deployment, '--deployment');
     if (!named) throw new UsageError('--controller needs --deployment NAME');
-    const r = await controllerRollback(values.controller, named, to, apiToken(values['token-file']));
-    io.out(values.json ? `${JSON.stringify(r)}\n` : `${values.deployment}: ${r.message}\n`);
+    const r = await postToController(values.controller, `/api/deployments/${encodeURIComponent(named)}/rollback`, apiToken(values['token-file']), to === undefined ? {} : { to }, 'the controller refused the rollback');
+    io.out(values.json ? `${JSON.stringify(r)}\n` : `${values.deployment}: ${r.message ?? "rolled back"}\n`);
     return 0;
   }
   const deployment = nameOption(values.deployment, '--deployment') ?? (await validateDeployment(rootFileOf(positionals))).name;
@@ -36,18 +37,3 @@ export async function run(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
-async function controllerRollback(url: string, deployment: string, to: number | undefined, token: string): Promise<{ ok: boolean; generation?: number; message: string }> {
-  let res: Response;
-  try {
-    res = await fetch(new URL(`/api/deployments/${encodeURIComponent(deployment)}/rollback`, url), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(to === undefined ? {} : { to }),
-    });
-  } catch (e) {
-    throw new StrataError('CONTROLLER_UNREACHABLE', `cannot reach the controller at ${url}: ${(e as Error).message}`);
-  }
-  const body = (await res.json().catch(() => ({}))) as { ok?: boolean; message?: string; generation?: number; error?: { code: string; message: string } };
-  if (!res.ok) throw new StrataError(body.error?.code ?? 'CONTROLLER_ERROR', `the controller refused the rollback (HTTP ${res.status}): ${body.error?.message ?? body.message ?? res.statusText}`);
-  return { ok: true, generation: body.generation, message: body.message ?? 'rolled back' };
-}
