@@ -5,6 +5,8 @@ import { parseActivations, parseHeld, parseLockTaken, parseStatus } from './answ
 import { parseOtherRecords, parseRecord } from './recordAnswers.ts';
 import type { Item } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
+import { machineText } from './machineText.ts';
+import { peekCommand } from './recordPeek.ts';
 import { installRefusal, installScript } from './runtime/install.ts';
 import { EXIT, LAYOUT } from './runtime/protocol.ts';
 import { runtimePath, runtimeScript } from './runtime/script.ts';
@@ -193,6 +195,15 @@ export class ShellMachineRuntime implements MachineRuntime {
   /** What this machine recorded for its current generation (or GENERATION). */
   async recorded(generation?: number): Promise<MachineRecord | undefined> {
     const r = this.check(await this.call(generation === undefined ? ['manifest'] : ['manifest', String(generation)]), 'read the recorded manifest');
+    return parseRecord(this.machine, r.stdout, generation);
+  }
+
+  async peekRecord(generation?: number): Promise<MachineRecord | undefined> {
+    const verb = generation === undefined ? ['manifest'] : ['manifest', String(generation)];
+    // Bounded like every answer to `manifest`, and parsed by the same strict reader.
+    const r = await this.target.run(peekCommand(this.root, this.deploymentRoot, verb), answerBounds('manifest'));
+    if (r.code === EXIT.NOT_INSTALLED) return this.recorded(generation);
+    if (r.code !== 0) throw new TargetError('RUNTIME_FAILED', `${this.machine}: cannot read the recorded manifest: ${machineText(r.stderr.trim(), 500, true) || `exit ${r.code}`}`, { machine: this.machine });
     return parseRecord(this.machine, r.stdout, generation);
   }
 

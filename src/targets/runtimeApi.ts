@@ -95,6 +95,12 @@ export interface MachineRuntime {
   uncommit(generation: number): Promise<void>;
   /** The current (or the given) generation's record; undefined when none. */
   recorded(generation?: number): Promise<MachineRecord | undefined>;
+  /**
+   * The same, asked of a machine that may never have run strata: one that has none of strata's
+   * files is left as it is (undefined, nothing installed); one with another version of the
+   * runtime gets this one first, as a transition would give it.
+   */
+  peekRecord(generation?: number): Promise<MachineRecord | undefined>;
   /** Other deployments' records on the machine. */
   others(): Promise<OtherDeployment[]>;
   /** Announces the record a transition is making true; answers the others'. */

@@ -182,6 +182,11 @@ export class FakeRuntime implements MachineRuntime {
     });
   }
 
+  /** A fake machine has nothing installed to leave alone: the same as recorded. */
+  peekRecord(generation?: number): Promise<MachineRecord | undefined> {
+    return this.recorded(generation);
+  }
+
   others(): Promise<OtherDeployment[]> {
     return this.round(() => {
       return [];
