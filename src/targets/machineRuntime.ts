@@ -6,7 +6,7 @@ import { parseOtherRecords, parseRecord } from './recordAnswers.ts';
 import type { Item } from '../manifest/types.ts';
 import { itemSpecFiles } from './itemSpec.ts';
 import { machineText } from './machineText.ts';
-import { peekCommand } from './recordPeek.ts';
+import { PEEK_SCRIPT } from './recordPeek.ts';
 import { installRefusal, installScript } from './runtime/install.ts';
 import { EXIT, LAYOUT } from './runtime/protocol.ts';
 import { runtimePath, runtimeScript } from './runtime/script.ts';
@@ -201,7 +201,7 @@ export class ShellMachineRuntime implements MachineRuntime {
   async peekRecord(generation?: number): Promise<MachineRecord | undefined> {
     const verb = generation === undefined ? ['manifest'] : ['manifest', String(generation)];
     // Bounded like every answer to `manifest`, and parsed by the same strict reader.
-    const r = await this.target.run(peekCommand(this.root, this.deploymentRoot, verb), answerBounds('manifest'));
+    const r = await this.target.run(this.command(PEEK_SCRIPT, verb), answerBounds('manifest'));
     if (r.code === EXIT.NOT_INSTALLED) return this.recorded(generation);
     if (r.code !== 0) throw new TargetError('RUNTIME_FAILED', `${this.machine}: cannot read the recorded manifest: ${machineText(r.stderr.trim(), 500, true) || `exit ${r.code}`}`, { machine: this.machine });
     return parseRecord(this.machine, r.stdout, generation);
@@ -237,17 +237,25 @@ export class ShellMachineRuntime implements MachineRuntime {
       this.sendRuntime = false;
       return this.callInstalling(args, input, opts);
     }
-    const argv = ['sh', '-c', `test -f "$1" || exit ${NOT_INSTALLED}; exec sh "$@"`, 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
+    const argv = this.command(`test -f "$1" || exit ${NOT_INSTALLED}; exec sh "$@"`, args);
     const r = await this.target.run(argv, { input, ...opts });
     if (r.code !== NOT_INSTALLED) return r;
     await this.install();
     return this.target.run(argv, { input, ...opts });
   }
 
+  /**
+   * A runtime command behind `wrapper`, a fixed sh script that gets $1 the runtime, $2 the
+   * deployment's directory and then `args`: every value travels as an argument, never in the script.
+   */
+  private command(wrapper: string, args: readonly string[]): string[] {
+    return ['sh', '-c', wrapper, 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
+  }
+
   /** A call whose input starts with the runtime, which the wrapper installs when it is missing. */
   private async callInstalling(args: readonly string[], input: Buffer | undefined, opts: CallOptions): Promise<RunResult> {
     const { script } = runtimeScript();
-    const argv = ['sh', '-c', installScript(script.byteLength, true), 'strata', runtimePath(this.root), this.deploymentRoot, ...args];
+    const argv = this.command(installScript(script.byteLength, true), args);
     return this.installed(await this.target.run(argv, { input: Buffer.concat([script, input ?? Buffer.alloc(0)]), ...opts }));
   }
 

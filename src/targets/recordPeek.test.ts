@@ -3,19 +3,17 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { peekCommand } from './recordPeek.ts';
+import { PEEK_SCRIPT } from './recordPeek.ts';
 import { EXIT } from './runtime/protocol.ts';
 import { runtimePath } from './runtime/script.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'strata-peek-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const deploymentRoot = join(root, 'deployments', 'app');
-const peek = () => {
-  const [cmd, ...args] = peekCommand(root, deploymentRoot, ['manifest']);
-  return spawnSync(cmd!, args, { encoding: 'utf8' });
-};
+// As ShellMachineRuntime runs it: $1 the runtime, $2 the deployment's directory, then the verb.
+const peek = () => spawnSync('sh', ['-c', PEEK_SCRIPT, 'strata', runtimePath(root), deploymentRoot, 'manifest'], { encoding: 'utf8' });
 
-describe('peekCommand: asking a machine that may never have run strata', () => {
+describe('PEEK_SCRIPT: asking a machine that may never have run strata', () => {
   it('answers nothing, and installs nothing, where strata never ran', () => {
     expect(peek()).toMatchObject({ status: 0, stdout: '' });
   });
