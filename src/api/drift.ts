@@ -1,8 +1,9 @@
 import type { ApplyResult } from '../apply/apply.ts';
+import { StateError } from '../errors.ts';
+import { planRepair } from '../plan/repair.ts';
 import type { Plan } from '../plan/types.ts';
 import { applyDeployment, type ApplyDeploymentOptions } from './apply.ts';
-import type { Context } from './context.ts';
-import { planRepair } from './repair.ts';
+import { stateStore, type Context } from './context.ts';
 import { deploymentStatus, driftOf, type Drift, type MachineReport } from './status.ts';
 
 /** What a probe found: read-only, nothing on a machine changed. */
@@ -35,12 +36,15 @@ export async function probeDrift(deployment: string, ctx: Context): Promise<Drif
 
 /**
  * Healing: puts back only the drifted items a probe found, as the recorded generation has them
- * (src/api/repair.ts), and records no new generation. Nothing drifted: nothing is applied.
+ * (the repair plan of src/plan/repair.ts), and records no new generation. Nothing drifted:
+ * nothing is applied.
  */
 export async function healDrift(probe: DriftProbe, ctx: Context, opts: HealOptions = {}): Promise<ApplyResult | undefined> {
   if (probe.drifts.length === 0) return undefined;
   const { onPlan, apply = applyDeployment, ...rest } = opts;
-  const plan = planRepair(probe.deployment, probe.drifts, ctx);
+  const current = stateStore(ctx).current(probe.deployment);
+  if (!current) throw new StateError('NOTHING_DEPLOYED', `deployment ${probe.deployment} has nothing deployed to repair`, { deployment: probe.deployment });
+  const plan = planRepair(current, probe.drifts);
   onPlan?.(plan);
   return apply(plan, ctx, { ...rest, source: 'drift repair' });
 }

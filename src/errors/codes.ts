@@ -164,7 +164,7 @@ export function classOf(code: string): ErrorClass {
 
 /** Whether the table lists a code (codes.test.ts checks every code src/ throws). */
 export function isKnownCode(code: string): boolean {
-  return Object.hasOwn(TABLE, code) || code.startsWith('TESTNET_');
+  return classOf(code) !== UNKNOWN;
 }
 
 export const knownCodes = (): string[] => Object.keys(TABLE);
